@@ -1,0 +1,1 @@
+"""Shared billing layer: verified provider webhooks, exactly-once state, entitlements."""

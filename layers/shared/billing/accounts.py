@@ -1,0 +1,38 @@
+"""The app-facing view of an account (GET /accounts/{account_id})."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from billing import clock, store
+from billing.clock import iso
+from billing.config import get_settings
+from billing.entitlements import primary_subscription
+from billing.errors import NotFound
+
+
+def view(account_id: str) -> dict[str, Any]:
+    state = store.load_account(account_id, consistent=False)
+    if not state.exists:
+        raise NotFound(f"account {account_id} has never been seen")
+    entitlement, sub = primary_subscription(
+        (r.snapshot for r in state.subscriptions.values()), clock.timestamp(), get_settings().access_policy
+    )
+    pause = sub.pause_collection if sub else None
+    return {
+        "account_id": account_id,
+        "plan": entitlement.plan,
+        "status": entitlement.status,
+        "access": entitlement.access,
+        "reason": entitlement.reason,
+        "next_action": entitlement.next_action,
+        "provider": sub.provider if sub else state.provider,
+        "customer_id": (sub.customer_id if sub else None) or state.customer_id,
+        "subscription_id": sub.subscription_id if sub else None,
+        "trial_end": iso(sub.trial_end) if sub else None,
+        "current_period_end": iso(sub.current_period_end) if sub else None,
+        "cancel_at_period_end": sub.cancel_at_period_end if sub else False,
+        "pause_collection": {"behavior": pause.behavior, "resumes_at": iso(pause.resumes_at)} if pause else None,
+        "has_payment_method": sub.has_payment_method if sub else False,
+        "updated_at": iso(state.updated_at),
+    }

@@ -1,0 +1,50 @@
+"""Configuration, validated once at cold start."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from billing.catalog import PlanCatalog
+from billing.entitlements import AccessPolicy
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(frozen=True, extra="ignore")
+
+    table_name: str
+    event_bus_name: str
+    event_source: str = "billing-webhooks"
+
+    # Secrets Manager id (name or ARN) of a JSON secret:
+    # {"webhook_secrets": ["whsec_current", "whsec_previous"], "api_key": "rk_..."}
+    stripe_secret_name: str | None = None
+    stripe_api_base: str | None = None
+    secrets_max_age_seconds: int = Field(default=300, ge=0)
+
+    webhook_tolerance_seconds: int = Field(default=300, ge=1)
+    max_body_bytes: int = Field(default=256 * 1024, ge=1024)
+    adopt_unknown_customers: bool = True
+    event_marker_ttl_days: int = Field(default=30, ge=4)
+    effect_lease_seconds: int = Field(default=60, ge=1)
+
+    plan_catalog: PlanCatalog = Field(default_factory=PlanCatalog)
+    fallback_plan: str | None = None
+    past_due_grace_days: float = Field(default=3, ge=0)
+    pause_collection_access: bool = False
+
+    @property
+    def access_policy(self) -> AccessPolicy:
+        return AccessPolicy(
+            past_due_grace_seconds=int(self.past_due_grace_days * 86400),
+            pause_collection_access=self.pause_collection_access,
+            fallback_plan=self.fallback_plan or None,
+            catalog=self.plan_catalog,
+        )
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()  # type: ignore[call-arg]  # fields come from the environment

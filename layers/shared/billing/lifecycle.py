@@ -1,0 +1,179 @@
+"""Pure state transitions: (current account state, observed provider object) -> new state + effects.
+
+Order safety: every subscription keeps the ordering key (`observed_at`) of the snapshot it
+holds; an older observation never replaces a newer one, so any arrival order of the same
+history ends in the same state. Equal keys from different events are ties: the caller
+settles them by re-fetching the object when it can, else `settle_tie` decides.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from enum import StrEnum
+
+from billing.entitlements import AccessPolicy, primary_subscription
+from billing.model import (
+    ENDED_STATUSES,
+    AccountState,
+    Effect,
+    Entitlement,
+    InvoiceSnapshot,
+    SubscriptionRecord,
+    SubscriptionSnapshot,
+)
+
+ACCESS_CHANGED = "Account Access Changed"
+INVOICE_EVENTS = {
+    "paid": "Payment Succeeded",
+    "payment_failed": "Payment Failed",
+    "payment_action_required": "Payment Action Required",
+}
+
+# Later in a subscription's life; settles same-second ties when no re-fetch is possible.
+_LIFECYCLE_RANK = {
+    "incomplete": 0, "trialing": 1, "active": 2, "past_due": 3, "unpaid": 4, "paused": 4,
+    "canceled": 5, "incomplete_expired": 5, "expired": 5,
+}
+
+
+class Outcome(StrEnum):
+    APPLIED = "applied"
+    STALE = "stale"
+    TIE = "tie"
+    UNKNOWN_SUBSCRIPTION = "unknown_subscription"
+
+
+@dataclass(frozen=True, slots=True)
+class Transition:
+    outcome: Outcome
+    state: AccountState
+    before: Entitlement
+    after: Entitlement
+    effects: tuple[Effect, ...] = ()
+
+    @property
+    def writes(self) -> bool:
+        return self.outcome is Outcome.APPLIED
+
+
+@dataclass(frozen=True, slots=True)
+class Cause:
+    event_id: str
+    event_type: str
+    observed_at: int
+
+
+def entitlement(state: AccountState, now: int, policy: AccessPolicy) -> Entitlement:
+    return primary_subscription((r.snapshot for r in state.subscriptions.values()), now, policy)[0]
+
+
+def settle_tie(current: SubscriptionSnapshot, incoming: SubscriptionSnapshot) -> bool:
+    """Without a re-fetch: the snapshot further along the lifecycle wins; equal ranks keep the current."""
+    return _LIFECYCLE_RANK.get(incoming.status, 0) > _LIFECYCLE_RANK.get(current.status, 0)
+
+
+def observe_subscription(
+    state: AccountState,
+    snapshot: SubscriptionSnapshot,
+    cause: Cause,
+    now: int,
+    policy: AccessPolicy,
+    *,
+    tie_settled: bool = False,
+) -> Transition:
+    before = entitlement(state, now, policy)
+    current = state.subscriptions.get(snapshot.subscription_id)
+    if current is not None and not tie_settled:
+        if cause.observed_at < current.observed_at:
+            return Transition(Outcome.STALE, state, before, before)
+        if cause.observed_at == current.observed_at and cause.event_id != current.event_id:
+            return Transition(Outcome.TIE, state, before, before)
+    record = SubscriptionRecord(
+        snapshot=snapshot,
+        observed_at=max(cause.observed_at, current.observed_at) if current else cause.observed_at,
+        event_id=cause.event_id,
+        latest_invoice=current.latest_invoice if current else None,
+        invoice_observed_at=current.invoice_observed_at if current else None,
+    )
+    new_state = replace(
+        state,
+        provider=snapshot.provider,
+        customer_id=snapshot.customer_id or state.customer_id,
+        subscriptions={**state.subscriptions, snapshot.subscription_id: record},
+        updated_at=now,
+    )
+    after = entitlement(new_state, now, policy)
+    effects = _access_changed(state.account_id, snapshot.provider, before, after, cause)
+    return Transition(Outcome.APPLIED, new_state, before, after, effects)
+
+
+def observe_invoice(
+    state: AccountState, invoice: InvoiceSnapshot, cause: Cause, now: int, policy: AccessPolicy
+) -> Transition:
+    before = entitlement(state, now, policy)
+    current = state.subscriptions.get(invoice.subscription_id or "")
+    if current is None:
+        return Transition(Outcome.UNKNOWN_SUBSCRIPTION, state, before, before)
+    if current.invoice_observed_at is not None and cause.observed_at <= current.invoice_observed_at:
+        return Transition(Outcome.STALE, state, before, before)
+    previous = current.latest_invoice
+    repeated = (
+        previous is not None
+        and previous.invoice_id == invoice.invoice_id
+        and previous.outcome == invoice.outcome
+        and previous.attempt_count == invoice.attempt_count
+    )
+    record = replace(current, latest_invoice=invoice, invoice_observed_at=cause.observed_at)
+    new_state = replace(
+        state, subscriptions={**state.subscriptions, record.snapshot.subscription_id: record}, updated_at=now
+    )
+    effects: tuple[Effect, ...] = ()
+    if not repeated and record.snapshot.status not in ENDED_STATUSES:
+        detail_type = INVOICE_EVENTS[invoice.outcome]
+        effects = (
+            Effect(
+                kind="bus",
+                key=f"{cause.event_id}:{detail_type}",
+                detail_type=detail_type,
+                detail={
+                    "account_id": state.account_id,
+                    "provider": record.snapshot.provider,
+                    "subscription_id": record.snapshot.subscription_id,
+                    "invoice_id": invoice.invoice_id,
+                    "amount_due": invoice.amount_due,
+                    "currency": invoice.currency,
+                    "attempt_count": invoice.attempt_count,
+                    "next_payment_attempt": invoice.next_payment_attempt,
+                    "hosted_invoice_url": invoice.hosted_invoice_url,
+                    "cause": _cause(cause),
+                },
+            ),
+        )
+    return Transition(Outcome.APPLIED, new_state, before, before, effects)
+
+
+def _access_changed(
+    account_id: str, provider: str, before: Entitlement, after: Entitlement, cause: Cause
+) -> tuple[Effect, ...]:
+    if before.summary() == after.summary():
+        return ()
+    return (
+        Effect(
+            kind="bus",
+            key=f"{cause.event_id}:{ACCESS_CHANGED}",
+            detail_type=ACCESS_CHANGED,
+            detail={
+                "account_id": account_id,
+                "provider": provider,
+                "subscription_id": after.subscription_id or before.subscription_id,
+                "old": before.summary(),
+                "new": after.summary(),
+                "next_action": after.next_action,
+                "cause": _cause(cause),
+            },
+        ),
+    )
+
+
+def _cause(cause: Cause) -> dict[str, object]:
+    return {"event_id": cause.event_id, "event_type": cause.event_type, "observed_at": cause.observed_at}

@@ -1,0 +1,139 @@
+"""Provider-neutral records the pure logic works on, and their storage form (plain dicts)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, Self
+
+LIVE_STATUSES = frozenset({"trialing", "active", "past_due", "unpaid", "paused", "incomplete"})
+ENDED_STATUSES = frozenset({"canceled", "incomplete_expired", "expired"})
+
+
+class Record:
+    """Dataclass <-> dict, ignoring keys a newer or older version stored."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)  # type: ignore[call-overload, no-any-return]
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Self:
+        names = {f.name for f in fields(cls)}  # type: ignore[arg-type]
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+
+@dataclass(frozen=True, slots=True)
+class PauseCollection(Record):
+    behavior: str
+    resumes_at: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SubscriptionSnapshot(Record):
+    """A subscription as the provider last described it."""
+
+    provider: str
+    subscription_id: str
+    status: str
+    customer_id: str | None = None
+    account_id: str | None = None  # metadata.account_id on the object, when set
+    price_id: str | None = None
+    product_id: str | None = None
+    lookup_key: str | None = None
+    trial_start: int | None = None
+    trial_end: int | None = None
+    current_period_start: int | None = None
+    current_period_end: int | None = None
+    cancel_at_period_end: bool = False
+    cancel_at: int | None = None
+    canceled_at: int | None = None
+    ended_at: int | None = None
+    pause_collection: PauseCollection | None = None
+    has_payment_method: bool = False
+    livemode: bool = False
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Self:
+        data = dict(data)
+        if isinstance(data.get("pause_collection"), dict):
+            data["pause_collection"] = PauseCollection.from_dict(data["pause_collection"])
+        return super(SubscriptionSnapshot, cls).from_dict(data)
+
+
+@dataclass(frozen=True, slots=True)
+class InvoiceSnapshot(Record):
+    """What an invoice event tells about the payment of a subscription."""
+
+    invoice_id: str
+    subscription_id: str | None
+    customer_id: str | None
+    account_id: str | None
+    outcome: str  # paid | payment_failed | payment_action_required
+    amount_due: int | None = None
+    currency: str | None = None
+    attempt_count: int | None = None
+    next_payment_attempt: int | None = None
+    hosted_invoice_url: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CustomerSnapshot(Record):
+    provider: str
+    customer_id: str
+    account_id: str | None
+    deleted: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class SubscriptionRecord(Record):
+    """The stored state of one subscription: its newest snapshot and how newness is judged."""
+
+    snapshot: SubscriptionSnapshot
+    observed_at: int  # ordering key: the provider event's creation time (or a re-fetch time)
+    event_id: str
+    latest_invoice: InvoiceSnapshot | None = None
+    invoice_observed_at: int | None = None
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Self:
+        data = dict(data)
+        data["snapshot"] = SubscriptionSnapshot.from_dict(data["snapshot"])
+        if isinstance(data.get("latest_invoice"), dict):
+            data["latest_invoice"] = InvoiceSnapshot.from_dict(data["latest_invoice"])
+        return super(SubscriptionRecord, cls).from_dict(data)
+
+
+@dataclass(frozen=True, slots=True)
+class Entitlement(Record):
+    plan: str | None
+    status: str
+    access: bool
+    reason: str
+    next_action: str | None = None
+    subscription_id: str | None = None
+
+    def summary(self) -> dict[str, Any]:
+        return {"plan": self.plan, "status": self.status, "access": self.access}
+
+
+@dataclass(frozen=True, slots=True)
+class Effect(Record):
+    """A side effect to run after the state commits, idempotent by `key`."""
+
+    kind: str  # "bus" for now; schedules and provider calls in later flows
+    key: str
+    detail_type: str
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class AccountState:
+    account_id: str
+    provider: str | None = None
+    customer_id: str | None = None
+    subscriptions: dict[str, SubscriptionRecord] = field(default_factory=dict)
+    version: int = 0  # optimistic lock; 0 = not stored yet
+    updated_at: int | None = None
+
+    @property
+    def exists(self) -> bool:
+        return self.version > 0

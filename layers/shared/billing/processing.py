@@ -1,0 +1,197 @@
+"""Exactly-once, order-safe processing of one verified provider event. Provider-neutral.
+
+Read the account (one Query), compute the transition (pure), then commit the event marker,
+the new state and the pending side effects in one transaction. Side effects run after the
+commit and are marked done; a redelivery of a committed event re-drives them if they never
+finished (a crash, a failed bus put), under a lease so two deliveries never drive them at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+from aws_lambda_powertools import Logger
+
+from billing import clock, effects, store
+from billing.config import get_settings
+from billing.errors import InProgress, RetryLater
+from billing.lifecycle import (
+    Cause,
+    Outcome,
+    Transition,
+    entitlement,
+    observe_invoice,
+    observe_subscription,
+    settle_tie,
+)
+from billing.model import AccountState, CustomerSnapshot, Effect, InvoiceSnapshot, SubscriptionSnapshot
+
+logger = Logger(child=True)
+
+MAX_ATTEMPTS = 4
+SubscriptionFetcher = Callable[[str], SubscriptionSnapshot]
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    provider: str
+    event_id: str
+    event_type: str
+    created: int  # the provider's ordering key for this event
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    outcome: str  # applied | duplicate | stale | ignored | unknown_account | unknown_subscription
+    account_id: str | None = None
+
+
+def process(
+    delivery: Delivery,
+    observation: SubscriptionSnapshot | InvoiceSnapshot | CustomerSnapshot,
+    fetch_subscription: SubscriptionFetcher | None = None,
+) -> Result:
+    if isinstance(observation, CustomerSnapshot):
+        return _process_customer(delivery, observation)
+    account_id = _resolve_account(delivery.provider, observation)
+    if account_id is None:
+        return Result("unknown_account")
+    logger.append_keys(account_id=account_id)
+    for _ in range(MAX_ATTEMPTS):
+        state = store.load_account(account_id)
+        transition = _transition(delivery, observation, state, fetch_subscription)
+        if not transition.writes:
+            return _unwritten(delivery, transition.outcome, account_id)
+        changed = [
+            sub_id for sub_id, record in transition.state.subscriptions.items()
+            if state.subscriptions.get(sub_id) != record
+        ]
+        marker = _marker(delivery, account_id, transition.effects)
+        try:
+            store.commit(marker, transition.state, transition.after, changed)
+        except store.DuplicateEvent:
+            return _redrive(delivery, account_id, store.stored_marker(delivery.provider, delivery.event_id))
+        except store.ConcurrentUpdate:
+            continue
+        _run_effects(delivery, transition.effects)
+        return Result("applied", account_id)
+    raise RetryLater("account kept changing during the update", reason="contention")
+
+
+def _transition(
+    delivery: Delivery,
+    observation: SubscriptionSnapshot | InvoiceSnapshot,
+    state: AccountState,
+    fetch: SubscriptionFetcher | None,
+) -> Transition:
+    settings = get_settings()
+    policy, now = settings.access_policy, clock.timestamp()
+    cause = Cause(delivery.event_id, delivery.event_type, delivery.created)
+    refetched = Cause(delivery.event_id, delivery.event_type, max(delivery.created, now))
+    if isinstance(observation, SubscriptionSnapshot):
+        transition = observe_subscription(state, observation, cause, now, policy)
+        if transition.outcome is not Outcome.TIE:
+            return transition
+        if fetch is not None:
+            logger.info("same-second tie settled by re-fetch", subscription_id=observation.subscription_id)
+            return observe_subscription(state, fetch(observation.subscription_id), refetched, now, policy)
+        current = state.subscriptions[observation.subscription_id].snapshot
+        if settle_tie(current, observation):
+            return observe_subscription(state, observation, cause, now, policy, tie_settled=True)
+        return replace(transition, outcome=Outcome.STALE)
+    transition = observe_invoice(state, observation, cause, now, policy)
+    if transition.outcome is Outcome.UNKNOWN_SUBSCRIPTION and fetch is not None and observation.subscription_id:
+        logger.info("invoice for an unseen subscription: re-fetching it",
+                    subscription_id=observation.subscription_id)
+        fetched = observe_subscription(state, fetch(observation.subscription_id), refetched, now, policy)
+        invoiced = observe_invoice(fetched.state, observation, cause, now, policy)
+        return replace(invoiced, before=fetched.before, after=fetched.after,
+                       effects=fetched.effects + invoiced.effects)
+    return transition
+
+
+def _resolve_account(provider: str, observation: SubscriptionSnapshot | InvoiceSnapshot) -> str | None:
+    """metadata.account_id, else the account holding the subscription (invoices), else the
+    stored customer mapping, else the customer id itself (unless adoption is switched off)."""
+    if observation.account_id:
+        return observation.account_id
+    if isinstance(observation, InvoiceSnapshot) and observation.subscription_id:
+        holder = store.subscription_account(provider, observation.subscription_id)
+        if holder:
+            return holder
+    if not observation.customer_id:
+        return None
+    mapping = store.customer_account(provider, observation.customer_id)
+    if mapping is not None:
+        return str(mapping.account_id)
+    return observation.customer_id if get_settings().adopt_unknown_customers else None
+
+
+def _process_customer(delivery: Delivery, customer: CustomerSnapshot) -> Result:
+    account_id = customer.account_id
+    if account_id is None:
+        mapping = store.customer_account(delivery.provider, customer.customer_id)
+        if mapping is None:
+            return Result("ignored")
+        account_id = str(mapping.account_id)
+        customer = replace(customer, account_id=account_id)
+    for _ in range(MAX_ATTEMPTS):
+        state = store.load_account(account_id)
+        now = clock.timestamp()
+        new_state = replace(state, provider=customer.provider, customer_id=customer.customer_id, updated_at=now)
+        after = entitlement(new_state, now, get_settings().access_policy)
+        try:
+            store.commit(_marker(delivery, account_id, ()), new_state, after,
+                         customer=customer, customer_observed_at=delivery.created)
+        except store.DuplicateEvent:
+            return _redrive(delivery, account_id, store.stored_marker(delivery.provider, delivery.event_id))
+        except store.StaleWrite:
+            return Result("stale", account_id)
+        except store.ConcurrentUpdate:
+            continue
+        return Result("applied", account_id)
+    raise RetryLater("account kept changing during the update", reason="contention")
+
+
+def _marker(delivery: Delivery, account_id: str, pending: tuple[Effect, ...]) -> store.Marker:
+    now = clock.timestamp()
+    return store.Marker(
+        provider=delivery.provider,
+        event_id=delivery.event_id,
+        event_type=delivery.event_type,
+        account_id=account_id,
+        effects=pending,
+        committed_at=now,
+        lease_until=now + get_settings().effect_lease_seconds,
+    )
+
+
+def _unwritten(delivery: Delivery, outcome: Outcome, account_id: str) -> Result:
+    """Nothing to write; but a redelivery of a committed event may still owe its effects."""
+    marker = store.stored_marker(delivery.provider, delivery.event_id)
+    if marker is not None:
+        return _redrive(delivery, account_id, marker)
+    return Result(outcome.value, account_id)
+
+
+def _redrive(delivery: Delivery, account_id: str, marker: store.StoredMarker | None) -> Result:
+    if marker is None or not marker.effects_pending:
+        return Result("duplicate", account_id)
+    if not store.claim_effects(delivery.provider, delivery.event_id, clock.timestamp(),
+                               get_settings().effect_lease_seconds):
+        raise InProgress("this event's side effects are being run by another delivery")
+    logger.info("re-driving side effects of a committed event")
+    _run_effects(delivery, marker.effects)
+    return Result("duplicate", account_id)
+
+
+def _run_effects(delivery: Delivery, pending: tuple[Effect, ...]) -> None:
+    if not pending:
+        return
+    try:
+        effects.drive(pending)
+    except RetryLater:
+        store.release_effects(delivery.provider, delivery.event_id)
+        raise
+    store.finish_effects(delivery.provider, delivery.event_id)

@@ -1,0 +1,1 @@
+"""One module per payment provider: signatures, payload shapes, API calls."""

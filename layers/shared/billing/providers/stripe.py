@@ -1,0 +1,250 @@
+"""Everything Stripe-specific: signature check, event routing, payload shapes, API re-fetch.
+
+Verification uses only the standard library (the full `stripe` SDK is imported lazily, and
+only when an object has to be re-fetched), so the webhook function stays fast to cold-start.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from billing.errors import BadRequest, RetryLater, SignatureError
+from billing.model import CustomerSnapshot, InvoiceSnapshot, PauseCollection, SubscriptionSnapshot
+
+PROVIDER = "stripe"
+SIGNATURE_HEADER = "stripe-signature"
+
+Observation = SubscriptionSnapshot | InvoiceSnapshot | CustomerSnapshot
+
+
+@dataclass(frozen=True, slots=True)
+class StripeEvent:
+    event_id: str
+    event_type: str
+    created: int
+    livemode: bool
+    account: str | None  # the connected account, for Connect deliveries
+    object: dict[str, Any]
+
+
+def verify_signature(
+    payload: bytes, header: str | None, secrets: Iterable[str], *, now: int, tolerance: int
+) -> int:
+    """Check a `Stripe-Signature` header against every secret; returns the signed timestamp.
+
+    Accepts any `v1` entry made with any of the secrets (endpoint secret rotation); rejects
+    a timestamp older than `tolerance` seconds, as Stripe's own libraries do.
+    """
+    if not header:
+        raise SignatureError("missing Stripe-Signature header", reason="missing_signature")
+    timestamp: int | None = None
+    signatures: list[str] = []
+    for part in header.split(","):
+        key, sep, value = part.strip().partition("=")
+        if not sep:
+            continue
+        if key == "t":
+            try:
+                timestamp = int(value)
+            except ValueError:
+                raise SignatureError("malformed Stripe-Signature timestamp", reason="malformed_signature") from None
+        elif key == "v1":
+            signatures.append(value)
+    if timestamp is None or not signatures:
+        raise SignatureError("Stripe-Signature has no timestamp or no v1 signature", reason="malformed_signature")
+    signed = str(timestamp).encode() + b"." + payload
+    if not any(
+        hmac.compare_digest(hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest(), candidate)
+        for secret in secrets
+        for candidate in signatures
+    ):
+        raise SignatureError("no signature matches the payload", reason="bad_signature")
+    if timestamp < now - tolerance:
+        raise SignatureError("signature timestamp outside the tolerance", reason="stale_timestamp")
+    return timestamp
+
+
+def parse_event(payload: bytes) -> StripeEvent:
+    try:
+        raw = json.loads(payload)
+    except (ValueError, UnicodeDecodeError):
+        raise BadRequest("body is not JSON") from None
+    if not isinstance(raw, dict):
+        raise BadRequest("event is not a JSON object")
+    data = raw.get("data")
+    obj = data.get("object") if isinstance(data, dict) else None
+    event_id, event_type, created = raw.get("id"), raw.get("type"), raw.get("created")
+    if not (isinstance(event_id, str) and event_id and isinstance(event_type, str) and event_type):
+        raise BadRequest("event has no id or type")
+    if not isinstance(created, int) or isinstance(created, bool) or not isinstance(obj, dict):
+        raise BadRequest("event has no created time or data.object")
+    account = raw.get("account")
+    return StripeEvent(
+        event_id=event_id,
+        event_type=event_type,
+        created=created,
+        livemode=bool(raw.get("livemode")),
+        account=account if isinstance(account, str) else None,
+        object=obj,
+    )
+
+
+def _id(value: Any) -> str | None:
+    """An id field that may be a string or an expanded object."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, Mapping) and isinstance(value.get("id"), str):
+        return str(value["id"])
+    return None
+
+
+def _int(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _metadata_account(obj: Mapping[str, Any]) -> str | None:
+    metadata = obj.get("metadata")
+    if isinstance(metadata, Mapping):
+        account = metadata.get("account_id")
+        if isinstance(account, str) and account:
+            return account
+    return None
+
+
+def _require_id(obj: Mapping[str, Any], kind: str) -> str:
+    object_id = obj.get("id")
+    if not isinstance(object_id, str) or not object_id:
+        raise BadRequest(f"{kind} object has no id")
+    return object_id
+
+
+def subscription_snapshot(obj: Mapping[str, Any]) -> SubscriptionSnapshot:
+    """Both shapes: periods on the subscription (before 2025-03-31.basil) or on its items."""
+    subscription_id = _require_id(obj, "subscription")
+    status = obj.get("status")
+    if not isinstance(status, str):
+        raise BadRequest("subscription object has no status")
+    items = obj.get("items")
+    item_list = items.get("data") if isinstance(items, Mapping) else None
+    items_data = [i for i in item_list or [] if isinstance(i, Mapping)]
+    first = items_data[0] if items_data else {}
+    price = first.get("price") or first.get("plan") or obj.get("plan") or {}
+    if not isinstance(price, Mapping):
+        price = {"id": price}
+    period_starts = [s for i in items_data if (s := _int(i.get("current_period_start"))) is not None]
+    period_ends = [e for i in items_data if (e := _int(i.get("current_period_end"))) is not None]
+    pause = obj.get("pause_collection")
+    return SubscriptionSnapshot(
+        provider=PROVIDER,
+        subscription_id=subscription_id,
+        status=status,
+        customer_id=_id(obj.get("customer")),
+        account_id=_metadata_account(obj),
+        price_id=_id(price),
+        product_id=_id(price.get("product")),
+        lookup_key=price.get("lookup_key") if isinstance(price.get("lookup_key"), str) else None,
+        trial_start=_int(obj.get("trial_start")),
+        trial_end=_int(obj.get("trial_end")),
+        current_period_start=_int(obj.get("current_period_start")) or (min(period_starts) if period_starts else None),
+        current_period_end=_int(obj.get("current_period_end")) or (max(period_ends) if period_ends else None),
+        cancel_at_period_end=bool(obj.get("cancel_at_period_end")),
+        cancel_at=_int(obj.get("cancel_at")),
+        canceled_at=_int(obj.get("canceled_at")),
+        ended_at=_int(obj.get("ended_at")),
+        pause_collection=(
+            PauseCollection(behavior=str(pause.get("behavior")), resumes_at=_int(pause.get("resumes_at")))
+            if isinstance(pause, Mapping)
+            else None
+        ),
+        has_payment_method=bool(obj.get("default_payment_method") or obj.get("default_source")),
+        livemode=bool(obj.get("livemode")),
+    )
+
+
+def invoice_subscription(obj: Mapping[str, Any]) -> tuple[str | None, str | None]:
+    """(subscription id, metadata.account_id) of an invoice, in either shape.
+
+    Current versions: `parent.subscription_details.{subscription, metadata}`; older ones:
+    top-level `subscription` and `subscription_details.metadata`.
+    """
+    parent = obj.get("parent")
+    details = parent.get("subscription_details") if isinstance(parent, Mapping) else None
+    if not isinstance(details, Mapping):
+        details = obj.get("subscription_details") if isinstance(obj.get("subscription_details"), Mapping) else {}
+    subscription_id = _id(details.get("subscription")) or _id(obj.get("subscription"))
+    return subscription_id, _metadata_account(details) or _metadata_account(obj)
+
+
+def _invoice(outcome: str) -> Callable[[Mapping[str, Any]], InvoiceSnapshot]:
+    def snapshot(obj: Mapping[str, Any]) -> InvoiceSnapshot:
+        subscription_id, account_id = invoice_subscription(obj)
+        return InvoiceSnapshot(
+            invoice_id=_require_id(obj, "invoice"),
+            subscription_id=subscription_id,
+            customer_id=_id(obj.get("customer")),
+            account_id=account_id,
+            outcome=outcome,
+            amount_due=_int(obj.get("amount_due")),
+            currency=obj.get("currency") if isinstance(obj.get("currency"), str) else None,
+            attempt_count=_int(obj.get("attempt_count")),
+            next_payment_attempt=_int(obj.get("next_payment_attempt")),
+            hosted_invoice_url=obj.get("hosted_invoice_url") if isinstance(obj.get("hosted_invoice_url"), str) else None,
+        )
+
+    return snapshot
+
+
+def _customer(deleted: bool) -> Callable[[Mapping[str, Any]], CustomerSnapshot]:
+    def snapshot(obj: Mapping[str, Any]) -> CustomerSnapshot:
+        return CustomerSnapshot(
+            provider=PROVIDER,
+            customer_id=_require_id(obj, "customer"),
+            account_id=_metadata_account(obj),
+            deleted=deleted or bool(obj.get("deleted")),
+        )
+
+    return snapshot
+
+
+# The one registry of handled event types. Every other type is acknowledged and counted.
+ROUTES: dict[str, Callable[[Mapping[str, Any]], Observation]] = {
+    **{
+        f"customer.subscription.{action}": subscription_snapshot
+        for action in (
+            "created", "updated", "deleted", "paused", "resumed", "trial_will_end",
+            "pending_update_applied", "pending_update_expired",
+        )
+    },
+    "invoice.paid": _invoice("paid"),
+    "invoice.payment_succeeded": _invoice("paid"),
+    "invoice.payment_failed": _invoice("payment_failed"),
+    "invoice.payment_action_required": _invoice("payment_action_required"),
+    "customer.created": _customer(deleted=False),
+    "customer.updated": _customer(deleted=False),
+    "customer.deleted": _customer(deleted=True),
+}
+
+
+class StripeApi:
+    """The few API calls the webhook path needs, through the official SDK (imported on first use)."""
+
+    def __init__(self, api_key: str, api_base: str | None = None) -> None:
+        import stripe  # noqa: PLC0415  (kept off the cold-start path)
+
+        self._stripe = stripe
+        options: dict[str, Any] = {"max_network_retries": 2}
+        if api_base:
+            options["base_addresses"] = {"api": api_base}
+        self._client = stripe.StripeClient(api_key, **options)
+
+    def subscription(self, subscription_id: str) -> SubscriptionSnapshot:
+        try:
+            found = self._client.v1.subscriptions.retrieve(subscription_id)
+        except self._stripe.StripeError as exc:
+            raise RetryLater(f"Stripe API: {type(exc).__name__}", reason="provider_error") from exc
+        return subscription_snapshot(found.to_dict())

@@ -1,0 +1,41 @@
+"""Provider credentials from Secrets Manager, cached by Powertools parameters."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from aws_lambda_powertools.utilities import parameters
+
+from billing.config import Settings
+from billing.errors import RetryLater
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderCredentials:
+    webhook_secrets: tuple[str, ...]
+    api_key: str | None = None
+
+
+def stripe_credentials(settings: Settings) -> ProviderCredentials:
+    if not settings.stripe_secret_name:
+        raise RetryLater("STRIPE_SECRET_NAME is not configured", reason="not_configured")
+    return _load(settings.stripe_secret_name, settings.secrets_max_age_seconds)
+
+
+def _load(secret_id: str, max_age: int) -> ProviderCredentials:
+    """A secret is either one webhook secret (plain string) or JSON
+    `{"webhook_secrets": [...] or "webhook_secret": "...", "api_key": "..."}`."""
+    try:
+        raw = parameters.get_secret(secret_id, max_age=max_age)
+    except parameters.exceptions.GetParameterError as exc:
+        raise RetryLater("webhook secret unavailable", reason="secret_unavailable") from exc
+    text = raw.decode() if isinstance(raw, bytes) else str(raw)
+    if not text.lstrip().startswith("{"):
+        return ProviderCredentials(webhook_secrets=(text.strip(),))
+    data = json.loads(text)
+    secrets = data.get("webhook_secrets") or [data.get("webhook_secret")]
+    return ProviderCredentials(
+        webhook_secrets=tuple(s for s in secrets if isinstance(s, str) and s),
+        api_key=data.get("api_key") or None,
+    )

@@ -1,0 +1,319 @@
+"""DynamoDB single-table storage (PynamoDB). The only module that talks to the table.
+
+| item                    | pk                              | sk                 |
+|-------------------------|---------------------------------|--------------------|
+| account                 | ACCOUNT#<account_id>            | ACCOUNT            |
+| subscription of account | ACCOUNT#<account_id>            | SUB#<provider>#<id>|
+| customer -> account     | CUSTOMER#<provider>#<customer>  | CUSTOMER           |
+| processed event marker  | EVENT#<provider>#<event_id>     | EVENT              |
+
+Subscription items also carry `gsi1pk = SUB#<provider>#<id>` (sparse index `gsi1`) so an
+invoice can find the account that holds its subscription.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+from pynamodb.attributes import (
+    BooleanAttribute,
+    DiscriminatorAttribute,
+    ListAttribute,
+    MapAttribute,
+    NumberAttribute,
+    TTLAttribute,
+    UnicodeAttribute,
+    VersionAttribute,
+)
+from pynamodb.exceptions import PynamoDBException, TransactWriteError
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
+from pynamodb.models import Model
+from pynamodb.transactions import TransactWrite
+
+from billing.config import get_settings
+from billing.errors import RetryLater
+from billing.model import AccountState, CustomerSnapshot, Effect, Entitlement, SubscriptionRecord
+
+
+class SubscriptionLookup(GlobalSecondaryIndex["BillingItem"]):
+    class Meta:
+        index_name = "gsi1"
+        projection = AllProjection()
+
+    gsi1pk = UnicodeAttribute(hash_key=True)
+    gsi1sk = UnicodeAttribute(range_key=True)
+
+
+class BillingItem(Model):
+    class Meta:
+        table_name = get_settings().table_name
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    kind = DiscriminatorAttribute()
+    gsi1pk = UnicodeAttribute(null=True)
+    gsi1sk = UnicodeAttribute(null=True)
+    subscription_lookup = SubscriptionLookup()
+
+
+class AccountItem(BillingItem, discriminator="account"):
+    provider = UnicodeAttribute(null=True)
+    customer_id = UnicodeAttribute(null=True)
+    entitlement = MapAttribute[str, Any](null=True)
+    updated_at = NumberAttribute(null=True)
+    version = VersionAttribute()
+
+
+class SubscriptionItem(BillingItem, discriminator="subscription"):
+    record = MapAttribute[str, Any]()
+
+
+class CustomerItem(BillingItem, discriminator="customer"):
+    account_id = UnicodeAttribute()
+    observed_at = NumberAttribute()
+    event_id = UnicodeAttribute()
+    deleted = BooleanAttribute(default=False)
+
+
+class EventMarkerItem(BillingItem, discriminator="event"):
+    event_type = UnicodeAttribute()
+    account_id = UnicodeAttribute(null=True)
+    committed_at = NumberAttribute()
+    effects = ListAttribute[MapAttribute[str, Any]](default=list)
+    effects_pending = BooleanAttribute(default=False)
+    lease_until = NumberAttribute(default=0)
+    expires_at = TTLAttribute()
+
+
+def account_key(account_id: str) -> str:
+    return f"ACCOUNT#{account_id}"
+
+
+def subscription_key(provider: str, subscription_id: str) -> str:
+    return f"SUB#{provider}#{subscription_id}"
+
+
+def customer_key(provider: str, customer_id: str) -> str:
+    return f"CUSTOMER#{provider}#{customer_id}"
+
+
+def event_key(provider: str, event_id: str) -> str:
+    return f"EVENT#{provider}#{event_id}"
+
+
+class DuplicateEvent(Exception):
+    """The event marker already exists: this delivery was processed before."""
+
+
+class StaleWrite(Exception):
+    """A newer version of the written object is already stored."""
+
+
+class ConcurrentUpdate(Exception):
+    """The account changed between read and write; re-read and try again."""
+
+
+@dataclass(frozen=True, slots=True)
+class Marker:
+    provider: str
+    event_id: str
+    event_type: str
+    account_id: str | None
+    effects: tuple[Effect, ...]
+    committed_at: int
+    lease_until: int
+
+
+@dataclass(frozen=True, slots=True)
+class StoredMarker:
+    effects: tuple[Effect, ...]
+    effects_pending: bool
+    lease_until: int
+
+
+def _storage_errors() -> tuple[type[Exception], ...]:
+    return (PynamoDBException, BotoCoreError, ClientError)
+
+
+def load_account(account_id: str, *, consistent: bool = True) -> AccountState:
+    """The account item and all its subscriptions: one Query."""
+    try:
+        items = list(BillingItem.query(account_key(account_id), consistent_read=consistent))
+    except _storage_errors() as exc:
+        raise RetryLater("storage unavailable", reason="storage_error") from exc
+    account: AccountItem | None = None
+    subscriptions: dict[str, SubscriptionRecord] = {}
+    for item in items:
+        if isinstance(item, AccountItem):
+            account = item
+        elif isinstance(item, SubscriptionItem):
+            record = SubscriptionRecord.from_dict(item.record.as_dict())
+            subscriptions[record.snapshot.subscription_id] = record
+    if account is None:
+        return AccountState(account_id=account_id, subscriptions=subscriptions)
+    return AccountState(
+        account_id=account_id,
+        provider=account.provider,
+        customer_id=account.customer_id,
+        subscriptions=subscriptions,
+        version=int(account.version or 0),
+        updated_at=int(account.updated_at) if account.updated_at is not None else None,
+    )
+
+
+def _marker_item(marker: Marker) -> EventMarkerItem:
+    ttl_days = get_settings().event_marker_ttl_days
+    return EventMarkerItem(
+        event_key(marker.provider, marker.event_id),
+        "EVENT",
+        event_type=marker.event_type,
+        account_id=marker.account_id,
+        committed_at=marker.committed_at,
+        effects=[_map(e.to_dict()) for e in marker.effects],
+        effects_pending=bool(marker.effects),
+        lease_until=marker.lease_until,
+        expires_at=datetime.fromtimestamp(marker.committed_at, UTC) + timedelta(days=ttl_days),
+    )
+
+
+def _account_item(state: AccountState, entitlement: Entitlement) -> AccountItem:
+    item = AccountItem(
+        account_key(state.account_id),
+        "ACCOUNT",
+        provider=state.provider,
+        customer_id=state.customer_id,
+        entitlement=_map(entitlement.to_dict()),
+        updated_at=state.updated_at,
+    )
+    if state.version:
+        item.version = state.version
+    return item
+
+
+def commit(
+    marker: Marker,
+    state: AccountState,
+    entitlement: Entitlement,
+    subscription_ids: Sequence[str] = (),
+    customer: CustomerSnapshot | None = None,
+    customer_observed_at: int | None = None,
+) -> None:
+    """Marker + account (+ changed subscriptions, + customer mapping) in one transaction.
+
+    Raises DuplicateEvent when the marker exists, ConcurrentUpdate when the account moved on.
+    """
+    items: list[tuple[BillingItem, Any]] = [
+        (_marker_item(marker), BillingItem.pk.does_not_exist()),
+        (_account_item(state, entitlement), None),
+    ]
+    for subscription_id in subscription_ids:
+        record = state.subscriptions[subscription_id]
+        key = subscription_key(record.snapshot.provider, subscription_id)
+        items.append((
+            SubscriptionItem(account_key(state.account_id), key, gsi1pk=key, gsi1sk=account_key(state.account_id),
+                             record=_map(record.to_dict())),
+            None,
+        ))
+    if customer is not None and customer.account_id and customer_observed_at is not None:
+        items.append((
+            CustomerItem(
+                customer_key(customer.provider, customer.customer_id), "CUSTOMER",
+                account_id=customer.account_id, observed_at=customer_observed_at,
+                event_id=marker.event_id, deleted=customer.deleted,
+            ),
+            CustomerItem.pk.does_not_exist() | (CustomerItem.observed_at < customer_observed_at),
+        ))
+    try:
+        with TransactWrite(connection=BillingItem._get_connection().connection) as transaction:
+            for item, condition in items:
+                transaction.save(item, condition=condition)
+    except TransactWriteError as exc:
+        reasons = [r.code if r else None for r in exc.cancellation_reasons]
+        if reasons and reasons[0] == "ConditionalCheckFailed":
+            raise DuplicateEvent(marker.event_id) from exc
+        if customer is not None and reasons[-1:] == ["ConditionalCheckFailed"]:
+            raise StaleWrite(customer.customer_id) from exc
+        if "ConditionalCheckFailed" in reasons or "TransactionConflict" in reasons:
+            raise ConcurrentUpdate(state.account_id) from exc
+        raise RetryLater("storage unavailable", reason="storage_error") from exc
+    except _storage_errors() as exc:
+        raise RetryLater("storage unavailable", reason="storage_error") from exc
+
+
+def customer_account(provider: str, customer_id: str) -> CustomerItem | None:
+    try:
+        return CustomerItem.get(customer_key(provider, customer_id), "CUSTOMER")
+    except CustomerItem.DoesNotExist:
+        return None
+    except _storage_errors() as exc:
+        raise RetryLater("storage unavailable", reason="storage_error") from exc
+
+
+def subscription_account(provider: str, subscription_id: str) -> str | None:
+    try:
+        for item in BillingItem.subscription_lookup.query(subscription_key(provider, subscription_id), limit=1):
+            return item.pk.removeprefix("ACCOUNT#")
+    except _storage_errors() as exc:
+        raise RetryLater("storage unavailable", reason="storage_error") from exc
+    return None
+
+
+def stored_marker(provider: str, event_id: str) -> StoredMarker | None:
+    try:
+        item = EventMarkerItem.get(event_key(provider, event_id), "EVENT", consistent_read=True)
+    except EventMarkerItem.DoesNotExist:
+        return None
+    except _storage_errors() as exc:
+        raise RetryLater("storage unavailable", reason="storage_error") from exc
+    return StoredMarker(
+        effects=tuple(Effect.from_dict(e.as_dict()) for e in item.effects),
+        effects_pending=bool(item.effects_pending),
+        lease_until=int(item.lease_until or 0),
+    )
+
+
+def claim_effects(provider: str, event_id: str, now: int, lease_seconds: int) -> bool:
+    """Take the lease on a marker's pending effects; False when someone else holds it."""
+    item = EventMarkerItem(event_key(provider, event_id), "EVENT")
+    try:
+        item.update(
+            actions=[EventMarkerItem.lease_until.set(now + lease_seconds)],
+            condition=(EventMarkerItem.effects_pending == True)  # noqa: E712 (PynamoDB condition)
+            & (EventMarkerItem.lease_until < now),
+        )
+    except PynamoDBException as exc:
+        if exc.cause_response_code == "ConditionalCheckFailedException":
+            return False
+        raise RetryLater("storage unavailable", reason="storage_error") from exc
+    except (BotoCoreError, ClientError) as exc:
+        raise RetryLater("storage unavailable", reason="storage_error") from exc
+    return True
+
+
+def finish_effects(provider: str, event_id: str) -> None:
+    item = EventMarkerItem(event_key(provider, event_id), "EVENT")
+    try:
+        item.update(actions=[EventMarkerItem.effects_pending.set(False), EventMarkerItem.lease_until.set(0)])
+    except _storage_errors() as exc:
+        raise RetryLater("storage unavailable", reason="storage_error") from exc
+
+
+def release_effects(provider: str, event_id: str) -> None:
+    """Best effort: let the next delivery re-drive at once instead of waiting out the lease."""
+    item = EventMarkerItem(event_key(provider, event_id), "EVENT")
+    try:
+        item.update(actions=[EventMarkerItem.lease_until.set(0)])
+    except _storage_errors():
+        return
+
+
+def _map(data: dict[str, Any]) -> MapAttribute[str, Any]:
+    return MapAttribute(**_without_nulls(data))
+
+
+def _without_nulls(data: dict[str, Any]) -> dict[str, Any]:
+    return {k: _without_nulls(v) if isinstance(v, dict) else v for k, v in data.items() if v is not None}

@@ -1,0 +1,102 @@
+"""Shared fixtures and helpers: the moto-backed AWS, the frozen clock, signed deliveries."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aws_lambda_powertools.utilities import parameters
+from moto import mock_aws
+
+from billing import clock
+from billing.config import get_settings
+from tools import local_aws
+from tools.apigw import LambdaContext, proxy_event
+from tools.signing import stripe_signature
+
+ROOT = Path(__file__).resolve().parent.parent
+EVENTS = ROOT / "events"
+REFERENCE = ROOT.parent / "shared" / "reference"
+WEBHOOK_SECRET = "whsec_test_4eC39HqLyjWDarjtT1zdp7dc"
+ROTATED_OUT_SECRET = "whsec_test_previous_0000000000000000"
+START = datetime(2026, 1, 1, 0, 0, 10, tzinfo=UTC)
+
+
+def stripe_event(name: str) -> dict[str, Any]:
+    return json.loads((EVENTS / "stripe" / name).read_text())
+
+
+@pytest.fixture
+def frozen_clock() -> Iterator[clock.ManualClock]:
+    manual = clock.ManualClock(START)
+    previous = clock.use(manual)
+    yield manual
+    clock.use(previous)
+
+
+@dataclass
+class Aws:
+    observer: local_aws.BusObserver
+
+    def bus_events(self) -> list[dict[str, Any]]:
+        return self.observer.events()
+
+    def table_items(self) -> list[dict[str, Any]]:
+        import boto3
+
+        client = boto3.client("dynamodb")
+        items: list[dict[str, Any]] = []
+        for page in client.get_paginator("scan").paginate(TableName=os.environ["TABLE_NAME"], ConsistentRead=True):
+            items.extend(page["Items"])
+        return sorted(items, key=lambda i: (i["pk"]["S"], i["sk"]["S"]))
+
+
+@pytest.fixture
+def aws(frozen_clock: clock.ManualClock) -> Iterator[Aws]:
+    with mock_aws():
+        local_aws.provision()
+        local_aws.put_secret(os.environ["STRIPE_SECRET_NAME"],
+                             {"webhook_secrets": [WEBHOOK_SECRET, ROTATED_OUT_SECRET]})
+        parameters.clear_caches()
+        get_settings.cache_clear()
+        yield Aws(observer=local_aws.BusObserver.attach())
+    parameters.clear_caches()
+    get_settings.cache_clear()
+
+
+def signed_delivery(
+    payload: bytes, *, secret: str = WEBHOOK_SECRET, timestamp: int | None = None,
+    signature: str | None = None, base64_body: bool = False,
+) -> dict[str, Any]:
+    header = signature if signature is not None else stripe_signature(
+        payload, secret, clock.timestamp() if timestamp is None else timestamp
+    )
+    headers = {"Content-Type": "application/json; charset=utf-8", "User-Agent": "Stripe/1.0"}
+    if header:
+        headers["Stripe-Signature"] = header
+    return proxy_event("POST", "/webhooks/stripe", body=payload, headers=headers, base64_body=base64_body)
+
+
+def invoke(module: Any, event: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    response = module.lambda_handler(event, LambdaContext(module.__name__.split(".")[1]))
+    return response["statusCode"], json.loads(response["body"])
+
+
+def deliver_stripe(event: dict[str, Any] | bytes, **kwargs: Any) -> tuple[int, dict[str, Any]]:
+    from functions.stripe_webhook import app
+
+    payload = event if isinstance(event, bytes) else json.dumps(event).encode()
+    return invoke(app, signed_delivery(payload, **kwargs))
+
+
+def get_account(account_id: str) -> tuple[int, dict[str, Any]]:
+    from functions.accounts_api import app
+
+    return invoke(app, proxy_event("GET", f"/accounts/{account_id}", resource="/accounts/{account_id}",
+                                   path_parameters={"account_id": account_id}, iam_caller="arn:aws:iam::1:user/t"))

@@ -1,0 +1,70 @@
+"""API Gateway REST (v1) proxy events, as API Gateway hands them to Lambda."""
+
+from __future__ import annotations
+
+import base64
+import uuid
+from typing import Any
+
+from tools import template
+
+
+def proxy_event(
+    method: str,
+    path: str,
+    *,
+    resource: str | None = None,
+    path_parameters: dict[str, str] | None = None,
+    body: bytes | None = None,
+    headers: dict[str, str] | None = None,
+    query: dict[str, str] | None = None,
+    base64_body: bool = False,
+    source_ip: str = "127.0.0.1",
+    iam_caller: str | None = None,
+) -> dict[str, Any]:
+    headers = dict(headers or {})
+    encoded: str | None = None
+    if body is not None:
+        encoded = base64.b64encode(body).decode() if base64_body else body.decode("utf-8")
+    request_id = str(uuid.uuid4())
+    return {
+        "resource": resource or path,
+        "path": path,
+        "httpMethod": method.upper(),
+        "headers": headers,
+        "multiValueHeaders": {k: [v] for k, v in headers.items()},
+        "queryStringParameters": query or None,
+        "multiValueQueryStringParameters": {k: [v] for k, v in query.items()} if query else None,
+        "pathParameters": path_parameters or None,
+        "stageVariables": None,
+        "requestContext": {
+            "resourcePath": resource or path,
+            "httpMethod": method.upper(),
+            "path": f"/{template.LOCAL_ENVIRONMENT}{path}",
+            "stage": template.LOCAL_ENVIRONMENT,
+            "requestId": request_id,
+            "accountId": template.LOCAL_ACCOUNT,
+            "apiId": "local",
+            "identity": {"sourceIp": source_ip, "userArn": iam_caller, "caller": iam_caller},
+        },
+        "body": encoded,
+        "isBase64Encoded": base64_body,
+    }
+
+
+class LambdaContext:
+    """Enough of the Lambda context object for Powertools."""
+
+    def __init__(self, function_name: str) -> None:
+        self.function_name = function_name
+        self.function_version = "$LATEST"
+        self.invoked_function_arn = (
+            f"arn:aws:lambda:{template.LOCAL_REGION}:{template.LOCAL_ACCOUNT}:function:{function_name}"
+        )
+        self.memory_limit_in_mb = 512
+        self.aws_request_id = str(uuid.uuid4())
+        self.log_group_name = f"/aws/lambda/{function_name}"
+        self.log_stream_name = "local"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 10_000

@@ -1,0 +1,159 @@
+"""Reads template.yaml so the local run and the tests build exactly what is deployed."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+TEMPLATE = ROOT / "template.yaml"
+LOCAL_ENVIRONMENT = "local"
+LOCAL_ACCOUNT = "123456789012"
+LOCAL_REGION = "us-east-1"
+
+
+class _CfnLoader(yaml.SafeLoader):
+    """YAML loader that turns CloudFormation short tags (!Ref, !Sub...) into their long form."""
+
+
+def _construct_tag(loader: _CfnLoader, suffix: str, node: yaml.Node) -> dict[str, Any]:
+    name = "Ref" if suffix == "Ref" else f"Fn::{suffix}"
+    if isinstance(node, yaml.ScalarNode):
+        value: Any = loader.construct_scalar(node)
+        if suffix == "GetAtt":
+            value = str(value).split(".", 1)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        value = loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
+    return {name: value}
+
+
+_CfnLoader.add_multi_constructor("!", _construct_tag)
+
+
+@cache
+def load() -> dict[str, Any]:
+    return yaml.load(TEMPLATE.read_text(), Loader=_CfnLoader)  # noqa: S506 (SafeLoader subclass)
+
+
+def resources(kind: str) -> dict[str, dict[str, Any]]:
+    return {name: res for name, res in load()["Resources"].items() if res["Type"] == kind}
+
+
+def physical_name(logical_id: str) -> str:
+    """The local stand-in for a resource's physical id (CloudFormation would generate one)."""
+    resource = load()["Resources"][logical_id]
+    name = resource.get("Properties", {}).get("Name")
+    return str(resolve(name)) if name is not None else logical_id
+
+
+def parameters() -> dict[str, str]:
+    params = {name: str(p.get("Default", "")) for name, p in load().get("Parameters", {}).items()}
+    params["Environment"] = LOCAL_ENVIRONMENT
+    return params
+
+
+def resolve(value: Any) -> Any:
+    """Resolve the intrinsics this template uses against the local stand-ins."""
+    if isinstance(value, dict) and len(value) == 1:
+        ((key, arg),) = value.items()
+        if key == "Ref":
+            return _ref(arg)
+        if key == "Fn::Sub":
+            return re.sub(r"\$\{([^}]+)\}", lambda m: str(_sub_var(m.group(1))), arg)
+        if key == "Fn::GetAtt":
+            return _attribute(arg[0], arg[1])
+    if isinstance(value, dict):
+        return {k: resolve(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [resolve(v) for v in value]
+    return value
+
+
+def _ref(name: str) -> str:
+    pseudo = {
+        "AWS::Region": LOCAL_REGION, "AWS::AccountId": LOCAL_ACCOUNT, "AWS::Partition": "aws",
+        "AWS::URLSuffix": "amazonaws.com", "AWS::StackName": "billing-webhooks-local",
+    }
+    if name in pseudo:
+        return pseudo[name]
+    params = parameters()
+    if name in params:
+        return params[name]
+    return physical_name(name)
+
+
+def _sub_var(expression: str) -> str:
+    if "." in expression:
+        logical_id, attribute = expression.split(".", 1)
+        return _attribute(logical_id, attribute)
+    return _ref(expression)
+
+
+def _attribute(logical_id: str, attribute: str) -> str:
+    resource = load()["Resources"][logical_id]
+    name = physical_name(logical_id)
+    if attribute == "Arn":
+        service = {"AWS::DynamoDB::Table": ("dynamodb", f"table/{name}"),
+                   "AWS::Events::EventBus": ("events", f"event-bus/{name}"),
+                   "AWS::Serverless::Function": ("lambda", f"function:{name}")}[resource["Type"]]
+        return f"arn:aws:{service[0]}:{LOCAL_REGION}:{LOCAL_ACCOUNT}:{service[1]}"
+    return name
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    path: str  # API Gateway resource path, e.g. /accounts/{account_id}
+    function: str  # logical id
+    module: str  # importable module of the handler, e.g. functions.stripe_webhook.app
+    handler: str  # attribute, e.g. lambda_handler
+    iam_auth: bool
+
+    def match(self, method: str, path: str) -> dict[str, str] | None:
+        if method.upper() != self.method:
+            return None
+        pattern = "^" + re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>[^/]+)", re.escape(self.path)) + "$"
+        found = re.match(pattern, path)
+        return found.groupdict() if found else None
+
+
+def routes() -> list[Route]:
+    default_auth = None
+    for api in resources("AWS::Serverless::Api").values():
+        default_auth = api["Properties"].get("Auth", {}).get("DefaultAuthorizer")
+    found = []
+    for logical_id, function in resources("AWS::Serverless::Function").items():
+        props = function["Properties"]
+        module = props["CodeUri"].strip("/").replace("/", ".") + "." + props["Handler"].rsplit(".", 1)[0]
+        for event in props.get("Events", {}).values():
+            if event["Type"] != "Api":
+                continue
+            auth = event["Properties"].get("Auth", {}).get("Authorizer", default_auth)
+            found.append(Route(
+                method=event["Properties"]["Method"].upper(), path=event["Properties"]["Path"],
+                function=logical_id, module=module, handler=props["Handler"].rsplit(".", 1)[1],
+                iam_auth=auth == "AWS_IAM",
+            ))
+    return found
+
+
+def function_environment(logical_id: str) -> dict[str, str]:
+    """Globals + the function's own variables, resolved for the local run."""
+    env = dict(load().get("Globals", {}).get("Function", {}).get("Environment", {}).get("Variables", {}))
+    props = load()["Resources"][logical_id]["Properties"]
+    env.update(props.get("Environment", {}).get("Variables", {}))
+    return {k: str(resolve(v)) for k, v in env.items()}
+
+
+def all_functions_environment() -> dict[str, str]:
+    merged: dict[str, str] = {}
+    for logical_id in resources("AWS::Serverless::Function"):
+        merged.update(function_environment(logical_id))
+    return merged

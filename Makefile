@@ -1,0 +1,65 @@
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+# sam build needs python3.13 on PATH; on pyenv machines this selects it.
+SAM_PYTHON_VERSION ?= 3.13.0
+SAM := PYENV_VERSION=$(SAM_PYTHON_VERSION) $(abspath $(BIN))/sam
+export AWS_DEFAULT_REGION ?= us-east-1
+export SAM_CLI_TELEMETRY := 0
+PORT ?= 3000
+
+.PHONY: help venv lint fmt typecheck pytest validate build smoke test dev replay sam-event aws-local bench clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
+
+$(BIN)/.installed: requirements-dev.txt layers/shared/requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+venv: $(BIN)/.installed ## create the virtualenv with the pinned dependencies
+
+lint: venv ## ruff (lint + format check) and mypy on the layer
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+fmt: venv ## format and autofix
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+pytest: venv ## unit, moto integration and end-to-end tests
+	$(BIN)/pytest
+
+validate: venv ## sam validate --lint (no network or credentials needed)
+	$(SAM) validate --lint --region $(AWS_DEFAULT_REGION)
+
+build: venv ## sam build (python3.13)
+	$(SAM) build --parallel
+
+smoke: build ## import every built function with only the built layer, in a fresh python3.13
+	PYENV_VERSION=$(SAM_PYTHON_VERSION) python3.13 tools/smoke_build.py
+
+test: lint pytest validate smoke ## everything CI runs
+
+dev: venv ## run every route locally on http://127.0.0.1:$(PORT) with an embedded AWS
+	PORT=$(PORT) $(BIN)/python -m tools.local_server
+
+replay: venv ## sign events/$(FILE) and POST it to the local server (FILE=stripe/invoice.paid.json)
+	$(BIN)/python -m tools.replay $(FILE)
+
+sam-event: venv ## wrap events/$(FILE) into a signed API Gateway event for `sam local invoke -e`
+	$(BIN)/python -m tools.sam_event $(FILE)
+
+aws-local: venv ## run the embedded AWS alone (moto server) for `sam local start-api`
+	$(BIN)/python -m tools.aws_local
+
+bench: venv ## print DynamoDB requests per event, warm latency and cold start figures
+	$(BIN)/python -m bench.bench
+
+clean: ## remove the virtualenv and build output
+	rm -rf $(VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache

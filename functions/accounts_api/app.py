@@ -11,7 +11,7 @@ logger = Logger()
 tracer = Tracer()
 metrics = Metrics()
 app = APIGatewayRestResolver()
-register_error_handlers(app)
+register_error_handlers(app, metrics)
 
 
 @app.get("/accounts/<account_id>")

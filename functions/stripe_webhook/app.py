@@ -12,7 +12,7 @@ logger = Logger()
 tracer = Tracer()
 metrics = Metrics()
 app = APIGatewayRestResolver()
-register_error_handlers(app)
+register_error_handlers(app, metrics)
 
 
 @app.post("/webhooks/stripe")

@@ -9,7 +9,9 @@ ACCOUNT = "acct-1001"
 
 def deliver_at_created(aws: Aws, frozen_clock, name: str) -> tuple[int, dict]:
     event = stripe_event(name)
-    frozen_clock.set(__import__("datetime").datetime.fromtimestamp(event["created"] + 5, tz=__import__("datetime").UTC))
+    frozen_clock.set(
+        __import__("datetime").datetime.fromtimestamp(event["created"] + 5, tz=__import__("datetime").UTC)
+    )
     return deliver_stripe(event)
 
 

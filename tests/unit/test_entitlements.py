@@ -19,9 +19,15 @@ PAUSED = PauseCollection(behavior="void", resumes_at=None)
 
 def sub(status: str, **flags: object) -> SubscriptionSnapshot:
     values: dict[str, object] = {
-        "provider": "stripe", "subscription_id": "sub_1", "status": status, "customer_id": "cus_1",
-        "price_id": "price_s", "product_id": "prod_s", "lookup_key": "s_monthly",
-        "current_period_start": PERIOD_START, "current_period_end": PERIOD_END,
+        "provider": "stripe",
+        "subscription_id": "sub_1",
+        "status": status,
+        "customer_id": "cus_1",
+        "price_id": "price_s",
+        "product_id": "prod_s",
+        "lookup_key": "s_monthly",
+        "current_period_start": PERIOD_START,
+        "current_period_end": PERIOD_END,
     }
     values.update(flags)
     return SubscriptionSnapshot(**values)  # type: ignore[arg-type]
@@ -35,28 +41,57 @@ TABLE = [
     ("trialing", {"cancel_at_period_end": True}, {}, (True, "cancel_scheduled", None, "s_monthly")),
     ("active", {}, {}, (True, "active", None, "s_monthly")),
     ("active", {"cancel_at_period_end": True}, {}, (True, "cancel_scheduled", None, "s_monthly")),
-    ("active", {"cancel_at_period_end": True, "current_period_end": NOW}, {},
-     (False, "cancellation_due", "choose_plan", "s_monthly")),
+    (
+        "active",
+        {"cancel_at_period_end": True, "current_period_end": NOW},
+        {},
+        (False, "cancellation_due", "choose_plan", "s_monthly"),
+    ),
     ("active", {"cancel_at": NOW + DAY}, {}, (True, "cancel_scheduled", None, "s_monthly")),
     ("active", {"cancel_at": NOW - 1}, {}, (False, "cancellation_due", "choose_plan", "s_monthly")),
     ("active", {"pause_collection": PAUSED}, {}, (False, "collection_paused", None, "s_monthly")),
-    ("active", {"pause_collection": PAUSED}, {"pause_collection_access": True},
-     (True, "collection_paused", None, "s_monthly")),
-    ("active", {"pause_collection": PAUSED, "cancel_at_period_end": True}, {},
-     (False, "collection_paused", None, "s_monthly")),
-    ("past_due", {"current_period_start": NOW - DAY}, {},
-     (True, "past_due_grace", "update_payment_method", "s_monthly")),
+    (
+        "active",
+        {"pause_collection": PAUSED},
+        {"pause_collection_access": True},
+        (True, "collection_paused", None, "s_monthly"),
+    ),
+    (
+        "active",
+        {"pause_collection": PAUSED, "cancel_at_period_end": True},
+        {},
+        (False, "collection_paused", None, "s_monthly"),
+    ),
+    (
+        "past_due",
+        {"current_period_start": NOW - DAY},
+        {},
+        (True, "past_due_grace", "update_payment_method", "s_monthly"),
+    ),
     ("past_due", {}, {}, (False, "past_due", "update_payment_method", "s_monthly")),
-    ("past_due", {}, {"past_due_grace_seconds": 30 * DAY},
-     (True, "past_due_grace", "update_payment_method", "s_monthly")),
-    ("past_due", {"current_period_start": NOW - DAY}, {"past_due_grace_seconds": 0},
-     (False, "past_due", "update_payment_method", "s_monthly")),
+    (
+        "past_due",
+        {},
+        {"past_due_grace_seconds": 30 * DAY},
+        (True, "past_due_grace", "update_payment_method", "s_monthly"),
+    ),
+    (
+        "past_due",
+        {"current_period_start": NOW - DAY},
+        {"past_due_grace_seconds": 0},
+        (False, "past_due", "update_payment_method", "s_monthly"),
+    ),
     ("incomplete", {}, {}, (False, "incomplete", "complete_payment", "s_monthly")),
     ("unpaid", {}, {}, (False, "unpaid", "choose_plan", "s_monthly")),
     ("paused", {}, {}, (False, "paused", "choose_plan", "s_monthly")),
     ("paused", {}, {"fallback_plan": "free"}, (False, "paused", "choose_plan", "s_monthly")),
     ("canceled", {"ended_at": NOW - DAY}, {}, (False, "ended", "choose_plan", "s_monthly")),
-    ("canceled", {"ended_at": NOW - DAY}, {"fallback_plan": "free"}, (True, "fallback_plan", "choose_plan", "free")),
+    (
+        "canceled",
+        {"ended_at": NOW - DAY},
+        {"fallback_plan": "free"},
+        (True, "fallback_plan", "choose_plan", "free"),
+    ),
     ("incomplete_expired", {}, {}, (False, "ended", "choose_plan", "s_monthly")),
     ("incomplete_expired", {}, {"fallback_plan": "free"}, (True, "fallback_plan", "choose_plan", "free")),
     ("some_future_status", {}, {}, (False, "unknown_status", None, "s_monthly")),
@@ -72,8 +107,16 @@ def test_status_and_flags(status: str, flags: dict, overrides: dict, expected: t
 
 
 def test_every_stripe_status_is_in_the_table() -> None:
-    stripe_statuses = {"incomplete", "incomplete_expired", "trialing", "active", "past_due", "canceled", "unpaid",
-                       "paused"}
+    stripe_statuses = {
+        "incomplete",
+        "incomplete_expired",
+        "trialing",
+        "active",
+        "past_due",
+        "canceled",
+        "unpaid",
+        "paused",
+    }
     assert stripe_statuses <= {row[0] for row in TABLE}
 
 

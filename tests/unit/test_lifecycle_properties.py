@@ -12,23 +12,47 @@ from billing.model import AccountState, InvoiceSnapshot, PauseCollection, Subscr
 
 NOW = 1_780_000_000
 POLICY = AccessPolicy(past_due_grace_seconds=3 * 86_400, fallback_plan="free")
-STATUSES = ["trialing", "active", "past_due", "unpaid", "paused", "canceled", "incomplete", "incomplete_expired"]
+STATUSES = [
+    "trialing",
+    "active",
+    "past_due",
+    "unpaid",
+    "paused",
+    "canceled",
+    "incomplete",
+    "incomplete_expired",
+]
 
 subscription_versions = st.builds(
     lambda status, cancel, paused, start, price: SubscriptionSnapshot(
-        provider="stripe", subscription_id="sub_1", customer_id="cus_1", account_id="acct-1", status=status,
-        price_id=price, current_period_start=start, current_period_end=start + 30 * 86_400,
-        cancel_at_period_end=cancel, pause_collection=PauseCollection("void") if paused else None,
+        provider="stripe",
+        subscription_id="sub_1",
+        customer_id="cus_1",
+        account_id="acct-1",
+        status=status,
+        price_id=price,
+        current_period_start=start,
+        current_period_end=start + 30 * 86_400,
+        cancel_at_period_end=cancel,
+        pause_collection=PauseCollection("void") if paused else None,
     ),
-    st.sampled_from(STATUSES), st.booleans(), st.booleans(),
-    st.integers(NOW - 40 * 86_400, NOW), st.sampled_from(["price_s", "price_m"]),
+    st.sampled_from(STATUSES),
+    st.booleans(),
+    st.booleans(),
+    st.integers(NOW - 40 * 86_400, NOW),
+    st.sampled_from(["price_s", "price_m"]),
 )
 invoice_versions = st.builds(
     lambda outcome, attempt: InvoiceSnapshot(
-        invoice_id="in_1", subscription_id="sub_1", customer_id="cus_1", account_id="acct-1",
-        outcome=outcome, attempt_count=attempt,
+        invoice_id="in_1",
+        subscription_id="sub_1",
+        customer_id="cus_1",
+        account_id="acct-1",
+        outcome=outcome,
+        attempt_count=attempt,
     ),
-    st.sampled_from(["paid", "payment_failed", "payment_action_required"]), st.integers(0, 4),
+    st.sampled_from(["paid", "payment_failed", "payment_action_required"]),
+    st.integers(0, 4),
 )
 
 
@@ -93,7 +117,9 @@ def test_same_second_different_event_is_a_tie() -> None:
 
 
 def test_access_change_is_an_effect_with_old_and_new() -> None:
-    trialing = SubscriptionSnapshot(provider="stripe", subscription_id="sub_1", status="trialing", price_id="p")
+    trialing = SubscriptionSnapshot(
+        provider="stripe", subscription_id="sub_1", status="trialing", price_id="p"
+    )
     transition = observe_subscription(AccountState("a"), trialing, Cause("evt_1", "t", 100), NOW, POLICY)
     (effect,) = transition.effects
     assert effect.detail_type == "Account Access Changed"

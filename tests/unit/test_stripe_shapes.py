@@ -12,7 +12,9 @@ from billing.providers.stripe import ROUTES, parse_event
 from tests.support import EVENTS, REFERENCE
 
 STRIPE_EVENTS = sorted((EVENTS / "stripe").rglob("*.json"))
-KNOWN_TYPES = set(json.loads((REFERENCE / "stripe" / "webhook_event_types.json").read_text())["enabled_events_enum"])
+KNOWN_TYPES = set(
+    json.loads((REFERENCE / "stripe" / "webhook_event_types.json").read_text())["enabled_events_enum"]
+)
 
 
 def normalize(path):  # type: ignore[no-untyped-def]
@@ -37,7 +39,9 @@ def test_every_handled_type_is_a_real_stripe_type() -> None:
 
 
 @pytest.mark.parametrize(
-    "path", [p for p in STRIPE_EVENTS if "subscription" in p.name and "legacy" not in str(p)], ids=lambda p: p.name
+    "path",
+    [p for p in STRIPE_EVENTS if "subscription" in p.name and "legacy" not in str(p)],
+    ids=lambda p: p.name,
 )
 def test_subscription_samples_normalize(path) -> None:  # type: ignore[no-untyped-def]
     _, snapshot = normalize(path)
@@ -47,8 +51,9 @@ def test_subscription_samples_normalize(path) -> None:  # type: ignore[no-untype
     assert snapshot.account_id in {"acct-1001", "acct-1002"}
 
 
-@pytest.mark.parametrize("name", ["customer.subscription.created.json",
-                                  "customer.subscription.updated.trialing_to_active.json"])
+@pytest.mark.parametrize(
+    "name", ["customer.subscription.created.json", "customer.subscription.updated.trialing_to_active.json"]
+)
 def test_old_and_new_subscription_shapes_agree(name: str) -> None:
     _, new = normalize(EVENTS / "stripe" / name)
     _, old = normalize(EVENTS / "stripe" / "legacy" / name)

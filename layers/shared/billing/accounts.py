@@ -32,7 +32,9 @@ def view(account_id: str) -> dict[str, Any]:
         "trial_end": iso(sub.trial_end) if sub else None,
         "current_period_end": iso(sub.current_period_end) if sub else None,
         "cancel_at_period_end": sub.cancel_at_period_end if sub else False,
-        "pause_collection": {"behavior": pause.behavior, "resumes_at": iso(pause.resumes_at)} if pause else None,
+        "pause_collection": {"behavior": pause.behavior, "resumes_at": iso(pause.resumes_at)}
+        if pause
+        else None,
         "has_payment_method": sub.has_payment_method if sub else False,
         "updated_at": iso(state.updated_at),
     }

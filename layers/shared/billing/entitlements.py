@@ -1,15 +1,16 @@
 """Subscription state -> entitlement: which plan, which status, access or not. Pure.
 
-| status             | access                                                        | next_action           |
-|--------------------|---------------------------------------------------------------|-----------------------|
-| trialing, active   | yes; no once `cancel_at`/period end (cancel_at_period_end)     | -                     |
-|                    | has passed; `pause_collection` set -> policy (default no)      | -                     |
-| past_due           | while now < current_period_start + grace (policy)              | update_payment_method |
-| incomplete         | no                                                             | complete_payment      |
-| unpaid, paused     | no                                                             | choose_plan           |
-| canceled,          | no, unless a fallback plan is configured (then that plan, yes) | choose_plan           |
-| incomplete_expired |                                                                |                       |
-| anything else      | no                                                             | -                     |
+| status             | access                                                      | next_action           |
+|--------------------|-------------------------------------------------------------|-----------------------|
+| trialing, active   | yes; no once `cancel_at` / the period end (with             | -                     |
+|                    | cancel_at_period_end) has passed; with `pause_collection`   |                       |
+|                    | set, as the policy says (default no)                        |                       |
+| past_due           | while now < current_period_start + grace (policy)           | update_payment_method |
+| incomplete         | no                                                          | complete_payment      |
+| unpaid, paused     | no                                                          | choose_plan           |
+| canceled,          | no, unless a fallback plan is configured (then that plan)   | choose_plan           |
+| incomplete_expired |                                                             |                       |
+| anything else      | no                                                          | -                     |
 """
 
 from __future__ import annotations
@@ -29,8 +30,9 @@ class AccessPolicy:
     catalog: PlanCatalog = field(default_factory=PlanCatalog)
 
 
-NO_SUBSCRIPTION = Entitlement(plan=None, status="none", access=False, reason="no_subscription",
-                              next_action="choose_plan")
+NO_SUBSCRIPTION = Entitlement(
+    plan=None, status="none", access=False, reason="no_subscription", next_action="choose_plan"
+)
 
 
 def plan_of(sub: SubscriptionSnapshot, catalog: PlanCatalog) -> str | None:
@@ -43,8 +45,14 @@ def entitlement_of(sub: SubscriptionSnapshot, now: int, policy: AccessPolicy) ->
     plan = plan_of(sub, policy.catalog)
 
     def grant(access: bool, reason: str, next_action: str | None = None) -> Entitlement:
-        return Entitlement(plan=plan, status=sub.status, access=access, reason=reason,
-                           next_action=next_action, subscription_id=sub.subscription_id)
+        return Entitlement(
+            plan=plan,
+            status=sub.status,
+            access=access,
+            reason=reason,
+            next_action=next_action,
+            subscription_id=sub.subscription_id,
+        )
 
     status = sub.status
     if status in ("trialing", "active", "past_due"):
@@ -67,8 +75,14 @@ def entitlement_of(sub: SubscriptionSnapshot, now: int, policy: AccessPolicy) ->
         return grant(False, status, "choose_plan")
     if status in ENDED_STATUSES:
         if policy.fallback_plan:
-            return Entitlement(plan=policy.fallback_plan, status=status, access=True, reason="fallback_plan",
-                               next_action="choose_plan", subscription_id=sub.subscription_id)
+            return Entitlement(
+                plan=policy.fallback_plan,
+                status=status,
+                access=True,
+                reason="fallback_plan",
+                next_action="choose_plan",
+                subscription_id=sub.subscription_id,
+            )
         return grant(False, "ended", "choose_plan")
     return grant(False, "unknown_status")
 

@@ -31,8 +31,15 @@ INVOICE_EVENTS = {
 
 # Later in a subscription's life; settles same-second ties when no re-fetch is possible.
 _LIFECYCLE_RANK = {
-    "incomplete": 0, "trialing": 1, "active": 2, "past_due": 3, "unpaid": 4, "paused": 4,
-    "canceled": 5, "incomplete_expired": 5, "expired": 5,
+    "incomplete": 0,
+    "trialing": 1,
+    "active": 2,
+    "past_due": 3,
+    "unpaid": 4,
+    "paused": 4,
+    "canceled": 5,
+    "incomplete_expired": 5,
+    "expired": 5,
 }
 
 

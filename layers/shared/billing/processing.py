@@ -64,7 +64,8 @@ def process(
         if not transition.writes:
             return _unwritten(delivery, transition.outcome, account_id)
         changed = [
-            sub_id for sub_id, record in transition.state.subscriptions.items()
+            sub_id
+            for sub_id, record in transition.state.subscriptions.items()
             if state.subscriptions.get(sub_id) != record
         ]
         marker = _marker(delivery, account_id, transition.effects)
@@ -101,13 +102,19 @@ def _transition(
             return observe_subscription(state, observation, cause, now, policy, tie_settled=True)
         return replace(transition, outcome=Outcome.STALE)
     transition = observe_invoice(state, observation, cause, now, policy)
-    if transition.outcome is Outcome.UNKNOWN_SUBSCRIPTION and fetch is not None and observation.subscription_id:
-        logger.info("invoice for an unseen subscription: re-fetching it",
-                    subscription_id=observation.subscription_id)
+    if (
+        transition.outcome is Outcome.UNKNOWN_SUBSCRIPTION
+        and fetch is not None
+        and observation.subscription_id
+    ):
+        logger.info(
+            "invoice for an unseen subscription: re-fetching it", subscription_id=observation.subscription_id
+        )
         fetched = observe_subscription(state, fetch(observation.subscription_id), refetched, now, policy)
         invoiced = observe_invoice(fetched.state, observation, cause, now, policy)
-        return replace(invoiced, before=fetched.before, after=fetched.after,
-                       effects=fetched.effects + invoiced.effects)
+        return replace(
+            invoiced, before=fetched.before, after=fetched.after, effects=fetched.effects + invoiced.effects
+        )
     return transition
 
 
@@ -139,11 +146,18 @@ def _process_customer(delivery: Delivery, customer: CustomerSnapshot) -> Result:
     for _ in range(MAX_ATTEMPTS):
         state = store.load_account(account_id)
         now = clock.timestamp()
-        new_state = replace(state, provider=customer.provider, customer_id=customer.customer_id, updated_at=now)
+        new_state = replace(
+            state, provider=customer.provider, customer_id=customer.customer_id, updated_at=now
+        )
         after = entitlement(new_state, now, get_settings().access_policy)
         try:
-            store.commit(_marker(delivery, account_id, ()), new_state, after,
-                         customer=customer, customer_observed_at=delivery.created)
+            store.commit(
+                _marker(delivery, account_id, ()),
+                new_state,
+                after,
+                customer=customer,
+                customer_observed_at=delivery.created,
+            )
         except store.DuplicateEvent:
             return _redrive(delivery, account_id, store.stored_marker(delivery.provider, delivery.event_id))
         except store.StaleWrite:
@@ -178,8 +192,9 @@ def _unwritten(delivery: Delivery, outcome: Outcome, account_id: str) -> Result:
 def _redrive(delivery: Delivery, account_id: str, marker: store.StoredMarker | None) -> Result:
     if marker is None or not marker.effects_pending:
         return Result("duplicate", account_id)
-    if not store.claim_effects(delivery.provider, delivery.event_id, clock.timestamp(),
-                               get_settings().effect_lease_seconds):
+    if not store.claim_effects(
+        delivery.provider, delivery.event_id, clock.timestamp(), get_settings().effect_lease_seconds
+    ):
         raise InProgress("this event's side effects are being run by another delivery")
     logger.info("re-driving side effects of a committed event")
     _run_effects(delivery, marker.effects)

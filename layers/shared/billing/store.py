@@ -22,7 +22,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from pynamodb.attributes import (
     BooleanAttribute,
     DiscriminatorAttribute,
-    ListAttribute,
+    JSONAttribute,
     MapAttribute,
     NumberAttribute,
     TTLAttribute,
@@ -83,7 +83,7 @@ class EventMarkerItem(BillingItem, discriminator="event"):
     event_type = UnicodeAttribute()
     account_id = UnicodeAttribute(null=True)
     committed_at = NumberAttribute()
-    effects = ListAttribute[MapAttribute[str, Any]](default=list)
+    effects = JSONAttribute(default=list)  # the recorded side effects, exactly as they will be re-driven
     effects_pending = BooleanAttribute(default=False)
     lease_until = NumberAttribute(default=0)
     expires_at = TTLAttribute()
@@ -173,7 +173,7 @@ def _marker_item(marker: Marker) -> EventMarkerItem:
         event_type=marker.event_type,
         account_id=marker.account_id,
         committed_at=marker.committed_at,
-        effects=[_map(e.to_dict()) for e in marker.effects],
+        effects=[e.to_dict() for e in marker.effects],
         effects_pending=bool(marker.effects),
         lease_until=marker.lease_until,
         expires_at=datetime.fromtimestamp(marker.committed_at, UTC) + timedelta(days=ttl_days),
@@ -213,20 +213,32 @@ def commit(
     for subscription_id in subscription_ids:
         record = state.subscriptions[subscription_id]
         key = subscription_key(record.snapshot.provider, subscription_id)
-        items.append((
-            SubscriptionItem(account_key(state.account_id), key, gsi1pk=key, gsi1sk=account_key(state.account_id),
-                             record=_map(record.to_dict())),
-            None,
-        ))
+        items.append(
+            (
+                SubscriptionItem(
+                    account_key(state.account_id),
+                    key,
+                    gsi1pk=key,
+                    gsi1sk=account_key(state.account_id),
+                    record=_map(record.to_dict()),
+                ),
+                None,
+            )
+        )
     if customer is not None and customer.account_id and customer_observed_at is not None:
-        items.append((
-            CustomerItem(
-                customer_key(customer.provider, customer.customer_id), "CUSTOMER",
-                account_id=customer.account_id, observed_at=customer_observed_at,
-                event_id=marker.event_id, deleted=customer.deleted,
-            ),
-            CustomerItem.pk.does_not_exist() | (CustomerItem.observed_at < customer_observed_at),
-        ))
+        items.append(
+            (
+                CustomerItem(
+                    customer_key(customer.provider, customer.customer_id),
+                    "CUSTOMER",
+                    account_id=customer.account_id,
+                    observed_at=customer_observed_at,
+                    event_id=marker.event_id,
+                    deleted=customer.deleted,
+                ),
+                CustomerItem.pk.does_not_exist() | (CustomerItem.observed_at < customer_observed_at),
+            )
+        )
     try:
         with TransactWrite(connection=BillingItem._get_connection().connection) as transaction:
             for item, condition in items:
@@ -255,7 +267,9 @@ def customer_account(provider: str, customer_id: str) -> CustomerItem | None:
 
 def subscription_account(provider: str, subscription_id: str) -> str | None:
     try:
-        for item in BillingItem.subscription_lookup.query(subscription_key(provider, subscription_id), limit=1):
+        for item in BillingItem.subscription_lookup.query(
+            subscription_key(provider, subscription_id), limit=1
+        ):
             return item.pk.removeprefix("ACCOUNT#")
     except _storage_errors() as exc:
         raise RetryLater("storage unavailable", reason="storage_error") from exc
@@ -270,7 +284,7 @@ def stored_marker(provider: str, event_id: str) -> StoredMarker | None:
     except _storage_errors() as exc:
         raise RetryLater("storage unavailable", reason="storage_error") from exc
     return StoredMarker(
-        effects=tuple(Effect.from_dict(e.as_dict()) for e in item.effects),
+        effects=tuple(Effect.from_dict(e) for e in item.effects),
         effects_pending=bool(item.effects_pending),
         lease_until=int(item.lease_until or 0),
     )

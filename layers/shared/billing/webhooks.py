@@ -38,8 +38,11 @@ def receive_stripe(body: bytes, signature: str | None) -> Result:
         raise PayloadTooLarge(f"body larger than {settings.max_body_bytes} bytes")
     credentials = stripe_credentials(settings)
     stripe.verify_signature(
-        body, signature, credentials.webhook_secrets,
-        now=clock.timestamp(), tolerance=settings.webhook_tolerance_seconds,
+        body,
+        signature,
+        credentials.webhook_secrets,
+        now=clock.timestamp(),
+        tolerance=settings.webhook_tolerance_seconds,
     )
     event = stripe.parse_event(body)
     logger.append_keys(event_id=event.event_id, event_type=event.event_type)

@@ -52,11 +52,15 @@ def verify_signature(
             try:
                 timestamp = int(value)
             except ValueError:
-                raise SignatureError("malformed Stripe-Signature timestamp", reason="malformed_signature") from None
+                raise SignatureError(
+                    "malformed Stripe-Signature timestamp", reason="malformed_signature"
+                ) from None
         elif key == "v1":
             signatures.append(value)
     if timestamp is None or not signatures:
-        raise SignatureError("Stripe-Signature has no timestamp or no v1 signature", reason="malformed_signature")
+        raise SignatureError(
+            "Stripe-Signature has no timestamp or no v1 signature", reason="malformed_signature"
+        )
     signed = str(timestamp).encode() + b"." + payload
     if not any(
         hmac.compare_digest(hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest(), candidate)
@@ -150,7 +154,8 @@ def subscription_snapshot(obj: Mapping[str, Any]) -> SubscriptionSnapshot:
         lookup_key=price.get("lookup_key") if isinstance(price.get("lookup_key"), str) else None,
         trial_start=_int(obj.get("trial_start")),
         trial_end=_int(obj.get("trial_end")),
-        current_period_start=_int(obj.get("current_period_start")) or (min(period_starts) if period_starts else None),
+        current_period_start=_int(obj.get("current_period_start"))
+        or (min(period_starts) if period_starts else None),
         current_period_end=_int(obj.get("current_period_end")) or (max(period_ends) if period_ends else None),
         cancel_at_period_end=bool(obj.get("cancel_at_period_end")),
         cancel_at=_int(obj.get("cancel_at")),
@@ -173,9 +178,14 @@ def invoice_subscription(obj: Mapping[str, Any]) -> tuple[str | None, str | None
     top-level `subscription` and `subscription_details.metadata`.
     """
     parent = obj.get("parent")
-    details = parent.get("subscription_details") if isinstance(parent, Mapping) else None
-    if not isinstance(details, Mapping):
-        details = obj.get("subscription_details") if isinstance(obj.get("subscription_details"), Mapping) else {}
+    details: Mapping[str, Any] = {}
+    for candidate in (
+        parent.get("subscription_details") if isinstance(parent, Mapping) else None,
+        obj.get("subscription_details"),
+    ):
+        if isinstance(candidate, Mapping):
+            details = candidate
+            break
     subscription_id = _id(details.get("subscription")) or _id(obj.get("subscription"))
     return subscription_id, _metadata_account(details) or _metadata_account(obj)
 
@@ -193,7 +203,9 @@ def _invoice(outcome: str) -> Callable[[Mapping[str, Any]], InvoiceSnapshot]:
             currency=obj.get("currency") if isinstance(obj.get("currency"), str) else None,
             attempt_count=_int(obj.get("attempt_count")),
             next_payment_attempt=_int(obj.get("next_payment_attempt")),
-            hosted_invoice_url=obj.get("hosted_invoice_url") if isinstance(obj.get("hosted_invoice_url"), str) else None,
+            hosted_invoice_url=obj.get("hosted_invoice_url")
+            if isinstance(obj.get("hosted_invoice_url"), str)
+            else None,
         )
 
     return snapshot
@@ -216,8 +228,14 @@ ROUTES: dict[str, Callable[[Mapping[str, Any]], Observation]] = {
     **{
         f"customer.subscription.{action}": subscription_snapshot
         for action in (
-            "created", "updated", "deleted", "paused", "resumed", "trial_will_end",
-            "pending_update_applied", "pending_update_expired",
+            "created",
+            "updated",
+            "deleted",
+            "paused",
+            "resumed",
+            "trial_will_end",
+            "pending_update_applied",
+            "pending_update_expired",
         )
     },
     "invoice.paid": _invoice("paid"),
@@ -234,7 +252,7 @@ class StripeApi:
     """The few API calls the webhook path needs, through the official SDK (imported on first use)."""
 
     def __init__(self, api_key: str, api_base: str | None = None) -> None:
-        import stripe  # noqa: PLC0415  (kept off the cold-start path)
+        import stripe
 
         self._stripe = stripe
         options: dict[str, Any] = {"max_network_retries": 2}

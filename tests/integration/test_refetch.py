@@ -1,0 +1,73 @@
+"""Same-second ties and missing objects settled by re-fetching from Stripe (the real SDK,
+pointed at a fake Stripe API on loopback)."""
+
+from __future__ import annotations
+
+import copy
+import os
+from collections.abc import Iterator
+
+import pytest
+from aws_lambda_powertools.utilities import parameters
+
+from billing.config import get_settings
+from tests.fakes.stripe_api import FakeStripeApi
+from tests.support import WEBHOOK_SECRET, Aws, deliver_stripe, get_account, stripe_event
+from tools import local_aws
+
+
+@pytest.fixture
+def stripe_api(aws: Aws, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeStripeApi]:
+    with FakeStripeApi() as fake:
+        monkeypatch.setenv("STRIPE_API_BASE", fake.url)
+        local_aws.put_secret(os.environ["STRIPE_SECRET_NAME"],
+                             {"webhook_secrets": [WEBHOOK_SECRET], "api_key": "sk_test_fake"})
+        parameters.clear_caches()
+        get_settings.cache_clear()
+        yield fake
+
+
+def same_second_update(status: str) -> dict:
+    event = stripe_event("customer.subscription.created.json")
+    event["id"], event["type"] = "evt_same_second", "customer.subscription.updated"
+    event["data"]["object"]["status"] = status
+    return event
+
+
+def test_tie_is_settled_by_the_object_stripe_returns(stripe_api: FakeStripeApi) -> None:
+    created = stripe_event("customer.subscription.created.json")
+    assert deliver_stripe(created)[1]["outcome"] == "applied"
+    current = copy.deepcopy(created["data"]["object"])
+    current["status"] = "canceled"
+    stripe_api.subscriptions["sub_1Q1acme1001"] = current
+    code, body = deliver_stripe(same_second_update("active"))
+    assert (code, body["outcome"]) == (200, "applied")
+    assert stripe_api.requests == [("GET", "/v1/subscriptions/sub_1Q1acme1001")]
+    assert get_account("acct-1001")[1]["status"] == "canceled"
+
+
+def test_tie_without_api_key_goes_to_the_later_lifecycle_status(aws: Aws) -> None:
+    deliver_stripe(stripe_event("customer.subscription.created.json"))
+    assert deliver_stripe(same_second_update("active"))[1]["outcome"] == "applied"
+    assert get_account("acct-1001")[1]["status"] == "active"
+    event = same_second_update("incomplete")
+    event["id"] = "evt_same_second_2"
+    assert deliver_stripe(event)[1]["outcome"] == "stale"
+    assert get_account("acct-1001")[1]["status"] == "active"
+
+
+def test_invoice_for_an_unseen_subscription_fetches_it(stripe_api: FakeStripeApi, aws: Aws) -> None:
+    past_due = stripe_event("customer.subscription.updated.active_to_past_due.json")["data"]["object"]
+    stripe_api.subscriptions["sub_1Q1acme1001"] = past_due
+    code, body = deliver_stripe(stripe_event("invoice.payment_failed.json"))
+    assert (code, body["outcome"]) == (200, "applied")
+    account = get_account("acct-1001")[1]
+    assert (account["status"], account["subscription_id"]) == ("past_due", "sub_1Q1acme1001")
+    assert [e["detail_type"] for e in aws.bus_events()] == ["Account Access Changed", "Payment Failed"]
+
+
+def test_provider_error_answers_503_and_writes_nothing(stripe_api: FakeStripeApi, aws: Aws) -> None:
+    stripe_api.fail_with = 500
+    code, body = deliver_stripe(stripe_event("invoice.payment_failed.json"))
+    assert (code, body["error"]) == (503, "provider_error")
+    assert aws.table_items() == []

@@ -42,7 +42,7 @@ build: venv ## sam build (python3.13)
 	$(SAM) build --parallel
 
 smoke: build ## import every built function with only the built layer, in a fresh python3.13
-	PYENV_VERSION=$(SAM_PYTHON_VERSION) python3.13 tools/smoke_build.py
+	PYENV_VERSION=$(SAM_PYTHON_VERSION) $(BIN)/python -m tools.smoke_build
 
 test: lint pytest validate smoke ## everything CI runs
 

@@ -1,0 +1,55 @@
+"""Packaging smoke test: import every built function in a fresh python3.13 that sees only the
+function's build folder, the built layer and the standard library (`-S`: no site-packages)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from tools import template
+
+BUILD = template.ROOT / ".aws-sam" / "build"
+PROBE = """
+import importlib, json, sys, time
+sys.path[:0] = {paths}
+started = time.perf_counter()
+app = importlib.import_module("{module}")
+assert callable(getattr(app, "{handler}")), "handler is not callable"
+print(json.dumps({{"import_ms": round((time.perf_counter() - started) * 1000, 1),
+                  "provider_sdk_loaded": "stripe" in sys.modules}}))
+"""
+
+
+def main() -> int:
+    layer = BUILD / "SharedLayer" / "python"
+    if not layer.is_dir():
+        print(f"no built layer at {layer}: run sam build first", file=sys.stderr)
+        return 1
+    failures = 0
+    for logical_id, function in template.resources("AWS::Serverless::Function").items():
+        module, handler = function["Properties"]["Handler"].rsplit(".", 1)
+        code = PROBE.format(paths=[str(BUILD / logical_id), str(layer)], module=module, handler=handler)
+        env = {
+            "PATH": os.environ["PATH"], "PYENV_VERSION": os.environ.get("PYENV_VERSION", ""),
+            "AWS_DEFAULT_REGION": "us-east-1", "POWERTOOLS_TRACE_DISABLED": "1",
+            **template.function_environment(logical_id),
+        }
+        done = subprocess.run(["python3.13", "-S", "-c", code], env=env, capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            failures += 1
+            print(f"FAIL {logical_id}: {done.stderr.strip().splitlines()[-1] if done.stderr else done.returncode}")
+            continue
+        result = json.loads(done.stdout.strip().splitlines()[-1])
+        print(f"ok   {logical_id}: imported in {result['import_ms']} ms, stripe SDK loaded: "
+              f"{result['provider_sdk_loaded']}")
+        if logical_id == "StripeWebhookFunction" and result["provider_sdk_loaded"]:
+            failures += 1
+            print("FAIL StripeWebhookFunction imports the full Stripe SDK at cold start")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -52,7 +52,9 @@ class Aws:
 
         client = boto3.client("dynamodb")
         items: list[dict[str, Any]] = []
-        for page in client.get_paginator("scan").paginate(TableName=os.environ["TABLE_NAME"], ConsistentRead=True):
+        for page in client.get_paginator("scan").paginate(
+            TableName=os.environ["TABLE_NAME"], ConsistentRead=True
+        ):
             items.extend(page["Items"])
         return sorted(items, key=lambda i: (i["pk"]["S"], i["sk"]["S"]))
 
@@ -61,8 +63,9 @@ class Aws:
 def aws(frozen_clock: clock.ManualClock) -> Iterator[Aws]:
     with mock_aws():
         local_aws.provision()
-        local_aws.put_secret(os.environ["STRIPE_SECRET_NAME"],
-                             {"webhook_secrets": [WEBHOOK_SECRET, ROTATED_OUT_SECRET]})
+        local_aws.put_secret(
+            os.environ["STRIPE_SECRET_NAME"], {"webhook_secrets": [WEBHOOK_SECRET, ROTATED_OUT_SECRET]}
+        )
         parameters.clear_caches()
         get_settings.cache_clear()
         yield Aws(observer=local_aws.BusObserver.attach())
@@ -71,11 +74,17 @@ def aws(frozen_clock: clock.ManualClock) -> Iterator[Aws]:
 
 
 def signed_delivery(
-    payload: bytes, *, secret: str = WEBHOOK_SECRET, timestamp: int | None = None,
-    signature: str | None = None, base64_body: bool = False,
+    payload: bytes,
+    *,
+    secret: str = WEBHOOK_SECRET,
+    timestamp: int | None = None,
+    signature: str | None = None,
+    base64_body: bool = False,
 ) -> dict[str, Any]:
-    header = signature if signature is not None else stripe_signature(
-        payload, secret, clock.timestamp() if timestamp is None else timestamp
+    header = (
+        signature
+        if signature is not None
+        else stripe_signature(payload, secret, clock.timestamp() if timestamp is None else timestamp)
     )
     headers = {"Content-Type": "application/json; charset=utf-8", "User-Agent": "Stripe/1.0"}
     if header:
@@ -98,5 +107,13 @@ def deliver_stripe(event: dict[str, Any] | bytes, **kwargs: Any) -> tuple[int, d
 def get_account(account_id: str) -> tuple[int, dict[str, Any]]:
     from functions.accounts_api import app
 
-    return invoke(app, proxy_event("GET", f"/accounts/{account_id}", resource="/accounts/{account_id}",
-                                   path_parameters={"account_id": account_id}, iam_caller="arn:aws:iam::1:user/t"))
+    return invoke(
+        app,
+        proxy_event(
+            "GET",
+            f"/accounts/{account_id}",
+            resource="/accounts/{account_id}",
+            path_parameters={"account_id": account_id},
+            iam_caller="arn:aws:iam::1:user/t",
+        ),
+    )

@@ -57,31 +57,36 @@ class BusObserver:
     @classmethod
     def attach(cls) -> BusObserver:
         sqs = boto3.client("sqs")
-        queue_url = sqs.create_queue(QueueName="local-bus-observer")[
-            "QueueUrl"
-        ]
+        queue_url = sqs.create_queue(QueueName="local-bus-observer")["QueueUrl"]
         queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"][
             "QueueArn"
         ]
         events = boto3.client("events")
         for logical_id in template.resources("AWS::Events::EventBus"):
             bus = template.physical_name(logical_id)
-            events.put_rule(Name=OBSERVER_RULE, EventBusName=bus,
-                            EventPattern=json.dumps({"account": [template.LOCAL_ACCOUNT]}))
-            events.put_targets(Rule=OBSERVER_RULE, EventBusName=bus, Targets=[{"Id": "observer", "Arn": queue_arn}])
+            events.put_rule(
+                Name=OBSERVER_RULE,
+                EventBusName=bus,
+                EventPattern=json.dumps({"account": [template.LOCAL_ACCOUNT]}),
+            )
+            events.put_targets(
+                Rule=OBSERVER_RULE, EventBusName=bus, Targets=[{"Id": "observer", "Arn": queue_arn}]
+            )
         return cls(queue_url=queue_url)
 
     def events(self) -> list[dict[str, Any]]:
         """All events seen so far, oldest first, as {detail_type, detail, time}."""
         sqs = boto3.client("sqs")
         while True:
-            messages = sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10,
-                                           WaitTimeSeconds=0).get("Messages", [])
+            messages = sqs.receive_message(
+                QueueUrl=self.queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=0
+            ).get("Messages", [])
             if not messages:
                 break
             for message in messages:
                 event = json.loads(message["Body"])
-                self.seen.append({"detail_type": event["detail-type"], "detail": event["detail"],
-                                  "time": event["time"]})
+                self.seen.append(
+                    {"detail_type": event["detail-type"], "detail": event["detail"], "time": event["time"]}
+                )
                 sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
         return list(self.seen)

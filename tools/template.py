@@ -78,8 +78,11 @@ def resolve(value: Any) -> Any:
 
 def _ref(name: str) -> str:
     pseudo = {
-        "AWS::Region": LOCAL_REGION, "AWS::AccountId": LOCAL_ACCOUNT, "AWS::Partition": "aws",
-        "AWS::URLSuffix": "amazonaws.com", "AWS::StackName": "billing-webhooks-local",
+        "AWS::Region": LOCAL_REGION,
+        "AWS::AccountId": LOCAL_ACCOUNT,
+        "AWS::Partition": "aws",
+        "AWS::URLSuffix": "amazonaws.com",
+        "AWS::StackName": "billing-webhooks-local",
     }
     if name in pseudo:
         return pseudo[name]
@@ -100,9 +103,11 @@ def _attribute(logical_id: str, attribute: str) -> str:
     resource = load()["Resources"][logical_id]
     name = physical_name(logical_id)
     if attribute == "Arn":
-        service = {"AWS::DynamoDB::Table": ("dynamodb", f"table/{name}"),
-                   "AWS::Events::EventBus": ("events", f"event-bus/{name}"),
-                   "AWS::Serverless::Function": ("lambda", f"function:{name}")}[resource["Type"]]
+        service = {
+            "AWS::DynamoDB::Table": ("dynamodb", f"table/{name}"),
+            "AWS::Events::EventBus": ("events", f"event-bus/{name}"),
+            "AWS::Serverless::Function": ("lambda", f"function:{name}"),
+        }[resource["Type"]]
         return f"arn:aws:{service[0]}:{LOCAL_REGION}:{LOCAL_ACCOUNT}:{service[1]}"
     return name
 
@@ -136,11 +141,16 @@ def routes() -> list[Route]:
             if event["Type"] != "Api":
                 continue
             auth = event["Properties"].get("Auth", {}).get("Authorizer", default_auth)
-            found.append(Route(
-                method=event["Properties"]["Method"].upper(), path=event["Properties"]["Path"],
-                function=logical_id, module=module, handler=props["Handler"].rsplit(".", 1)[1],
-                iam_auth=auth == "AWS_IAM",
-            ))
+            found.append(
+                Route(
+                    method=event["Properties"]["Method"].upper(),
+                    path=event["Properties"]["Path"],
+                    function=logical_id,
+                    module=module,
+                    handler=props["Handler"].rsplit(".", 1)[1],
+                    iam_auth=auth == "AWS_IAM",
+                )
+            )
     return found
 
 

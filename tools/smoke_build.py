@@ -7,7 +7,6 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 from tools import template
 
@@ -33,18 +32,26 @@ def main() -> int:
         module, handler = function["Properties"]["Handler"].rsplit(".", 1)
         code = PROBE.format(paths=[str(BUILD / logical_id), str(layer)], module=module, handler=handler)
         env = {
-            "PATH": os.environ["PATH"], "PYENV_VERSION": os.environ.get("PYENV_VERSION", ""),
-            "AWS_DEFAULT_REGION": "us-east-1", "POWERTOOLS_TRACE_DISABLED": "1",
+            "PATH": os.environ["PATH"],
+            "PYENV_VERSION": os.environ.get("PYENV_VERSION", ""),
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "POWERTOOLS_TRACE_DISABLED": "1",
             **template.function_environment(logical_id),
         }
-        done = subprocess.run(["python3.13", "-S", "-c", code], env=env, capture_output=True, text=True, check=False)
+        interpreter = "python3.13"  # the runtime's version, found on PATH as sam build finds it
+        done = subprocess.run(
+            [interpreter, "-S", "-c", code], env=env, capture_output=True, text=True, check=False
+        )
         if done.returncode != 0:
             failures += 1
-            print(f"FAIL {logical_id}: {done.stderr.strip().splitlines()[-1] if done.stderr else done.returncode}")
+            last_line = done.stderr.strip().splitlines()[-1] if done.stderr.strip() else done.returncode
+            print(f"FAIL {logical_id}: {last_line}")
             continue
         result = json.loads(done.stdout.strip().splitlines()[-1])
-        print(f"ok   {logical_id}: imported in {result['import_ms']} ms, stripe SDK loaded: "
-              f"{result['provider_sdk_loaded']}")
+        print(
+            f"ok   {logical_id}: imported in {result['import_ms']} ms, stripe SDK loaded: "
+            f"{result['provider_sdk_loaded']}"
+        )
         if logical_id == "StripeWebhookFunction" and result["provider_sdk_loaded"]:
             failures += 1
             print("FAIL StripeWebhookFunction imports the full Stripe SDK at cold start")

@@ -26,7 +26,9 @@ class FakeStripeApi:
                 if self.path.startswith(prefix) and found is not None:
                     self._answer(200, found)
                 else:
-                    self._answer(404, {"error": {"type": "invalid_request_error", "code": "resource_missing"}})
+                    self._answer(
+                        404, {"error": {"type": "invalid_request_error", "code": "resource_missing"}}
+                    )
 
             def _answer(self, status: int, body: dict[str, Any]) -> None:
                 data = json.dumps(body).encode()

@@ -33,20 +33,38 @@ CASES = {
     "no header": (lambda: signed_delivery(payload(), signature=""), 401, "missing_signature"),
     "garbage header": (lambda: signed_delivery(payload(), signature="garbage"), 401, "malformed_signature"),
     "wrong secret": (lambda: signed_delivery(payload(), secret="whsec_wrong"), 401, "bad_signature"),
-    "stale timestamp": (lambda: signed_delivery(payload(), timestamp=1767225000 - 400), 401, "stale_timestamp"),
-    "malformed JSON after a valid signature": (lambda: signed_delivery(b'{"id": "evt_1", "type":'), 400, "malformed"),
+    "stale timestamp": (
+        lambda: signed_delivery(payload(), timestamp=1767225000 - 400),
+        401,
+        "stale_timestamp",
+    ),
+    "malformed JSON after a valid signature": (
+        lambda: signed_delivery(b'{"id": "evt_1", "type":'),
+        400,
+        "malformed",
+    ),
     "JSON that is not an event": (lambda: signed_delivery(b'{"id": "evt_1"}'), 400, "malformed"),
     "array body": (lambda: signed_delivery(b"[]"), 400, "malformed"),
     "subscription without status": (
         lambda: signed_delivery(
-            json.dumps({"id": "evt_x", "type": "customer.subscription.updated", "created": 1,
-                        "data": {"object": {"id": "sub_x"}}}).encode()
+            json.dumps(
+                {
+                    "id": "evt_x",
+                    "type": "customer.subscription.updated",
+                    "created": 1,
+                    "data": {"object": {"id": "sub_x"}},
+                }
+            ).encode()
         ),
         400,
         "malformed",
     ),
     "oversize body": (lambda: signed_delivery(b'{"pad": "' + b"x" * (256 * 1024) + b'"}'), 413, "too_large"),
-    "invalid base64": (lambda: {**signed_delivery(payload(), base64_body=True), "body": "%%%"}, 400, "malformed"),
+    "invalid base64": (
+        lambda: {**signed_delivery(payload(), base64_body=True), "body": "%%%"},
+        400,
+        "malformed",
+    ),
 }
 
 
@@ -75,8 +93,14 @@ def test_every_unhandled_stripe_type_is_acknowledged(seeded: Aws) -> None:
     unhandled = [t for t in types if t not in ROUTES and t != "*"]
     assert len(unhandled) > 200
     for index, event_type in enumerate(unhandled):
-        event = {"id": f"evt_unhandled_{index}", "object": "event", "type": event_type, "created": 1767225700,
-                 "data": {"object": {"id": "obj_1", "object": event_type.split(".")[0]}}, "livemode": False}
+        event = {
+            "id": f"evt_unhandled_{index}",
+            "object": "event",
+            "type": event_type,
+            "created": 1767225700,
+            "data": {"object": {"id": "obj_1", "object": event_type.split(".")[0]}},
+            "livemode": False,
+        }
         assert deliver_stripe(event) == (200, {"received": True, "outcome": "ignored"}), event_type
     assert seeded.table_items() == before
 

@@ -20,8 +20,9 @@ from tools import local_aws
 def stripe_api(aws: Aws, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeStripeApi]:
     with FakeStripeApi() as fake:
         monkeypatch.setenv("STRIPE_API_BASE", fake.url)
-        local_aws.put_secret(os.environ["STRIPE_SECRET_NAME"],
-                             {"webhook_secrets": [WEBHOOK_SECRET], "api_key": "sk_test_fake"})
+        local_aws.put_secret(
+            os.environ["STRIPE_SECRET_NAME"], {"webhook_secrets": [WEBHOOK_SECRET], "api_key": "sk_test_fake"}
+        )
         parameters.clear_caches()
         get_settings.cache_clear()
         yield fake

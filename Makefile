@@ -52,8 +52,8 @@ dev: venv ## run every route locally on http://127.0.0.1:$(PORT) with an embedde
 replay: venv ## sign events/$(FILE) and POST it to the local server (FILE=stripe/invoice.paid.json)
 	$(BIN)/python -m tools.replay $(FILE)
 
-sam-event: venv ## wrap events/$(FILE) into a signed API Gateway event for `sam local invoke -e`
-	$(BIN)/python -m tools.sam_event $(FILE)
+sam-event: venv ## wrap events/$(FILE) into a signed API Gateway event (build/sam-event.json) for `sam local invoke -e`
+	$(BIN)/python -m tools.sam_event $(FILE) --out build/sam-event.json
 
 aws-local: venv ## run the embedded AWS alone (moto server) for `sam local start-api`
 	$(BIN)/python -m tools.aws_local

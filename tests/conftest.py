@@ -20,4 +20,8 @@ os.environ.update(template.all_functions_environment())
 
 import moto  # noqa: F401  (registers its botocore hooks before any client exists)
 
+from tools.local_aws import serialize_requests
+
+serialize_requests()
+
 pytest_plugins = ["tests.support"]

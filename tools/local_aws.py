@@ -6,7 +6,9 @@ moto's threaded server (`AWS_ENDPOINT_URL`) for `make dev` and `make aws-local`.
 
 from __future__ import annotations
 
+import functools
 import json
+import threading
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -90,3 +92,30 @@ class BusObserver:
                 )
                 sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
         return list(self.seen)
+
+
+_ONE_REQUEST_AT_A_TIME = threading.RLock()
+
+
+def serialize_requests() -> None:
+    """Make the embedded AWS handle one request at a time, as real AWS handles each atomically.
+
+    moto's backends are not thread-safe (a DynamoDB transaction deep-copies a table that a
+    concurrent request may be changing). Our own code still interleaves freely between requests,
+    which is what the concurrency tests exercise.
+    """
+    from moto.core.botocore_stubber import BotocoreStubber
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication
+
+    for owner, name in ((BotocoreStubber, "process_request"), (DomainDispatcherApplication, "__call__")):
+        original = getattr(owner, name)
+        if getattr(original, "serialized", False):
+            continue
+
+        @functools.wraps(original)
+        def serialized(self: Any, *args: Any, _original: Any = original, **kwargs: Any) -> Any:
+            with _ONE_REQUEST_AT_A_TIME:
+                return _original(self, *args, **kwargs)
+
+        serialized.serialized = True  # type: ignore[attr-defined]
+        setattr(owner, name, serialized)

@@ -59,21 +59,36 @@ def parameters() -> dict[str, str]:
     return params
 
 
+NO_VALUE = object()  # AWS::NoValue: the property is left out
+
+
 def resolve(value: Any) -> Any:
     """Resolve the intrinsics this template uses against the local stand-ins."""
     if isinstance(value, dict) and len(value) == 1:
         ((key, arg),) = value.items()
         if key == "Ref":
-            return _ref(arg)
+            return NO_VALUE if arg == "AWS::NoValue" else _ref(arg)
+        if key == "Fn::If":
+            condition, when_true, when_false = arg
+            return resolve(when_true if _condition(condition) else when_false)
+        if key == "Fn::Not":
+            return not resolve(arg[0])
+        if key == "Fn::Equals":
+            return resolve(arg[0]) == resolve(arg[1])
         if key == "Fn::Sub":
             return re.sub(r"\$\{([^}]+)\}", lambda m: str(_sub_var(m.group(1))), arg)
         if key == "Fn::GetAtt":
             return _attribute(arg[0], arg[1])
     if isinstance(value, dict):
-        return {k: resolve(v) for k, v in value.items()}
+        resolved = {k: resolve(v) for k, v in value.items()}
+        return {k: v for k, v in resolved.items() if v is not NO_VALUE}
     if isinstance(value, list):
         return [resolve(v) for v in value]
     return value
+
+
+def _condition(name: str) -> bool:
+    return bool(resolve(load()["Conditions"][name]))
 
 
 def _ref(name: str) -> str:
@@ -129,6 +144,13 @@ class Route:
         return found.groupdict() if found else None
 
 
+def handler_location(logical_id: str) -> tuple[str, str]:
+    """(importable module, attribute) of a function's handler, e.g. functions.stripe_webhook.app."""
+    props = load()["Resources"][logical_id]["Properties"]
+    module, attribute = props["Handler"].rsplit(".", 1)
+    return props["CodeUri"].strip("/").replace("/", ".") + "." + module, attribute
+
+
 def routes() -> list[Route]:
     default_auth = None
     for api in resources("AWS::Serverless::Api").values():
@@ -136,7 +158,7 @@ def routes() -> list[Route]:
     found = []
     for logical_id, function in resources("AWS::Serverless::Function").items():
         props = function["Properties"]
-        module = props["CodeUri"].strip("/").replace("/", ".") + "." + props["Handler"].rsplit(".", 1)[0]
+        module, handler = handler_location(logical_id)
         for event in props.get("Events", {}).values():
             if event["Type"] != "Api":
                 continue
@@ -147,7 +169,7 @@ def routes() -> list[Route]:
                     path=event["Properties"]["Path"],
                     function=logical_id,
                     module=module,
-                    handler=props["Handler"].rsplit(".", 1)[1],
+                    handler=handler,
                     iam_auth=auth == "AWS_IAM",
                 )
             )
@@ -159,7 +181,7 @@ def function_environment(logical_id: str) -> dict[str, str]:
     env = dict(load().get("Globals", {}).get("Function", {}).get("Environment", {}).get("Variables", {}))
     props = load()["Resources"][logical_id]["Properties"]
     env.update(props.get("Environment", {}).get("Variables", {}))
-    return {k: str(resolve(v)) for k, v in env.items()}
+    return {k: str(v) for k, v in resolve(env).items()}
 
 
 def all_functions_environment() -> dict[str, str]:

@@ -1,0 +1,1 @@
+"""Handlers written the common way, measured next to ours for comparison."""

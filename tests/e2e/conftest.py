@@ -1,0 +1,36 @@
+"""The local server in-process on free ports, talking to its moto server over HTTP."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from aws_lambda_powertools.utilities import parameters
+
+from billing import bus, store
+from billing.config import get_settings
+from tools.local_server import LocalServer
+
+
+def forget_aws_clients() -> None:
+    """Drop the clients and settings earlier tests cached: they point at the endpoint of their time."""
+    bus._client.cache_clear()
+    models = [store.BillingItem]
+    while models:
+        model = models.pop()
+        model._connection = None
+        models.extend(model.__subclasses__())
+    parameters.clear_caches()
+    get_settings.cache_clear()
+
+
+@pytest.fixture
+def local_server() -> Iterator[LocalServer]:
+    forget_aws_clients()
+    server = LocalServer(port=0)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+        forget_aws_clients()

@@ -1,0 +1,134 @@
+"""`make aws-local`: the embedded AWS alone (moto server), for `sam local start-api`.
+
+Creates what template.yaml declares (tables, buses), the Stripe secret and the bus observer,
+writes an env.json pointing every function at this server, then runs until Ctrl-C.
+The local server (`make dev`) starts the same embedded AWS through `start_moto` and `provision`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import signal
+import threading
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from moto.server import ThreadedMotoServer
+
+from tools import local_aws, template
+
+DEFAULT_WEBHOOK_SECRET = "whsec_local_dev_secret"  # noqa: S105 (public, only ever used locally)
+FAKE_CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_DEFAULT_REGION": template.LOCAL_REGION,
+    "AWS_REGION": template.LOCAL_REGION,
+}
+STRIPE_WEBHOOK_FUNCTION = "StripeWebhookFunction"
+
+
+def start_moto(host: str, port: int) -> tuple[ThreadedMotoServer, str]:
+    """A moto server on host:port (0 = any free port) with empty backends; returns it and its URL."""
+    # One line per AWS call (and per scheduler poll) would drown the useful output.
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    local_aws.serialize_requests()
+    server = ThreadedMotoServer(ip_address=host, port=port, verbose=False)
+    server.start()
+    bound_host, bound_port = server.get_host_and_port()
+    url = f"http://{'127.0.0.1' if bound_host == '0.0.0.0' else bound_host}:{bound_port}"
+    # moto keeps its state per process: a server started earlier in this process
+    # (a previous test) would otherwise leave its tables behind.
+    urllib.request.urlopen(urllib.request.Request(f"{url}/moto-api/reset", method="POST")).close()  # noqa: S310
+    return server, url
+
+
+def aws_environment(endpoint_url: str) -> dict[str, str]:
+    """What boto3 needs to talk to the embedded AWS instead of a real account."""
+    return {**FAKE_CREDENTIALS, "AWS_ENDPOINT_URL": endpoint_url}
+
+
+def stripe_secret_name() -> str:
+    return template.function_environment(STRIPE_WEBHOOK_FUNCTION)["STRIPE_SECRET_NAME"]
+
+
+def provision(webhook_secret: str, api_key: str | None) -> local_aws.BusObserver:
+    """Resources of the template, the Stripe secret, and an observer on the buses."""
+    local_aws.provision()
+    secret: dict[str, Any] = {"webhook_secrets": [webhook_secret]}
+    if api_key:
+        secret["api_key"] = api_key
+    local_aws.put_secret(stripe_secret_name(), secret)
+    return local_aws.BusObserver.attach()
+
+
+def sam_env_vars(endpoint_url: str) -> dict[str, dict[str, str]]:
+    """`sam local --env-vars` content: each function's template environment plus the endpoint."""
+    return {
+        logical_id: {**template.function_environment(logical_id), "AWS_ENDPOINT_URL": endpoint_url}
+        for logical_id in template.resources("AWS::Serverless::Function")
+    }
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m tools.aws_local", description=__doc__.splitlines()[0])
+    parser.add_argument("--port", type=int, default=5005, help="moto server port (default 5005)")
+    parser.add_argument(
+        "--bind",
+        default="0.0.0.0",
+        help="interface to listen on; containers reach the host through it (default 0.0.0.0)",
+    )
+    parser.add_argument(
+        "--docker-host",
+        default="host.docker.internal",
+        help="how a container names this machine (default host.docker.internal)",
+    )
+    parser.add_argument(
+        "--env-json",
+        type=Path,
+        default=Path("build/env.json"),
+        help="where to write the env.json (default build/env.json)",
+    )
+    args = parser.parse_args(argv)
+
+    webhook_secret = os.environ.get("STRIPE_WEBHOOK_SECRET") or DEFAULT_WEBHOOK_SECRET
+    server, url = start_moto(args.bind, args.port)
+    os.environ.update(aws_environment(url))
+    provision(webhook_secret, os.environ.get("STRIPE_API_KEY"))
+
+    container_url = f"http://{args.docker_host}:{args.port}"
+    args.env_json.parent.mkdir(parents=True, exist_ok=True)
+    args.env_json.write_text(json.dumps(sam_env_vars(container_url), indent=2) + "\n")
+
+    secret_source = "STRIPE_WEBHOOK_SECRET" if "STRIPE_WEBHOOK_SECRET" in os.environ else "local default"
+    print(f"Embedded AWS (moto) on {url}, reachable from containers as {container_url}")
+    print(f"Stripe secret {stripe_secret_name()!r} holds the webhook secret from {secret_source}")
+    print(f"Wrote {args.env_json}")
+    print("Run, in another terminal (after `sam build`):")
+    # Linux has no host.docker.internal unless it is mapped; Docker Desktop accepts the mapping too.
+    add_host = (
+        " --add-host host.docker.internal:host-gateway" if args.docker_host == "host.docker.internal" else ""
+    )
+    # sam local only passes variables the template declares: LocalAwsEndpoint switches AWS_ENDPOINT_URL on.
+    print(
+        f"  sam local start-api --env-vars {args.env_json} --region {template.LOCAL_REGION}"
+        f" --parameter-overrides LocalAwsEndpoint={container_url}{add_host}"
+    )
+    print("Ctrl-C to stop.")
+
+    stopped = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopped.set())
+    try:
+        stopped.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
+
+
+if __name__ == "__main__":
+    main()

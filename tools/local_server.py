@@ -1,0 +1,503 @@
+"""`make dev`: every route of template.yaml on http://127.0.0.1:$PORT, with an embedded AWS.
+
+Each request becomes the API Gateway proxy event the deployed function would receive and is
+handed to that function's handler in this process. AWS is a moto server provisioned from the
+template. One clock, read by every component, can be moved through `/_local/clock`, and
+EventBridge Scheduler `at()` schedules fire when that clock passes them.
+
+Environment: PORT (default 3000), MOTO_PORT (default: any free port), STRIPE_WEBHOOK_SECRET
+(default: the local secret `make replay` signs with), STRIPE_API_KEY, STRIPE_API_BASE.
+"""
+
+from __future__ import annotations
+
+import base64
+import importlib
+import json
+import os
+import re
+import signal
+import sys
+import threading
+import traceback
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import SplitResult, parse_qsl, unquote, urlsplit
+from zoneinfo import ZoneInfo
+
+import boto3
+from botocore.exceptions import BotoCoreError, ClientError
+from moto.server import ThreadedMotoServer
+
+from tools import aws_local, local_aws, template
+from tools.apigw import LambdaContext, proxy_event
+
+LambdaHandler = Callable[[dict[str, Any], LambdaContext], Any]
+
+SCHEDULE_POLL_SECONDS = 1.0
+AT_EXPRESSION = re.compile(r"^at\((\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})\)$")
+# update_schedule replaces the whole schedule, so disabling one repeats all of its settings.
+SCHEDULE_SETTINGS = (
+    "Name",
+    "GroupName",
+    "ScheduleExpression",
+    "ScheduleExpressionTimezone",
+    "FlexibleTimeWindow",
+    "Target",
+    "Description",
+    "StartDate",
+    "EndDate",
+    "KmsKeyArn",
+    "ActionAfterCompletion",
+)
+LOCAL_ROUTES = {
+    ("GET", "/_local/clock"),
+    ("POST", "/_local/clock"),
+    ("GET", "/_local/events"),
+    ("GET", "/_local/schedules"),
+}
+
+
+class LocalClock:
+    """Wall-clock time shifted by an offset that `/_local/clock` sets or advances.
+
+    It keeps running between changes: a clock that stood still would start rejecting live
+    `stripe listen` deliveries once their real timestamps left the signature tolerance.
+    """
+
+    def __init__(self) -> None:
+        self._offset = timedelta()
+        self._lock = threading.Lock()
+
+    def now(self) -> datetime:
+        with self._lock:
+            return datetime.now(UTC) + self._offset
+
+    def set(self, when: datetime) -> None:
+        when = when.replace(tzinfo=UTC) if when.tzinfo is None else when
+        with self._lock:
+            self._offset = when - datetime.now(UTC)
+
+    def advance(self, seconds: float) -> datetime:
+        with self._lock:
+            self._offset += timedelta(seconds=seconds)
+        return self.now()
+
+
+@dataclass(frozen=True)
+class HttpResponse:
+    status: int
+    body: bytes = b""
+    headers: list[tuple[str, str]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Firing:
+    name: str
+    group: str
+    fired_at: str
+    target: str
+    outcome: str  # ok | error
+
+
+class LocalServer:
+    """The local stand-in for API Gateway + Lambda + Scheduler, usable in-process by tests."""
+
+    def __init__(
+        self,
+        port: int = 0,
+        *,
+        moto_port: int = 0,
+        webhook_secret: str = aws_local.DEFAULT_WEBHOOK_SECRET,
+        stripe_api_key: str | None = None,
+        stripe_api_base: str | None = None,
+    ) -> None:
+        self.port = port
+        self.moto_port = moto_port
+        self.webhook_secret = webhook_secret
+        self.stripe_api_key = stripe_api_key
+        self.stripe_api_base = stripe_api_base
+        self.routes = template.routes()
+        self.moto_url = ""
+        self.clock = LocalClock()
+        self._moto: ThreadedMotoServer | None = None
+        self._http: _HttpServer | None = None
+        self._threads: list[threading.Thread] = []
+        self._stopping = threading.Event()
+        self._saved_environment: dict[str, str | None] = {}
+        self._previous_clock: Any = None
+        self._observer: local_aws.BusObserver | None = None
+        self._observer_lock = threading.Lock()
+        self._scheduler: Any = None
+        self._firing_lock = threading.Lock()
+        self._fired: list[Firing] = []
+        self._handlers: dict[tuple[str, str], LambdaHandler] = {}
+        self._handlers_lock = threading.Lock()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.bound_port}"
+
+    @property
+    def bound_port(self) -> int:
+        assert self._http is not None, "start() first"
+        return int(self._http.server_address[1])
+
+    def start(self) -> None:
+        try:
+            self._start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start(self) -> None:
+        self._moto, self.moto_url = aws_local.start_moto("127.0.0.1", self.moto_port)
+        # Before anything imports billing: its settings and clients read the environment once.
+        environment = {
+            **template.all_functions_environment(),
+            "POWERTOOLS_TRACE_DISABLED": "1",
+            **aws_local.aws_environment(self.moto_url),
+        }
+        if self.stripe_api_base:
+            environment["STRIPE_API_BASE"] = self.stripe_api_base
+        self._saved_environment = {name: os.environ.get(name) for name in environment}
+        os.environ.update(environment)
+        _put_layers_on_path()
+
+        from billing import clock
+
+        self._observer = aws_local.provision(self.webhook_secret, self.stripe_api_key)
+        self._scheduler = boto3.client("scheduler")
+        self._previous_clock = clock.use(self.clock)
+
+        self._http = _HttpServer(("127.0.0.1", self.port), self)
+        self._threads = [
+            threading.Thread(target=self._http.serve_forever, args=(0.1,), name="local-http", daemon=True),
+            threading.Thread(target=self._poll_schedules, name="local-scheduler", daemon=True),
+        ]
+        for thread in self._threads:
+            thread.start()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        if self._http is not None:
+            if self._threads:
+                self._http.shutdown()
+            self._http.server_close()
+            self._http = None
+        for thread in self._threads:
+            thread.join()
+        self._threads = []
+        if self._moto is not None:
+            self._moto.stop()
+            self._moto = None
+        if self._previous_clock is not None:
+            from billing import clock
+
+            clock.use(self._previous_clock)
+            self._previous_clock = None
+        for name, value in self._saved_environment.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        self._saved_environment = {}
+
+    def banner(self, secret_source: str) -> str:
+        width = max(len(route.path) for route in self.routes)
+        lines = [f"Local server on {self.url} (embedded AWS on {self.moto_url})", "Routes:"]
+        for route in self.routes:
+            note = "  (IAM-protected when deployed; open locally)" if route.iam_auth else ""
+            lines.append(f"  {route.method:<6} {route.path:<{width}}  -> {route.function}{note}")
+        lines += [
+            "Local only: GET|POST /_local/clock, GET /_local/events, GET /_local/schedules",
+            f"Stripe webhook secret: {secret_source}",
+            f"Live events: stripe listen --forward-to localhost:{self.bound_port}/webhooks/stripe",
+            "  (then restart with STRIPE_WEBHOOK_SECRET set to the whsec_ it prints)",
+            "Sample events: make replay FILE=stripe/customer.subscription.created.json",
+            "Ctrl-C to stop.",
+        ]
+        return "\n".join(lines)
+
+    # Requests
+
+    def handle(self, method: str, target: str, headers: dict[str, str], body: bytes) -> HttpResponse:
+        parts = urlsplit(target)
+        if (method, parts.path) in LOCAL_ROUTES:
+            return self._local_route(method, parts.path, body)
+        allowed = {m for m, path in LOCAL_ROUTES if path == parts.path}
+        for route in self.routes:
+            path_parameters = route.match(route.method, parts.path)
+            if path_parameters is None:
+                continue
+            if route.method != method:
+                allowed.add(route.method)
+                continue
+            return self._invoke_route(
+                route, {k: unquote(v) for k, v in path_parameters.items()}, parts, headers, body
+            )
+        if allowed:
+            return _json(405, {"message": "Method Not Allowed"}, [("Allow", ", ".join(sorted(allowed)))])
+        return _json(404, {"message": "Not Found"})
+
+    def _invoke_route(
+        self,
+        route: template.Route,
+        path_parameters: dict[str, str],
+        parts: SplitResult,
+        headers: dict[str, str],
+        body: bytes,
+    ) -> HttpResponse:
+        try:
+            body.decode("utf-8")
+            binary = False
+        except UnicodeDecodeError:
+            binary = True
+        event = proxy_event(
+            route.method,
+            unquote(parts.path),
+            resource=route.path,
+            path_parameters=path_parameters,
+            body=body or None,
+            headers=headers,
+            query=dict(parse_qsl(parts.query)),
+            base64_body=binary,
+        )
+        try:
+            result = self._handler(route.module, route.handler)(event, LambdaContext(route.function))
+            return _from_proxy_result(result)
+        except Exception:
+            # What API Gateway answers when the function fails; the trace is for the developer.
+            traceback.print_exc()
+            return _json(502, {"message": "Internal server error"})
+
+    def _handler(self, module: str, attribute: str) -> LambdaHandler:
+        with self._handlers_lock:
+            key = (module, attribute)
+            if key not in self._handlers:
+                self._handlers[key] = getattr(importlib.import_module(module), attribute)
+            return self._handlers[key]
+
+    def _local_route(self, method: str, path: str, body: bytes) -> HttpResponse:
+        if path == "/_local/clock":
+            if method == "POST":
+                try:
+                    self._move_clock(json.loads(body or b"{}"))
+                except (ValueError, TypeError) as exc:
+                    return _json(400, {"message": str(exc)})
+                self.fire_due_schedules()
+            return _json(200, {"now": _iso(self.clock.now())})
+        if path == "/_local/events":
+            return _json(200, self.events())
+        return _json(200, self.schedules())
+
+    def _move_clock(self, request: Any) -> None:
+        if not isinstance(request, dict) or len(request.keys() & {"now", "advance_seconds"}) != 1:
+            raise ValueError('send {"now": "<ISO-8601>"} or {"advance_seconds": N}')
+        if "now" in request:
+            if not isinstance(request["now"], str):
+                raise ValueError("now must be an ISO-8601 string")
+            self.clock.set(datetime.fromisoformat(request["now"]))
+            return
+        seconds = request["advance_seconds"]
+        if isinstance(seconds, bool) or not isinstance(seconds, int | float):
+            raise ValueError("advance_seconds must be a number")
+        self.clock.advance(seconds)
+
+    def events(self) -> list[dict[str, Any]]:
+        """Every event put on the template's buses, oldest first."""
+        assert self._observer is not None, "start() first"
+        with self._observer_lock:
+            return self._observer.events()
+
+    # Schedules
+
+    def schedules(self) -> dict[str, list[dict[str, Any]]]:
+        pending = [
+            {
+                "name": schedule["Name"],
+                "group": schedule["GroupName"],
+                "expression": schedule["ScheduleExpression"],
+                "due": _iso(due) if (due := _at_time(schedule)) else None,
+                "target": schedule["Target"]["Arn"],
+            }
+            for schedule in self._enabled_schedules()
+        ]
+        with self._firing_lock:
+            fired = [asdict(firing) for firing in self._fired]
+        return {"pending": pending, "fired": fired}
+
+    def fire_due_schedules(self) -> None:
+        """Invoke the target of every enabled `at()` schedule the clock has passed, once."""
+        with self._firing_lock:
+            now = self.clock.now()
+            for schedule in self._enabled_schedules():
+                due = _at_time(schedule)
+                if due is not None and due <= now:
+                    self._fire(schedule, now)
+
+    def _poll_schedules(self) -> None:
+        while not self._stopping.wait(SCHEDULE_POLL_SECONDS):
+            try:
+                self.fire_due_schedules()
+            except (BotoCoreError, ClientError):
+                traceback.print_exc()
+
+    def _enabled_schedules(self) -> list[dict[str, Any]]:
+        found = []
+        for page in self._scheduler.get_paginator("list_schedules").paginate(State="ENABLED"):
+            for summary in page["Schedules"]:
+                try:
+                    found.append(
+                        self._scheduler.get_schedule(Name=summary["Name"], GroupName=summary["GroupName"])
+                    )
+                except self._scheduler.exceptions.ResourceNotFoundException:
+                    continue  # deleted since it was listed
+        return found
+
+    def _fire(self, schedule: dict[str, Any], now: datetime) -> None:
+        target = schedule["Target"]
+        try:
+            function = _function_of_arn(target["Arn"])
+            event = json.loads(target.get("Input") or "{}")
+            self._handler(*template.handler_location(function))(event, LambdaContext(function))
+            outcome = "ok"
+        except Exception:
+            traceback.print_exc()
+            outcome = "error"
+        if schedule.get("ActionAfterCompletion") == "DELETE":
+            self._scheduler.delete_schedule(Name=schedule["Name"], GroupName=schedule["GroupName"])
+        else:
+            settings = {k: schedule[k] for k in SCHEDULE_SETTINGS if schedule.get(k) is not None}
+            self._scheduler.update_schedule(**settings, State="DISABLED")
+        firing = Firing(
+            name=schedule["Name"],
+            group=schedule["GroupName"],
+            fired_at=_iso(now),
+            target=target["Arn"],
+            outcome=outcome,
+        )
+        self._fired.append(firing)
+        print(f"schedule {firing.group}/{firing.name} fired at {firing.fired_at}: {outcome}", flush=True)
+
+
+class _RequestHandler(BaseHTTPRequestHandler):
+    server: _HttpServer
+
+    def _dispatch(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        try:
+            response = self.server.local.handle(self.command, self.path, dict(self.headers.items()), body)
+        except Exception:
+            traceback.print_exc()
+            response = _json(500, {"message": "local server error"})
+        self.send_response(response.status)
+        for name, value in response.headers:
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(response.body)))
+        self.end_headers()
+        self.wfile.write(response.body)
+
+    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = _dispatch
+
+
+class _HttpServer(ThreadingHTTPServer):
+    daemon_threads = True
+    # socketserver's default backlog of 5 resets connections when `stripe listen` or a test bursts.
+    request_queue_size = 128
+
+    def __init__(self, address: tuple[str, int], local: LocalServer) -> None:
+        super().__init__(address, _RequestHandler)
+        self.local = local
+
+
+def _from_proxy_result(result: Any) -> HttpResponse:
+    """An API Gateway proxy integration answer (statusCode, headers, body) as HTTP."""
+    if not isinstance(result, dict) or "statusCode" not in result:
+        print("function returned a malformed proxy response", file=sys.stderr, flush=True)
+        return _json(502, {"message": "Internal server error"})
+    headers = [
+        (name, str(value))
+        for name, values in (result.get("multiValueHeaders") or {}).items()
+        for value in values
+    ]
+    multi = {name.lower() for name, _ in headers}
+    headers += [
+        (name, str(value))
+        for name, value in (result.get("headers") or {}).items()
+        if name.lower() not in multi
+    ]
+    headers = [(name, value) for name, value in headers if name.lower() != "content-length"]
+    body = result.get("body") or ""
+    raw = base64.b64decode(body) if result.get("isBase64Encoded") else body.encode("utf-8")
+    return HttpResponse(int(result["statusCode"]), raw, headers)
+
+
+def _json(status: int, body: Any, headers: list[tuple[str, str]] | None = None) -> HttpResponse:
+    content_type = ("Content-Type", "application/json")
+    return HttpResponse(status, json.dumps(body).encode(), [content_type, *(headers or [])])
+
+
+def _iso(when: datetime) -> str:
+    return when.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def _at_time(schedule: dict[str, Any]) -> datetime | None:
+    """When a one-time `at(...)` schedule is due; None for rate() and cron() schedules."""
+    found = AT_EXPRESSION.match(schedule["ScheduleExpression"])
+    if found is None:
+        return None
+    zone = ZoneInfo(schedule.get("ScheduleExpressionTimezone") or "UTC")
+    return datetime.fromisoformat(found.group(1)).replace(tzinfo=zone)
+
+
+def _function_of_arn(arn: str) -> str:
+    """The template's logical id of a Lambda function ARN (a version or alias suffix allowed)."""
+    unqualified = ":".join(arn.split(":")[:7])
+    for logical_id in template.resources("AWS::Serverless::Function"):
+        if template.resolve({"Fn::GetAtt": [logical_id, "Arn"]}) == unqualified:
+            return logical_id
+    raise LookupError(f"schedule target {arn} is not a function of template.yaml")
+
+
+def _put_layers_on_path() -> None:
+    """Make the layers importable the way Lambda does, without PYTHONPATH."""
+    for layer in template.resources("AWS::Serverless::LayerVersion").values():
+        path = str(template.ROOT / layer["Properties"]["ContentUri"])
+        if path.rstrip("/") not in (p.rstrip("/") for p in sys.path):
+            sys.path.insert(0, path)
+
+
+def main() -> None:
+    configured_secret = os.environ.get("STRIPE_WEBHOOK_SECRET")
+    server = LocalServer(
+        port=int(os.environ.get("PORT", "3000")),
+        moto_port=int(os.environ.get("MOTO_PORT", "0")),
+        webhook_secret=configured_secret or aws_local.DEFAULT_WEBHOOK_SECRET,
+        stripe_api_key=os.environ.get("STRIPE_API_KEY") or None,
+        stripe_api_base=os.environ.get("STRIPE_API_BASE") or None,
+    )
+    secret_source = (
+        "from STRIPE_WEBHOOK_SECRET"
+        if configured_secret
+        else f"STRIPE_WEBHOOK_SECRET not set, using the local default {aws_local.DEFAULT_WEBHOOK_SECRET}"
+    )
+    stopped = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopped.set())
+    server.start()
+    try:
+        print(server.banner(secret_source), flush=True)
+        stopped.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        print("Stopping.", flush=True)
+        server.stop()
+
+
+if __name__ == "__main__":
+    main()

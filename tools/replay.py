@@ -1,0 +1,139 @@
+"""`make replay`: sign a Stripe event from events/ and POST it to the local server.
+
+    python -m tools.replay stripe/invoice.paid.json [--url URL] [--secret whsec_...] [--account ID] [--now]
+
+The signature's timestamp is the local server's clock (GET /_local/clock), so a delivery is
+accepted whatever time the server's clock was moved to; against a server without that route
+(`sam local start-api`) the real time is used.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+import urllib.error
+import urllib.request
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from tools.aws_local import DEFAULT_WEBHOOK_SECRET
+from tools.signing import stripe_signature
+from tools.template import ROOT
+
+EVENTS = ROOT / "events"
+DEFAULT_URL = "http://127.0.0.1:3000"
+WEBHOOK_PATH = "/webhooks/stripe"
+SIGNING_HELP = "webhook secret (default: STRIPE_WEBHOOK_SECRET, else the local default)"
+
+
+def event_path(name: str) -> Path:
+    """A path as given, else relative to events/."""
+    given = Path(name)
+    return given if given.is_file() else EVENTS / name
+
+
+def with_account(event: dict[str, Any], account_id: str) -> dict[str, Any]:
+    """The event with every `metadata.account_id` of its object set to account_id."""
+    rewritten = json.loads(json.dumps(event))
+    obj = rewritten["data"]["object"]
+    metadatas = [obj.setdefault("metadata", {})]
+    if obj.get("object") == "invoice":
+        details = (obj.get("parent") or {}).get("subscription_details") or {}
+        if isinstance(details.get("metadata"), dict):
+            metadatas.append(details["metadata"])
+        metadatas += [
+            line["metadata"]
+            for line in (obj.get("lines") or {}).get("data", [])
+            if "account_id" in (line.get("metadata") or {})
+        ]
+    for metadata in metadatas:
+        metadata["account_id"] = account_id
+    return rewritten
+
+
+def server_clock(url: str) -> int | None:
+    """The local server's clock in Unix seconds; None when it has no /_local/clock."""
+    try:
+        with _open(f"{url}/_local/clock") as response:
+            now = json.loads(response.read())["now"]
+    except (urllib.error.HTTPError, KeyError, ValueError):
+        return None
+    return int(datetime.fromisoformat(now).timestamp())
+
+
+def deliver(url: str, payload: bytes, secret: str, timestamp: int) -> tuple[int, str]:
+    """POST a signed delivery the way Stripe does; returns the status and the body."""
+    headers = {
+        "Content-Type": "application/json; charset=utf-8",
+        "User-Agent": "Stripe/1.0 (+https://stripe.com/docs/webhooks)",
+        "Stripe-Signature": stripe_signature(payload, secret, timestamp),
+    }
+    try:
+        with _open(f"{url}{WEBHOOK_PATH}", payload, headers) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode()
+
+
+def replay(
+    path: Path,
+    *,
+    url: str = DEFAULT_URL,
+    secret: str = DEFAULT_WEBHOOK_SECRET,
+    account_id: str | None = None,
+    created_now: bool = False,
+) -> tuple[int, str]:
+    clock = server_clock(url)
+    timestamp = clock if clock is not None else int(time.time())
+    payload = path.read_bytes()
+    if account_id is not None or created_now:
+        event = json.loads(payload)
+        if account_id is not None:
+            event = with_account(event, account_id)
+        if created_now:
+            event["created"] = timestamp
+        payload = json.dumps(event, indent=2).encode()
+    return deliver(url, payload, secret, timestamp)
+
+
+def _open(url: str, body: bytes | None = None, headers: dict[str, str] | None = None) -> Any:
+    """GET, or POST when there is a body; only http(s) URLs."""
+    if not url.startswith(("http://", "https://")):
+        raise ValueError(f"not an http(s) URL: {url}")
+    request = urllib.request.Request(url, data=body, headers=headers or {})  # noqa: S310 (scheme checked)
+    return urllib.request.urlopen(request, timeout=30)  # noqa: S310 (scheme checked)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m tools.replay", description="Sign a Stripe event and POST it to the local server."
+    )
+    parser.add_argument("event", help="a file under events/ (stripe/invoice.paid.json) or a path")
+    parser.add_argument("--url", default=DEFAULT_URL, help=f"server base URL (default {DEFAULT_URL})")
+    parser.add_argument("--secret", help=SIGNING_HELP)
+    parser.add_argument("--account", help="set metadata.account_id of the event's object to this account")
+    parser.add_argument("--now", action="store_true", help="set the event's created to the server's clock")
+    args = parser.parse_args(argv)
+
+    path = event_path(args.event)
+    if not path.is_file():
+        parser.error(f"no such event file: {args.event} (looked in {EVENTS} too)")
+    secret = args.secret or os.environ.get("STRIPE_WEBHOOK_SECRET") or DEFAULT_WEBHOOK_SECRET
+    try:
+        status, body = replay(
+            path, url=args.url.rstrip("/"), secret=secret, account_id=args.account, created_now=args.now
+        )
+    except urllib.error.URLError as error:
+        print(f"cannot reach {args.url} ({error.reason}); is `make dev` running?", file=sys.stderr)
+        return 2
+    print(status)
+    print(body)
+    return 0 if 200 <= status < 300 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

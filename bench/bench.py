@@ -65,7 +65,6 @@ from typing import Any  # noqa: E402
 import boto3  # noqa: E402
 import botocore.handlers  # noqa: E402
 import moto  # noqa: E402  (registers its botocore hooks before any client exists)
-from aws_lambda_powertools.utilities import parameters  # noqa: E402
 from moto.server import ThreadedMotoServer  # noqa: E402
 
 
@@ -114,6 +113,7 @@ AWS_CALLS = AwsCalls()
 AWS_CALLS.install()
 
 from bench.baseline import tutorial_webhook  # noqa: E402  (creates its DynamoDB client at import)
+from billing import aws as billing_aws  # noqa: E402
 from billing import clock  # noqa: E402
 from billing.config import get_settings  # noqa: E402
 from functions.stripe_webhook import app as stripe_webhook  # noqa: E402
@@ -213,7 +213,7 @@ def provision() -> None:
             KeySchema=[{"AttributeName": key, "KeyType": "HASH"}],
             BillingMode="PAY_PER_REQUEST",
         )
-    parameters.clear_caches()
+    billing_aws.reset()
     get_settings.cache_clear()
 
 

@@ -11,9 +11,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aws_lambda_powertools.utilities import parameters
 from moto import mock_aws
 
+from billing import aws as billing_aws
 from billing import clock
 from billing.config import get_settings
 from tools import local_aws
@@ -22,7 +22,7 @@ from tools.signing import stripe_signature
 
 ROOT = Path(__file__).resolve().parent.parent
 EVENTS = ROOT / "events"
-REFERENCE = ROOT.parent / "shared" / "reference"
+REFERENCE = ROOT / "tests" / "data"
 WEBHOOK_SECRET = "whsec_test_4eC39HqLyjWDarjtT1zdp7dc"
 ROTATED_OUT_SECRET = "whsec_test_previous_0000000000000000"
 START = datetime(2026, 1, 1, 0, 0, 10, tzinfo=UTC)
@@ -66,10 +66,10 @@ def aws(frozen_clock: clock.ManualClock) -> Iterator[Aws]:
         local_aws.put_secret(
             os.environ["STRIPE_SECRET_NAME"], {"webhook_secrets": [WEBHOOK_SECRET, ROTATED_OUT_SECRET]}
         )
-        parameters.clear_caches()
+        billing_aws.reset()
         get_settings.cache_clear()
         yield Aws(observer=local_aws.BusObserver.attach())
-    parameters.clear_caches()
+    billing_aws.reset()
     get_settings.cache_clear()
 
 

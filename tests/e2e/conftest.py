@@ -5,22 +5,16 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from aws_lambda_powertools.utilities import parameters
 
-from billing import bus, store
+from billing import aws, store
 from billing.config import get_settings
 from tools.local_server import LocalServer
 
 
 def forget_aws_clients() -> None:
     """Drop the clients and settings earlier tests cached: they point at the endpoint of their time."""
-    bus._client.cache_clear()
-    models = [store.BillingItem]
-    while models:
-        model = models.pop()
-        model._connection = None
-        models.extend(model.__subclasses__())
-    parameters.clear_caches()
+    aws.reset()
+    store.forget_connection()
     get_settings.cache_clear()
 
 

@@ -10,7 +10,8 @@ from contextlib import contextmanager
 import pytest
 from botocore.exceptions import EndpointConnectionError
 
-from billing import bus, store
+from billing import aws as billing_aws
+from billing import store
 from tests.support import Aws, deliver_stripe, get_account, stripe_event
 
 CREATED = "customer.subscription.created.json"
@@ -63,7 +64,7 @@ def test_storage_down_at_read_answers_503(aws: Aws) -> None:
 
 def test_bus_down_after_commit_is_redriven_once_on_redelivery(aws: Aws) -> None:
     event = stripe_event(CREATED)
-    with failing(bus._client(), "PutEvents", EndpointConnectionError(endpoint_url="events")):
+    with failing(billing_aws.client("events"), "PutEvents", EndpointConnectionError(endpoint_url="events")):
         code, body = deliver_stripe(event)
     assert (code, body["error"]) == (503, "bus_error")
     assert get_account("acct-1001")[1]["status"] == "trialing"  # the state change itself is committed
@@ -76,7 +77,7 @@ def test_bus_down_after_commit_is_redriven_once_on_redelivery(aws: Aws) -> None:
 
 def test_crash_between_commit_and_effects_is_redriven_after_the_lease(aws: Aws, frozen_clock) -> None:
     event = stripe_event(CREATED)
-    with failing(bus._client(), "PutEvents", RuntimeError("process killed")):
+    with failing(billing_aws.client("events"), "PutEvents", RuntimeError("process killed")):
         code, _ = deliver_stripe(event)
     assert code == 500
     code, body = deliver_stripe(event)
@@ -88,7 +89,7 @@ def test_crash_between_commit_and_effects_is_redriven_after_the_lease(aws: Aws, 
 
 def test_stale_redelivery_still_redrives_owed_effects(aws: Aws, frozen_clock) -> None:
     first = stripe_event(CREATED)
-    with failing(bus._client(), "PutEvents", EndpointConnectionError(endpoint_url="events")):
+    with failing(billing_aws.client("events"), "PutEvents", EndpointConnectionError(endpoint_url="events")):
         assert deliver_stripe(first)[0] == 503
     assert deliver_stripe(stripe_event("customer.subscription.trial_will_end.json"))[0] == 200
     assert deliver_stripe(first) == (200, {"received": True, "outcome": "duplicate"})

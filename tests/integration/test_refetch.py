@@ -8,8 +8,8 @@ import os
 from collections.abc import Iterator
 
 import pytest
-from aws_lambda_powertools.utilities import parameters
 
+from billing import aws as billing_aws
 from billing.config import get_settings
 from tests.fakes.stripe_api import FakeStripeApi
 from tests.support import WEBHOOK_SECRET, Aws, deliver_stripe, get_account, stripe_event
@@ -23,7 +23,7 @@ def stripe_api(aws: Aws, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeStripe
         local_aws.put_secret(
             os.environ["STRIPE_SECRET_NAME"], {"webhook_secrets": [WEBHOOK_SECRET], "api_key": "sk_test_fake"}
         )
-        parameters.clear_caches()
+        billing_aws.reset()
         get_settings.cache_clear()
         yield fake
 

@@ -4,23 +4,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from functools import cache
-from typing import Any
 
-import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
-from billing import clock
+from billing import aws, clock
 from billing.config import get_settings
 from billing.errors import RetryLater
 from billing.model import Effect
 
 MAX_ENTRIES_PER_CALL = 10
-
-
-@cache
-def _client() -> Any:
-    return boto3.client("events")
 
 
 def publish(effects: Sequence[Effect]) -> None:
@@ -39,7 +31,7 @@ def publish(effects: Sequence[Effect]) -> None:
     for start in range(0, len(entries), MAX_ENTRIES_PER_CALL):
         chunk = entries[start : start + MAX_ENTRIES_PER_CALL]
         try:
-            response = _client().put_events(Entries=chunk)
+            response = aws.client("events").put_events(Entries=chunk)
         except (BotoCoreError, ClientError) as exc:
             raise RetryLater("event bus unavailable", reason="bus_error") from exc
         if response.get("FailedEntryCount"):

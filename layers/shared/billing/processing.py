@@ -71,8 +71,8 @@ def process(
         marker = _marker(delivery, account_id, transition.effects)
         try:
             store.commit(marker, transition.state, transition.after, changed)
-        except store.DuplicateEvent:
-            return _redrive(delivery, account_id, store.stored_marker(delivery.provider, delivery.event_id))
+        except store.DuplicateEvent as duplicate:
+            return _redrive(delivery, account_id, duplicate.marker)
         except store.ConcurrentUpdate:
             continue
         _run_effects(delivery, transition.effects)
@@ -158,8 +158,8 @@ def _process_customer(delivery: Delivery, customer: CustomerSnapshot) -> Result:
                 customer=customer,
                 customer_observed_at=delivery.created,
             )
-        except store.DuplicateEvent:
-            return _redrive(delivery, account_id, store.stored_marker(delivery.provider, delivery.event_id))
+        except store.DuplicateEvent as duplicate:
+            return _redrive(delivery, account_id, duplicate.marker)
         except store.StaleWrite:
             return Result("stale", account_id)
         except store.ConcurrentUpdate:

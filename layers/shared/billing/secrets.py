@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from functools import cache
+from typing import Any
 
 from aws_lambda_powertools.utilities import parameters
 
+from billing import aws
 from billing.config import Settings
 from billing.errors import RetryLater
 
@@ -23,11 +26,17 @@ def stripe_credentials(settings: Settings) -> ProviderCredentials:
     return _load(settings.stripe_secret_name, settings.secrets_max_age_seconds)
 
 
+@cache
+def _provider(client: Any) -> parameters.SecretsProvider:
+    """One caching provider per client: a new client (aws.reset) starts with an empty cache."""
+    return parameters.SecretsProvider(boto3_client=client)
+
+
 def _load(secret_id: str, max_age: int) -> ProviderCredentials:
     """A secret is either one webhook secret (plain string) or JSON
     `{"webhook_secrets": [...] or "webhook_secret": "...", "api_key": "..."}`."""
     try:
-        raw = parameters.get_secret(secret_id, max_age=max_age)
+        raw = _provider(aws.client("secretsmanager")).get(secret_id, max_age=max_age)
     except parameters.exceptions.GetParameterError as exc:
         raise RetryLater("webhook secret unavailable", reason="secret_unavailable") from exc
     text = raw.decode() if isinstance(raw, bytes) else str(raw)

@@ -29,6 +29,7 @@ from pynamodb.attributes import (
     UnicodeAttribute,
     VersionAttribute,
 )
+from pynamodb.connection import TableConnection
 from pynamodb.exceptions import PynamoDBException, TransactWriteError
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
@@ -58,6 +59,17 @@ class BillingItem(Model):
     gsi1pk = UnicodeAttribute(null=True)
     gsi1sk = UnicodeAttribute(null=True)
     subscription_lookup = SubscriptionLookup()
+
+    @classmethod
+    def _get_connection(cls) -> TableConnection:
+        # PynamoDB caches a connection (a botocore session and client) per model class; every
+        # item type of the one table shares the base class's instead.
+        return Model._get_connection.__func__(BillingItem)  # type: ignore[attr-defined, no-any-return]
+
+
+def forget_connection() -> None:
+    """Drop the cached table connection (tests and the local server switch endpoints)."""
+    BillingItem._connection = None
 
 
 class AccountItem(BillingItem, discriminator="account"):
@@ -107,6 +119,10 @@ def event_key(provider: str, event_id: str) -> str:
 
 class DuplicateEvent(Exception):
     """The event marker already exists: this delivery was processed before."""
+
+    def __init__(self, event_id: str, marker: StoredMarker | None) -> None:
+        super().__init__(event_id)
+        self.marker = marker
 
 
 class StaleWrite(Exception):
@@ -241,12 +257,17 @@ def commit(
         )
     try:
         with TransactWrite(connection=BillingItem._get_connection().connection) as transaction:
-            for item, condition in items:
-                transaction.save(item, condition=condition)
+            for index, (item, condition) in enumerate(items):
+                # The stored marker comes back with a duplicate's failure: no extra read.
+                transaction.save(item, condition=condition, return_values="ALL_OLD" if index == 0 else None)
     except TransactWriteError as exc:
-        reasons = [r.code if r else None for r in exc.cancellation_reasons]
+        cancelled = exc.cancellation_reasons
+        reasons = [r.code if r else None for r in cancelled]
         if reasons and reasons[0] == "ConditionalCheckFailed":
-            raise DuplicateEvent(marker.event_id) from exc
+            stored = cancelled[0].raw_item if cancelled[0] else None
+            raise DuplicateEvent(
+                marker.event_id, _stored(EventMarkerItem.from_raw_data(stored)) if stored else None
+            ) from exc
         if customer is not None and reasons[-1:] == ["ConditionalCheckFailed"]:
             raise StaleWrite(customer.customer_id) from exc
         if "ConditionalCheckFailed" in reasons or "TransactionConflict" in reasons:
@@ -283,8 +304,12 @@ def stored_marker(provider: str, event_id: str) -> StoredMarker | None:
         return None
     except _storage_errors() as exc:
         raise RetryLater("storage unavailable", reason="storage_error") from exc
+    return _stored(item)
+
+
+def _stored(item: EventMarkerItem) -> StoredMarker:
     return StoredMarker(
-        effects=tuple(Effect.from_dict(e) for e in item.effects),
+        effects=tuple(Effect.from_dict(e) for e in item.effects or []),
         effects_pending=bool(item.effects_pending),
         lease_until=int(item.lease_until or 0),
     )

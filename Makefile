@@ -38,8 +38,9 @@ pytest: venv ## unit, moto integration and end-to-end tests
 validate: venv ## sam validate --lint (no network or credentials needed)
 	$(SAM) validate --lint --region $(AWS_DEFAULT_REGION)
 
-build: venv ## sam build (python3.13)
+build: venv ## sam build (python3.13), then precompile the bytecode Lambda's read-only filesystem cannot cache
 	$(SAM) build --parallel
+	PYENV_VERSION=$(SAM_PYTHON_VERSION) python3.13 -m compileall -q -j 0 --invalidation-mode unchecked-hash .aws-sam/build
 
 smoke: build ## import every built function with only the built layer, in a fresh python3.13
 	PYENV_VERSION=$(SAM_PYTHON_VERSION) $(BIN)/python -m tools.smoke_build

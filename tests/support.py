@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -59,8 +60,9 @@ class Aws:
         return sorted(items, key=lambda i: (i["pk"]["S"], i["sk"]["S"]))
 
 
-@pytest.fixture
-def aws(frozen_clock: clock.ManualClock) -> Iterator[Aws]:
+@contextmanager
+def embedded_aws() -> Iterator[Aws]:
+    """A fresh moto AWS built from template.yaml, with the Stripe secret and a bus observer."""
     with mock_aws():
         local_aws.provision()
         local_aws.put_secret(
@@ -71,6 +73,12 @@ def aws(frozen_clock: clock.ManualClock) -> Iterator[Aws]:
         yield Aws(observer=local_aws.BusObserver.attach())
     billing_aws.reset()
     get_settings.cache_clear()
+
+
+@pytest.fixture
+def aws(frozen_clock: clock.ManualClock) -> Iterator[Aws]:
+    with embedded_aws() as embedded:
+        yield embedded
 
 
 def signed_delivery(

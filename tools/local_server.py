@@ -22,7 +22,7 @@ import threading
 import traceback
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import SplitResult, parse_qsl, unquote, urlsplit
@@ -61,32 +61,6 @@ LOCAL_ROUTES = {
 }
 
 
-class LocalClock:
-    """Wall-clock time shifted by an offset that `/_local/clock` sets or advances.
-
-    It keeps running between changes: a clock that stood still would start rejecting live
-    `stripe listen` deliveries once their real timestamps left the signature tolerance.
-    """
-
-    def __init__(self) -> None:
-        self._offset = timedelta()
-        self._lock = threading.Lock()
-
-    def now(self) -> datetime:
-        with self._lock:
-            return datetime.now(UTC) + self._offset
-
-    def set(self, when: datetime) -> None:
-        when = when.replace(tzinfo=UTC) if when.tzinfo is None else when
-        with self._lock:
-            self._offset = when - datetime.now(UTC)
-
-    def advance(self, seconds: float) -> datetime:
-        with self._lock:
-            self._offset += timedelta(seconds=seconds)
-        return self.now()
-
-
 @dataclass(frozen=True)
 class HttpResponse:
     status: int
@@ -122,7 +96,10 @@ class LocalServer:
         self.stripe_api_base = stripe_api_base
         self.routes = template.routes()
         self.moto_url = ""
-        self.clock = LocalClock()
+        _put_layers_on_path()
+        from billing import clock  # billing.clock reads no settings: safe before the environment is set
+
+        self.clock = clock.OffsetClock()
         self._moto: ThreadedMotoServer | None = None
         self._http: _HttpServer | None = None
         self._threads: list[threading.Thread] = []
@@ -165,7 +142,6 @@ class LocalServer:
             environment["STRIPE_API_BASE"] = self.stripe_api_base
         self._saved_environment = {name: os.environ.get(name) for name in environment}
         os.environ.update(environment)
-        _put_layers_on_path()
 
         from billing import clock
 

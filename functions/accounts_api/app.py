@@ -2,6 +2,7 @@
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
+from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from billing import accounts
@@ -17,7 +18,9 @@ register_error_handlers(app, metrics)
 @app.get("/accounts/<account_id>")
 @tracer.capture_method
 def get_account(account_id: str) -> Response[str]:
-    return json_response(200, accounts.view(account_id))
+    view = accounts.view(account_id)
+    metrics.add_metric(name="AccountReads", unit=MetricUnit.Count, value=1)
+    return json_response(200, view)
 
 
 @logger.inject_lambda_context(clear_state=True)

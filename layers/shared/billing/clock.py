@@ -41,6 +41,31 @@ class ManualClock:
             return self._now
 
 
+class OffsetClock:
+    """Wall-clock time shifted by an offset that can be set or advanced (the local run).
+
+    It keeps running between changes: a clock that stood still would start rejecting live
+    `stripe listen` deliveries once their real timestamps left the signature tolerance.
+    """
+
+    def __init__(self) -> None:
+        self._offset = timedelta()
+        self._lock = threading.Lock()
+
+    def now(self) -> datetime:
+        with self._lock:
+            return datetime.now(UTC) + self._offset
+
+    def set(self, when: datetime) -> None:
+        with self._lock:
+            self._offset = _as_utc(when) - datetime.now(UTC)
+
+    def advance(self, seconds: float) -> datetime:
+        with self._lock:
+            self._offset += timedelta(seconds=seconds)
+        return self.now()
+
+
 _current: Clock = SystemClock()
 
 

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
-from tests.support import Aws, deliver_stripe, get_account, stripe_event
+import json
+from datetime import UTC, datetime
+
+from functions.accounts_api import app as accounts_api
+from tests.support import EVENTS, Aws, deliver_stripe, get_account, invoke, stripe_event
 
 ACCOUNT = "acct-1001"
 
 
-def deliver_at_created(aws: Aws, frozen_clock, name: str) -> tuple[int, dict]:
+def deliver_at_created(frozen_clock, name: str) -> tuple[int, dict]:  # type: ignore[no-untyped-def]
+    """Deliver an event five seconds after Stripe created it."""
     event = stripe_event(name)
-    frozen_clock.set(
-        __import__("datetime").datetime.fromtimestamp(event["created"] + 5, tz=__import__("datetime").UTC)
-    )
+    frozen_clock.set(datetime.fromtimestamp(event["created"] + 5, tz=UTC))
     return deliver_stripe(event)
 
 
@@ -33,7 +36,7 @@ def test_trial_to_cancellation(aws: Aws, frozen_clock) -> None:
         ("customer.subscription.deleted.json", "applied", ("canceled", False)),
     ]
     for name, outcome, (status, access) in expectations:
-        code, body = deliver_at_created(aws, frozen_clock, name)
+        code, body = deliver_at_created(frozen_clock, name)
         assert (code, body["outcome"]) == (200, outcome), name
         code, account = get_account(ACCOUNT)
         assert code == 200, name
@@ -43,3 +46,11 @@ def test_trial_to_cancellation(aws: Aws, frozen_clock) -> None:
     assert kinds.count("Payment Succeeded") == 1
     assert kinds.count("Payment Failed") == 1
     assert "Account Access Changed" in kinds
+
+
+def test_sample_api_gateway_event_reads_the_account(aws: Aws) -> None:
+    request = json.loads((EVENTS / "apigw" / "get_account.json").read_text())
+    assert invoke(accounts_api, request)[0] == 404
+    deliver_stripe(stripe_event("customer.subscription.created.json"))
+    code, account = invoke(accounts_api, request)
+    assert (code, account["account_id"], account["status"]) == (200, "acct-1001", "trialing")

@@ -23,20 +23,10 @@ IDEMPOTENCY_TABLE = "tutorial-idempotency"
 SUBSCRIPTIONS_TABLE = "tutorial-subscriptions"
 
 # The environment tests/conftest.py sets, before anything imports boto3 or the layer.
-os.environ.update(
-    {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_SESSION_TOKEN": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "POWERTOOLS_TRACE_DISABLED": "1",
-    }
-)
-os.environ.pop("AWS_ENDPOINT_URL", None)
-
 from tools import template  # noqa: E402
 
-os.environ.update(template.all_functions_environment())
+os.environ.update(template.local_environment())
+os.environ.pop("AWS_ENDPOINT_URL", None)
 os.environ.update(
     {
         "POWERTOOLS_LOG_LEVEL": "ERROR",

@@ -2,21 +2,11 @@
 
 import os
 
-os.environ.update(
-    {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_SESSION_TOKEN": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "POWERTOOLS_TRACE_DISABLED": "1",
-        "POWERTOOLS_LOG_LEVEL": "WARNING",
-    }
-)
-os.environ.pop("AWS_ENDPOINT_URL", None)
-
 from tools import template
 
-os.environ.update(template.all_functions_environment())
+os.environ.update(template.local_environment())
+os.environ["POWERTOOLS_LOG_LEVEL"] = "WARNING"
+os.environ.pop("AWS_ENDPOINT_URL", None)
 
 import moto  # noqa: F401  (registers its botocore hooks before any client exists)
 

@@ -22,13 +22,6 @@ from moto.server import ThreadedMotoServer
 from tools import local_aws, template
 
 DEFAULT_WEBHOOK_SECRET = "whsec_local_dev_secret"  # noqa: S105 (public, only ever used locally)
-FAKE_CREDENTIALS = {
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
-    "AWS_SESSION_TOKEN": "testing",
-    "AWS_DEFAULT_REGION": template.LOCAL_REGION,
-    "AWS_REGION": template.LOCAL_REGION,
-}
 STRIPE_WEBHOOK_FUNCTION = "StripeWebhookFunction"
 
 
@@ -49,7 +42,7 @@ def start_moto(host: str, port: int) -> tuple[ThreadedMotoServer, str]:
 
 def aws_environment(endpoint_url: str) -> dict[str, str]:
     """What boto3 needs to talk to the embedded AWS instead of a real account."""
-    return {**FAKE_CREDENTIALS, "AWS_ENDPOINT_URL": endpoint_url}
+    return {**template.FAKE_CREDENTIALS, "AWS_ENDPOINT_URL": endpoint_url}
 
 
 def stripe_secret_name() -> str:

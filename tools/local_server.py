@@ -133,11 +133,7 @@ class LocalServer:
     def _start(self) -> None:
         self._moto, self.moto_url = aws_local.start_moto("127.0.0.1", self.moto_port)
         # Before anything imports billing: its settings and clients read the environment once.
-        environment = {
-            **template.all_functions_environment(),
-            "POWERTOOLS_TRACE_DISABLED": "1",
-            **aws_local.aws_environment(self.moto_url),
-        }
+        environment = {**template.local_environment(), **aws_local.aws_environment(self.moto_url)}
         if self.stripe_api_base:
             environment["STRIPE_API_BASE"] = self.stripe_api_base
         self._saved_environment = {name: os.environ.get(name) for name in environment}

@@ -15,6 +15,13 @@ TEMPLATE = ROOT / "template.yaml"
 LOCAL_ENVIRONMENT = "local"
 LOCAL_ACCOUNT = "123456789012"
 LOCAL_REGION = "us-east-1"
+FAKE_CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_DEFAULT_REGION": LOCAL_REGION,
+    "AWS_REGION": LOCAL_REGION,
+}
 
 
 class _CfnLoader(yaml.SafeLoader):
@@ -189,3 +196,9 @@ def all_functions_environment() -> dict[str, str]:
     for logical_id in resources("AWS::Serverless::Function"):
         merged.update(function_environment(logical_id))
     return merged
+
+
+def local_environment() -> dict[str, str]:
+    """Fake credentials, the local region and every function's environment: what a local run
+    (tests, bench, make dev) sets before anything imports boto3 or the layer."""
+    return {**FAKE_CREDENTIALS, "POWERTOOLS_TRACE_DISABLED": "1", **all_functions_environment()}

@@ -39,6 +39,9 @@ def provision() -> None:
     events = boto3.client("events")
     for logical_id in template.resources("AWS::Events::EventBus"):
         events.create_event_bus(Name=template.physical_name(logical_id))
+    scheduler = boto3.client("scheduler")
+    for logical_id in template.resources("AWS::Scheduler::ScheduleGroup"):
+        scheduler.create_schedule_group(Name=template.physical_name(logical_id))
 
 
 def put_secret(name: str, value: dict[str, Any]) -> None:

@@ -124,6 +124,8 @@ def _sub_var(expression: str) -> str:
 def _attribute(logical_id: str, attribute: str) -> str:
     resource = load()["Resources"][logical_id]
     name = physical_name(logical_id)
+    if attribute == "Arn" and resource["Type"] == "AWS::IAM::Role":
+        return f"arn:aws:iam::{LOCAL_ACCOUNT}:role/{name}"
     if attribute == "Arn":
         service = {
             "AWS::DynamoDB::Table": ("dynamodb", f"table/{name}"),

@@ -78,5 +78,5 @@ def test_invoice_without_metadata_still_names_its_subscription() -> None:
 def test_customer_samples_carry_the_account() -> None:
     _, created = normalize(EVENTS / "stripe" / "customer.created.json")
     _, deleted = normalize(EVENTS / "stripe" / "customer.deleted.json")
-    assert created == CustomerSnapshot("stripe", "cus_Q1acme1001", "acct-1001", deleted=False)
+    assert created == CustomerSnapshot("stripe", "cus_Q1acme1001", "acct-1001", email="billing@example.com")
     assert isinstance(deleted, CustomerSnapshot) and deleted.deleted

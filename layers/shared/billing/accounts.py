@@ -7,17 +7,15 @@ from typing import Any
 from billing import clock, store
 from billing.clock import iso
 from billing.config import get_settings
-from billing.entitlements import primary_subscription
 from billing.errors import NotFound
+from billing.lifecycle import account_entitlement
 
 
 def view(account_id: str) -> dict[str, Any]:
     state = store.load_account(account_id, consistent=False)
     if not state.exists:
         raise NotFound(f"account {account_id} has never been seen")
-    entitlement, sub = primary_subscription(
-        (r.snapshot for r in state.subscriptions.values()), clock.timestamp(), get_settings().access_policy
-    )
+    entitlement, sub = account_entitlement(state, clock.timestamp(), get_settings().access_policy)
     pause = sub.pause_collection if sub else None
     return {
         "account_id": account_id,
@@ -25,6 +23,7 @@ def view(account_id: str) -> dict[str, Any]:
         "status": entitlement.status,
         "access": entitlement.access,
         "reason": entitlement.reason,
+        "message": entitlement.message,
         "next_action": entitlement.next_action,
         "provider": sub.provider if sub else state.provider,
         "customer_id": (sub.customer_id if sub else None) or state.customer_id,

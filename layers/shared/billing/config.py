@@ -9,6 +9,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from billing.catalog import PlanCatalog
 from billing.entitlements import AccessPolicy
+from billing.lifecycle import NoticePolicy
 
 
 class Settings(BaseSettings):
@@ -35,6 +36,14 @@ class Settings(BaseSettings):
     past_due_grace_days: float = Field(default=3, ge=0)
     pause_collection_access: bool = False
 
+    # Trial-ending notices on EventBridge Scheduler
+    trial_notice_lead_days: tuple[int, ...] = (7, 1)
+    schedule_group: str = "default"
+    trial_notice_target_arn: str | None = None
+    scheduler_role_arn: str | None = None
+    notice_sender: str | None = None  # SES sender address; empty: the domain event only
+    notice_template: str = "billing-trial-ending"  # SES template for the e-mail
+
     @property
     def access_policy(self) -> AccessPolicy:
         return AccessPolicy(
@@ -42,6 +51,13 @@ class Settings(BaseSettings):
             pause_collection_access=self.pause_collection_access,
             fallback_plan=self.fallback_plan or None,
             catalog=self.plan_catalog,
+        )
+
+    @property
+    def notice_policy(self) -> NoticePolicy:
+        return NoticePolicy(
+            lead_days=tuple(sorted(set(self.trial_notice_lead_days), reverse=True)),
+            email_template=self.notice_template if self.notice_sender else None,
         )
 
 

@@ -7,7 +7,9 @@
 |                    | set, as the policy says (default no)                        |                       |
 | past_due           | while now < current_period_start + grace (policy)           | update_payment_method |
 | incomplete         | no                                                          | complete_payment      |
-| unpaid, paused     | no                                                          | choose_plan           |
+| paused (the trial  | no, reason trial_ended                                      | choose_plan           |
+| ended without card)|                                                             |                       |
+| unpaid             | no, reason payment_failed                                   | choose_plan           |
 | canceled,          | no, unless a fallback plan is configured (then that plan)   | choose_plan           |
 | incomplete_expired |                                                             |                       |
 | anything else      | no                                                          | -                     |
@@ -30,6 +32,7 @@ class AccessPolicy:
     catalog: PlanCatalog = field(default_factory=PlanCatalog)
 
 
+DAY = 86_400
 NO_SUBSCRIPTION = Entitlement(
     plan=None, status="none", access=False, reason="no_subscription", next_action="choose_plan"
 )
@@ -65,14 +68,16 @@ def entitlement_of(sub: SubscriptionSnapshot, now: int, policy: AccessPolicy) ->
             grace_ends = (sub.current_period_start or 0) + policy.past_due_grace_seconds
             if now < grace_ends:
                 return grant(True, "past_due_grace", "update_payment_method")
-            return grant(False, "past_due", "update_payment_method")
+            return grant(False, "payment_failed", "update_payment_method")
         if ends_at is not None:
             return grant(True, "cancel_scheduled")
         return grant(True, status)
     if status == "incomplete":
         return grant(False, "incomplete", "complete_payment")
-    if status in ("unpaid", "paused"):
-        return grant(False, status, "choose_plan")
+    if status == "paused":  # Stripe pauses a subscription only when its trial ends without a card
+        return grant(False, "trial_ended", "choose_plan")
+    if status == "unpaid":
+        return grant(False, "payment_failed", "choose_plan")
     if status in ENDED_STATUSES:
         if policy.fallback_plan:
             return Entitlement(
@@ -83,7 +88,8 @@ def entitlement_of(sub: SubscriptionSnapshot, now: int, policy: AccessPolicy) ->
                 next_action="choose_plan",
                 subscription_id=sub.subscription_id,
             )
-        return grant(False, "ended", "choose_plan")
+        ended_with_trial = sub.trial_end is not None and (sub.ended_at or 0) <= sub.trial_end + DAY
+        return grant(False, "trial_ended" if ended_with_trial else "ended", "choose_plan")
     return grant(False, "unknown_status")
 
 

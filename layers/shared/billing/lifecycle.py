@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from enum import StrEnum
 
-from billing.entitlements import AccessPolicy, primary_subscription
+from billing.entitlements import AccessPolicy, plan_of, primary_subscription
 from billing.model import (
     ENDED_STATUSES,
     AccountState,
@@ -21,6 +21,7 @@ from billing.model import (
     SubscriptionRecord,
     SubscriptionSnapshot,
 )
+from billing.notices import STRIPE_LEAD, notice_effects, plan_schedules, why_not_due
 
 ACCESS_CHANGED = "Account Access Changed"
 INVOICE_EVENTS = {
@@ -68,10 +69,28 @@ class Cause:
     event_id: str
     event_type: str
     observed_at: int
+    announces_trial_end: bool = False  # the provider's own "trial ends soon" event
+
+
+@dataclass(frozen=True, slots=True)
+class NoticePolicy:
+    lead_days: tuple[int, ...] = ()
+    email_template: str | None = None  # None: no e-mail, only the domain event
+
+
+def account_entitlement(
+    state: AccountState, now: int, policy: AccessPolicy
+) -> tuple[Entitlement, SubscriptionSnapshot | None]:
+    """The account's entitlement and the subscription behind it; a free plan chosen locally gives
+    access whenever no subscription does."""
+    chosen, sub = primary_subscription((r.snapshot for r in state.subscriptions.values()), now, policy)
+    if not chosen.access and state.free_plan:
+        return Entitlement(plan=state.free_plan, status="free", access=True, reason="free_plan"), sub
+    return chosen, sub
 
 
 def entitlement(state: AccountState, now: int, policy: AccessPolicy) -> Entitlement:
-    return primary_subscription((r.snapshot for r in state.subscriptions.values()), now, policy)[0]
+    return account_entitlement(state, now, policy)[0]
 
 
 def settle_tie(current: SubscriptionSnapshot, incoming: SubscriptionSnapshot) -> bool:
@@ -86,6 +105,7 @@ def observe_subscription(
     now: int,
     policy: AccessPolicy,
     *,
+    notices: NoticePolicy = NoticePolicy(),
     tie_settled: bool = False,
 ) -> Transition:
     before = entitlement(state, now, policy)
@@ -111,6 +131,23 @@ def observe_subscription(
     )
     after = entitlement(new_state, now, policy)
     effects = _access_changed(state.account_id, snapshot.provider, before, after, cause)
+    effects += plan_schedules(
+        state.account_id, current.snapshot if current else None, snapshot, now, notices.lead_days
+    )
+    if (
+        cause.announces_trial_end
+        and why_not_due(snapshot, None, customer_pm=new_state.customer_has_payment_method) is None
+    ):
+        effects += notice_effects(
+            state.account_id,
+            plan_of(snapshot, policy.catalog),
+            snapshot,
+            STRIPE_LEAD,
+            now,
+            cause.event_id,
+            new_state.email,
+            notices.email_template,
+        )
     return Transition(Outcome.APPLIED, new_state, before, after, effects)
 
 
@@ -175,6 +212,8 @@ def _access_changed(
                 "subscription_id": after.subscription_id or before.subscription_id,
                 "old": before.summary(),
                 "new": after.summary(),
+                "reason": after.reason,
+                "message": after.message,
                 "next_action": after.next_action,
                 "cause": _cause(cause),
             },

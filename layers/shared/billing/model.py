@@ -81,6 +81,8 @@ class CustomerSnapshot(Record):
     customer_id: str
     account_id: str | None
     deleted: bool = False
+    email: str | None = None
+    has_payment_method: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,12 +116,36 @@ class Entitlement(Record):
     def summary(self) -> dict[str, Any]:
         return {"plan": self.plan, "status": self.status, "access": self.access}
 
+    @property
+    def message(self) -> str:
+        return REASON_MESSAGES.get(self.reason, self.reason.replace("_", " "))
+
+
+# What an app can show a user for each entitlement reason.
+REASON_MESSAGES = {
+    "trialing": "Free trial",
+    "active": "Subscription active",
+    "cancel_scheduled": "Subscription ends at the end of the period",
+    "cancellation_due": "Subscription ended: choose a plan",
+    "collection_paused": "Billing is paused",
+    "past_due_grace": "Payment failed: update your card to keep access",
+    "payment_failed": "Payment failed: update your card or choose a plan",
+    "incomplete": "First payment not completed",
+    "trial_ended": "Trial ended: add a card or choose a plan",
+    "unpaid": "Payment failed: choose a plan",
+    "ended": "Subscription ended: choose a plan",
+    "fallback_plan": "Subscription ended: you are on the free plan",
+    "free_plan": "Free plan",
+    "no_subscription": "Choose a plan",
+    "unknown_status": "Subscription status unknown",
+}
+
 
 @dataclass(frozen=True, slots=True)
 class Effect(Record):
     """A side effect to run after the state commits, idempotent by `key`."""
 
-    kind: str  # "bus" for now; schedules and provider calls in later flows
+    kind: str  # bus | schedule | unschedule | email
     key: str
     detail_type: str
     detail: dict[str, Any] = field(default_factory=dict)
@@ -133,6 +159,9 @@ class AccountState:
     subscriptions: dict[str, SubscriptionRecord] = field(default_factory=dict)
     version: int = 0  # optimistic lock; 0 = not stored yet
     updated_at: int | None = None
+    email: str | None = None
+    customer_has_payment_method: bool = False
+    free_plan: str | None = None  # a free plan chosen locally (no provider subscription)
 
     @property
     def exists(self) -> bool:

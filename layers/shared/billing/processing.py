@@ -39,6 +39,7 @@ class Delivery:
     event_id: str
     event_type: str
     created: int  # the provider's ordering key for this event
+    announces_trial_end: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,19 +88,23 @@ def _transition(
     fetch: SubscriptionFetcher | None,
 ) -> Transition:
     settings = get_settings()
-    policy, now = settings.access_policy, clock.timestamp()
-    cause = Cause(delivery.event_id, delivery.event_type, delivery.created)
-    refetched = Cause(delivery.event_id, delivery.event_type, max(delivery.created, now))
+    policy, notices, now = settings.access_policy, settings.notice_policy, clock.timestamp()
+    cause = Cause(delivery.event_id, delivery.event_type, delivery.created, delivery.announces_trial_end)
+    refetched = replace(cause, observed_at=max(delivery.created, now))
     if isinstance(observation, SubscriptionSnapshot):
-        transition = observe_subscription(state, observation, cause, now, policy)
+        transition = observe_subscription(state, observation, cause, now, policy, notices=notices)
         if transition.outcome is not Outcome.TIE:
             return transition
         if fetch is not None:
             logger.info("same-second tie settled by re-fetch", subscription_id=observation.subscription_id)
-            return observe_subscription(state, fetch(observation.subscription_id), refetched, now, policy)
+            return observe_subscription(
+                state, fetch(observation.subscription_id), refetched, now, policy, notices=notices
+            )
         current = state.subscriptions[observation.subscription_id].snapshot
         if settle_tie(current, observation):
-            return observe_subscription(state, observation, cause, now, policy, tie_settled=True)
+            return observe_subscription(
+                state, observation, cause, now, policy, notices=notices, tie_settled=True
+            )
         return replace(transition, outcome=Outcome.STALE)
     transition = observe_invoice(state, observation, cause, now, policy)
     if (
@@ -110,7 +115,9 @@ def _transition(
         logger.info(
             "invoice for an unseen subscription: re-fetching it", subscription_id=observation.subscription_id
         )
-        fetched = observe_subscription(state, fetch(observation.subscription_id), refetched, now, policy)
+        fetched = observe_subscription(
+            state, fetch(observation.subscription_id), refetched, now, policy, notices=notices
+        )
         invoiced = observe_invoice(fetched.state, observation, cause, now, policy)
         return replace(
             invoiced, before=fetched.before, after=fetched.after, effects=fetched.effects + invoiced.effects
@@ -147,7 +154,12 @@ def _process_customer(delivery: Delivery, customer: CustomerSnapshot) -> Result:
         state = store.load_account(account_id)
         now = clock.timestamp()
         new_state = replace(
-            state, provider=customer.provider, customer_id=customer.customer_id, updated_at=now
+            state,
+            provider=customer.provider,
+            customer_id=customer.customer_id,
+            email=customer.email or state.email,
+            customer_has_payment_method=customer.has_payment_method,
+            updated_at=now,
         )
         after = entitlement(new_state, now, get_settings().access_policy)
         try:
@@ -166,6 +178,16 @@ def _process_customer(delivery: Delivery, customer: CustomerSnapshot) -> Result:
             continue
         return Result("applied", account_id)
     raise RetryLater("account kept changing during the update", reason="contention")
+
+
+def once(delivery: Delivery, account_id: str, pending: tuple[Effect, ...]) -> Result:
+    """Side effects with no state change (a scheduled notice): at most once per delivery id."""
+    try:
+        store.put_marker(_marker(delivery, account_id, pending))
+    except store.DuplicateEvent as duplicate:
+        return _redrive(delivery, account_id, duplicate.marker)
+    _run_effects(delivery, pending)
+    return Result("applied", account_id)
 
 
 def _marker(delivery: Delivery, account_id: str, pending: tuple[Effect, ...]) -> store.Marker:

@@ -75,6 +75,9 @@ def forget_connection() -> None:
 class AccountItem(BillingItem, discriminator="account"):
     provider = UnicodeAttribute(null=True)
     customer_id = UnicodeAttribute(null=True)
+    email = UnicodeAttribute(null=True)
+    customer_has_payment_method = BooleanAttribute(default=False)
+    free_plan = UnicodeAttribute(null=True)
     entitlement = MapAttribute[str, Any](null=True)
     updated_at = NumberAttribute(null=True)
     version = VersionAttribute()
@@ -178,6 +181,9 @@ def load_account(account_id: str, *, consistent: bool = True) -> AccountState:
         subscriptions=subscriptions,
         version=int(account.version or 0),
         updated_at=int(account.updated_at) if account.updated_at is not None else None,
+        email=account.email,
+        customer_has_payment_method=bool(account.customer_has_payment_method),
+        free_plan=account.free_plan,
     )
 
 
@@ -202,6 +208,9 @@ def _account_item(state: AccountState, entitlement: Entitlement) -> AccountItem:
         "ACCOUNT",
         provider=state.provider,
         customer_id=state.customer_id,
+        email=state.email,
+        customer_has_payment_method=state.customer_has_payment_method,
+        free_plan=state.free_plan,
         entitlement=_map(entitlement.to_dict()),
         updated_at=state.updated_at,
     )
@@ -274,6 +283,18 @@ def commit(
             raise ConcurrentUpdate(state.account_id) from exc
         raise RetryLater("storage unavailable", reason="storage_error") from exc
     except _storage_errors() as exc:
+        raise RetryLater("storage unavailable", reason="storage_error") from exc
+
+
+def put_marker(marker: Marker) -> None:
+    """The marker alone (no state change). Raises DuplicateEvent when it exists."""
+    try:
+        _marker_item(marker).save(condition=BillingItem.pk.does_not_exist())
+    except PynamoDBException as exc:
+        if exc.cause_response_code == "ConditionalCheckFailedException":
+            raise DuplicateEvent(marker.event_id, stored_marker(marker.provider, marker.event_id)) from exc
+        raise RetryLater("storage unavailable", reason="storage_error") from exc
+    except (BotoCoreError, ClientError) as exc:
         raise RetryLater("storage unavailable", reason="storage_error") from exc
 
 

@@ -56,7 +56,13 @@ def receive_stripe(body: bytes, signature: str | None) -> Result:
         return _stripe_api(api_key, settings.stripe_api_base).subscription(subscription_id)
 
     return process(
-        Delivery(stripe.PROVIDER, event.event_id, event.event_type, event.created),
+        Delivery(
+            stripe.PROVIDER,
+            event.event_id,
+            event.event_type,
+            event.created,
+            announces_trial_end=event.event_type in stripe.TRIAL_ENDING_EVENTS,
+        ),
         route(event.object),
         fetch_subscription if api_key else None,
     )

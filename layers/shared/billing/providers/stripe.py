@@ -213,15 +213,24 @@ def _invoice(outcome: str) -> Callable[[Mapping[str, Any]], InvoiceSnapshot]:
 
 def _customer(deleted: bool) -> Callable[[Mapping[str, Any]], CustomerSnapshot]:
     def snapshot(obj: Mapping[str, Any]) -> CustomerSnapshot:
+        invoice_settings = obj.get("invoice_settings")
+        default_pm = (
+            invoice_settings.get("default_payment_method") if isinstance(invoice_settings, Mapping) else None
+        )
         return CustomerSnapshot(
             provider=PROVIDER,
             customer_id=_require_id(obj, "customer"),
             account_id=_metadata_account(obj),
             deleted=deleted or bool(obj.get("deleted")),
+            email=obj.get("email") if isinstance(obj.get("email"), str) else None,
+            has_payment_method=bool(default_pm or obj.get("default_source")),
         )
 
     return snapshot
 
+
+# Stripe's own notice, 3 days before a trial ends (or at once for a shorter trial).
+TRIAL_ENDING_EVENTS = frozenset({"customer.subscription.trial_will_end"})
 
 # The one registry of handled event types. Every other type is acknowledged and counted.
 ROUTES: dict[str, Callable[[Mapping[str, Any]], Observation]] = {

@@ -1,12 +1,17 @@
 """The app-facing API under /accounts (IAM-authorised when deployed)."""
 
+from typing import Any
+
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.idempotency import idempotent_function
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from billing import accounts
+from billing import accounts, plans
 from billing.http import json_response, register_error_handlers
+from billing.idempotency import config, persistence
+from billing.requests import PlanRequest, TrialRequest, parse
 
 logger = Logger()
 tracer = Tracer()
@@ -23,8 +28,32 @@ def get_account(account_id: str) -> Response[str]:
     return json_response(200, view)
 
 
+@app.post("/accounts/<account_id>/trial")
+@tracer.capture_method
+def start_trial(account_id: str) -> Response[str]:
+    body = parse(TrialRequest, app.current_event.body)
+    view = start_trial_once(request={"account_id": account_id, **body.model_dump()})
+    metrics.add_metric(name="TrialsStarted", unit=MetricUnit.Count, value=1)
+    return json_response(200, view)
+
+
+@idempotent_function(data_keyword_argument="request", persistence_store=persistence(), config=config)
+def start_trial_once(request: dict[str, Any]) -> dict[str, Any]:
+    return plans.start_trial(**request)
+
+
+@app.post("/accounts/<account_id>/plan")
+@tracer.capture_method
+def choose_plan(account_id: str) -> Response[str]:
+    body = parse(PlanRequest, app.current_event.body)
+    result = plans.choose_plan(account_id, **body.model_dump())
+    metrics.add_metric(name=f"PlanChoice_{result['action']}", unit=MetricUnit.Count, value=1)
+    return json_response(200, result)
+
+
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
+    config.register_lambda_context(context)
     return app.resolve(event, context)

@@ -42,6 +42,10 @@ class PlanCatalog(RootModel[dict[str, Plan]]):
                 return key
         return lookup_key or price_id or product_id or dodo_product_id
 
+    def stripe_price(self, plan_key: str) -> str | None:
+        plan = self.root.get(plan_key)
+        return plan.stripe_prices[0] if plan and plan.stripe_prices else None
+
     def is_free(self, plan_key: str) -> bool:
         plan = self.root.get(plan_key)
         return plan is not None and plan.free

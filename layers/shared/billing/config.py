@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -35,6 +36,15 @@ class Settings(BaseSettings):
     fallback_plan: str | None = None
     past_due_grace_days: float = Field(default=3, ge=0)
     pause_collection_access: bool = False
+
+    # Trials and plan changes (POST /accounts/{id}/trial and /plan)
+    trial_days: int = Field(default=30, ge=1, le=730)
+    trial_missing_payment_method: Literal["pause", "cancel", "create_invoice"] = "pause"
+    proration_behavior: Literal["create_prorations", "none", "always_invoice"] = "create_prorations"
+    free_plan_cancels_paid: bool = True
+    free_plan_cancel_at_period_end: bool = True
+    checkout_success_url: str | None = None
+    checkout_cancel_url: str | None = None
 
     # Trial-ending notices on EventBridge Scheduler
     trial_notice_lead_days: tuple[int, ...] = (7, 1)

@@ -30,6 +30,16 @@ class PayloadTooLarge(BillingError):
     reason = "too_large"
 
 
+class PaymentDeclined(BillingError):
+    status = 402
+    reason = "payment_declined"
+
+
+class Conflict(BillingError):
+    status = 409
+    reason = "conflict"
+
+
 class NotFound(BillingError):
     status = 404
     reason = "not_found"

@@ -8,8 +8,12 @@ from typing import Any
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
 from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.idempotency.exceptions import (
+    IdempotencyAlreadyInProgressError,
+    IdempotencyPersistenceLayerError,
+)
 
-from billing.errors import BillingError
+from billing.errors import BillingError, InProgress, RetryLater
 
 logger = Logger(child=True)
 
@@ -23,12 +27,23 @@ def json_response(status: int, body: dict[str, Any]) -> Response[str]:
 
 
 def register_error_handlers(app: APIGatewayRestResolver, metrics: Metrics) -> None:
-    @app.exception_handler(BillingError)
-    def billing_error(exc: BillingError) -> Response[str]:
+    def refuse(exc: BillingError) -> Response[str]:
         log = logger.warning if exc.status < 500 else logger.error
         log("request refused", status=exc.status, reason=exc.reason)
         metrics.add_metric(name=f"Refused_{exc.reason}", unit=MetricUnit.Count, value=1)
         return json_response(exc.status, {"error": exc.reason, "message": str(exc)})
+
+    @app.exception_handler(BillingError)
+    def billing_error(exc: BillingError) -> Response[str]:
+        return refuse(exc)
+
+    @app.exception_handler(IdempotencyAlreadyInProgressError)
+    def same_request_in_progress(exc: Exception) -> Response[str]:
+        return refuse(InProgress("the same request is being handled"))
+
+    @app.exception_handler(IdempotencyPersistenceLayerError)
+    def idempotency_store_down(exc: Exception) -> Response[str]:
+        return refuse(RetryLater("storage unavailable", reason="storage_error"))
 
     @app.exception_handler(Exception)
     def unexpected(exc: Exception) -> Response[str]:

@@ -18,6 +18,7 @@ from billing.model import (
     Effect,
     Entitlement,
     InvoiceSnapshot,
+    LocalPlanChoice,
     SubscriptionRecord,
     SubscriptionSnapshot,
 )
@@ -148,6 +149,16 @@ def observe_subscription(
             new_state.email,
             notices.email_template,
         )
+    return Transition(Outcome.APPLIED, new_state, before, after, effects)
+
+
+def choose_local_plan(
+    state: AccountState, choice: LocalPlanChoice, cause: Cause, now: int, policy: AccessPolicy
+) -> Transition:
+    before = entitlement(state, now, policy)
+    new_state = replace(state, free_plan=choice.plan, updated_at=now)
+    after = entitlement(new_state, now, policy)
+    effects = _access_changed(state.account_id, state.provider or "local", before, after, cause)
     return Transition(Outcome.APPLIED, new_state, before, after, effects)
 
 

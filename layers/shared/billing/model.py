@@ -50,6 +50,7 @@ class SubscriptionSnapshot(Record):
     pause_collection: PauseCollection | None = None
     has_payment_method: bool = False
     livemode: bool = False
+    item_id: str | None = None  # the (first) subscription item, to change its price
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Self:
@@ -83,6 +84,14 @@ class CustomerSnapshot(Record):
     deleted: bool = False
     email: str | None = None
     has_payment_method: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class LocalPlanChoice(Record):
+    """The account chose a plan that needs no provider subscription (a free plan), or left it (None)."""
+
+    account_id: str
+    plan: str | None
 
 
 @dataclass(frozen=True, slots=True)

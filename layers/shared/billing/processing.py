@@ -20,12 +20,20 @@ from billing.lifecycle import (
     Cause,
     Outcome,
     Transition,
+    choose_local_plan,
     entitlement,
     observe_invoice,
     observe_subscription,
     settle_tie,
 )
-from billing.model import AccountState, CustomerSnapshot, Effect, InvoiceSnapshot, SubscriptionSnapshot
+from billing.model import (
+    AccountState,
+    CustomerSnapshot,
+    Effect,
+    InvoiceSnapshot,
+    LocalPlanChoice,
+    SubscriptionSnapshot,
+)
 
 logger = Logger(child=True)
 
@@ -50,7 +58,7 @@ class Result:
 
 def process(
     delivery: Delivery,
-    observation: SubscriptionSnapshot | InvoiceSnapshot | CustomerSnapshot,
+    observation: SubscriptionSnapshot | InvoiceSnapshot | CustomerSnapshot | LocalPlanChoice,
     fetch_subscription: SubscriptionFetcher | None = None,
 ) -> Result:
     if isinstance(observation, CustomerSnapshot):
@@ -83,7 +91,7 @@ def process(
 
 def _transition(
     delivery: Delivery,
-    observation: SubscriptionSnapshot | InvoiceSnapshot,
+    observation: SubscriptionSnapshot | InvoiceSnapshot | LocalPlanChoice,
     state: AccountState,
     fetch: SubscriptionFetcher | None,
 ) -> Transition:
@@ -91,6 +99,8 @@ def _transition(
     policy, notices, now = settings.access_policy, settings.notice_policy, clock.timestamp()
     cause = Cause(delivery.event_id, delivery.event_type, delivery.created, delivery.announces_trial_end)
     refetched = replace(cause, observed_at=max(delivery.created, now))
+    if isinstance(observation, LocalPlanChoice):
+        return choose_local_plan(state, observation, cause, now, policy)
     if isinstance(observation, SubscriptionSnapshot):
         transition = observe_subscription(state, observation, cause, now, policy, notices=notices)
         if transition.outcome is not Outcome.TIE:
@@ -125,11 +135,15 @@ def _transition(
     return transition
 
 
-def _resolve_account(provider: str, observation: SubscriptionSnapshot | InvoiceSnapshot) -> str | None:
+def _resolve_account(
+    provider: str, observation: SubscriptionSnapshot | InvoiceSnapshot | LocalPlanChoice
+) -> str | None:
     """metadata.account_id, else the account holding the subscription (invoices), else the
     stored customer mapping, else the customer id itself (unless adoption is switched off)."""
     if observation.account_id:
         return observation.account_id
+    if isinstance(observation, LocalPlanChoice):
+        return None
     if isinstance(observation, InvoiceSnapshot) and observation.subscription_id:
         holder = store.subscription_account(provider, observation.subscription_id)
         if holder:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Mapping
-from functools import cache
 from typing import Any
 
 from aws_lambda_powertools import Logger
@@ -53,7 +52,7 @@ def receive_stripe(body: bytes, signature: str | None) -> Result:
 
     def fetch_subscription(subscription_id: str) -> SubscriptionSnapshot:
         assert api_key is not None
-        return _stripe_api(api_key, settings.stripe_api_base).subscription(subscription_id)
+        return stripe.api_client(api_key, settings.stripe_api_base).subscription(subscription_id)
 
     return process(
         Delivery(
@@ -66,8 +65,3 @@ def receive_stripe(body: bytes, signature: str | None) -> Result:
         route(event.object),
         fetch_subscription if api_key else None,
     )
-
-
-@cache
-def _stripe_api(api_key: str, api_base: str | None) -> stripe.StripeApi:
-    return stripe.StripeApi(api_key, api_base)

@@ -11,9 +11,10 @@ import hmac
 import json
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
-from billing.errors import BadRequest, RetryLater, SignatureError
+from billing.errors import BadRequest, PaymentDeclined, RetryLater, SignatureError
 from billing.model import CustomerSnapshot, InvoiceSnapshot, PauseCollection, SubscriptionSnapshot
 
 PROVIDER = "stripe"
@@ -168,6 +169,7 @@ def subscription_snapshot(obj: Mapping[str, Any]) -> SubscriptionSnapshot:
         ),
         has_payment_method=bool(obj.get("default_payment_method") or obj.get("default_source")),
         livemode=bool(obj.get("livemode")),
+        item_id=_id(first),
     )
 
 
@@ -258,7 +260,8 @@ ROUTES: dict[str, Callable[[Mapping[str, Any]], Observation]] = {
 
 
 class StripeApi:
-    """The few API calls the webhook path needs, through the official SDK (imported on first use)."""
+    """The Stripe API calls this project makes, through the official SDK (imported on first use,
+    so verifying a webhook never loads it). Every POST carries an Idempotency-Key."""
 
     def __init__(self, api_key: str, api_base: str | None = None) -> None:
         import stripe
@@ -269,9 +272,108 @@ class StripeApi:
             options["base_addresses"] = {"api": api_base}
         self._client = stripe.StripeClient(api_key, **options)
 
-    def subscription(self, subscription_id: str) -> SubscriptionSnapshot:
+    def _call(self, method: Callable[..., Any], *args: Any, **kwargs: Any) -> dict[str, Any]:
         try:
-            found = self._client.v1.subscriptions.retrieve(subscription_id)
+            found = method(*args, **kwargs)
+        except self._stripe.CardError as exc:
+            raise PaymentDeclined(exc.user_message or "the card was declined") from exc
         except self._stripe.StripeError as exc:
             raise RetryLater(f"Stripe API: {type(exc).__name__}", reason="provider_error") from exc
-        return subscription_snapshot(found.to_dict())
+        return dict(found.to_dict())
+
+    def subscription(self, subscription_id: str) -> SubscriptionSnapshot:
+        return subscription_snapshot(self._call(self._client.v1.subscriptions.retrieve, subscription_id))
+
+    def create_customer(
+        self, account_id: str, email: str | None, name: str | None, *, key: str
+    ) -> CustomerSnapshot:
+        params: dict[str, Any] = {"metadata": {"account_id": account_id}}
+        if email:
+            params["email"] = email
+        if name:
+            params["name"] = name
+        found = self._call(self._client.v1.customers.create, params=params, options={"idempotency_key": key})
+        return _customer(deleted=False)(found)
+
+    def customer(self, customer_id: str) -> CustomerSnapshot:
+        return _customer(deleted=False)(self._call(self._client.v1.customers.retrieve, customer_id))
+
+    def create_subscription(
+        self,
+        customer_id: str,
+        price_id: str,
+        account_id: str,
+        *,
+        key: str,
+        trial_days: int | None = None,
+        missing_payment_method: str | None = None,
+    ) -> SubscriptionSnapshot:
+        params: dict[str, Any] = {
+            "customer": customer_id,
+            "items": [{"price": price_id}],
+            "metadata": {"account_id": account_id},
+            "payment_settings": {"save_default_payment_method": "on_subscription"},
+        }
+        if trial_days:
+            params["trial_period_days"] = trial_days
+            params["trial_settings"] = {"end_behavior": {"missing_payment_method": missing_payment_method}}
+        found = self._call(
+            self._client.v1.subscriptions.create, params=params, options={"idempotency_key": key}
+        )
+        return subscription_snapshot(found)
+
+    def change_price(
+        self, sub: SubscriptionSnapshot, price_id: str, *, proration: str, end_trial: bool, key: str
+    ) -> SubscriptionSnapshot:
+        params: dict[str, Any] = {
+            "items": [{"id": sub.item_id, "price": price_id}],
+            "proration_behavior": proration,
+            "cancel_at_period_end": False,
+        }
+        if end_trial:
+            params["trial_end"] = "now"
+        found = self._call(
+            self._client.v1.subscriptions.update,
+            sub.subscription_id,
+            params=params,
+            options={"idempotency_key": key},
+        )
+        return subscription_snapshot(found)
+
+    def cancel(self, subscription_id: str, *, at_period_end: bool, key: str) -> SubscriptionSnapshot:
+        if at_period_end:
+            found = self._call(
+                self._client.v1.subscriptions.update,
+                subscription_id,
+                params={"cancel_at_period_end": True},
+                options={"idempotency_key": key},
+            )
+        else:
+            found = self._call(
+                self._client.v1.subscriptions.cancel, subscription_id, options={"idempotency_key": key}
+            )
+        return subscription_snapshot(found)
+
+    def create_checkout_session(
+        self, customer_id: str, price_id: str, account_id: str, success_url: str, cancel_url: str, *, key: str
+    ) -> dict[str, Any]:
+        found = self._call(
+            self._client.v1.checkout.sessions.create,
+            params={
+                "mode": "subscription",
+                "customer": customer_id,
+                "line_items": [{"price": price_id, "quantity": 1}],
+                "client_reference_id": account_id,
+                "metadata": {"account_id": account_id},
+                "subscription_data": {"metadata": {"account_id": account_id}},
+                "success_url": success_url,
+                "cancel_url": cancel_url,
+            },
+            options={"idempotency_key": key},
+        )
+        return {"id": found["id"], "url": found.get("url"), "expires_at": found.get("expires_at")}
+
+
+@cache
+def api_client(api_key: str, api_base: str | None = None) -> StripeApi:
+    return StripeApi(api_key, api_base)

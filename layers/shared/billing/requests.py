@@ -1,0 +1,36 @@
+"""Bodies of the app-facing API, validated in one parse step."""
+
+from __future__ import annotations
+
+from typing import TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from billing.errors import BadRequest
+
+Body = TypeVar("Body", bound=BaseModel)
+
+
+class TrialRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    plan: str = Field(min_length=1, max_length=100)
+    email: str = Field(min_length=3, max_length=320, pattern=r"^[^@\s]+@[^@\s]+$")
+    name: str | None = Field(default=None, max_length=200)
+
+
+class PlanRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    plan: str = Field(min_length=1, max_length=100)
+    email: str | None = Field(default=None, max_length=320, pattern=r"^[^@\s]+@[^@\s]+$")
+    success_url: str | None = Field(default=None, max_length=2000, pattern=r"^https?://")
+    cancel_url: str | None = Field(default=None, max_length=2000, pattern=r"^https?://")
+
+
+def parse(model: type[Body], body: str | None) -> Body:
+    try:
+        return model.model_validate_json(body or "")
+    except ValidationError as exc:
+        fields = sorted({".".join(str(p) for p in error["loc"]) or "body" for error in exc.errors()})
+        raise BadRequest(f"invalid request body: {', '.join(fields)}") from None

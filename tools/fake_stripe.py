@@ -61,6 +61,8 @@ DECLINING_TEST_CARDS = frozenset({"pm_card_chargeCustomerFail"})
 WEBHOOK_TIMEOUT_SECONDS = 10
 
 MISSING_PAYMENT_METHOD_BEHAVIORS = ("cancel", "create_invoice", "pause")
+PAYMENT_BEHAVIORS = ("allow_incomplete", "default_incomplete", "error_if_incomplete")
+PRORATION_BEHAVIORS = ("always_invoice", "create_prorations", "none")
 PAUSE_COLLECTION_BEHAVIORS = ("keep_as_draft", "mark_uncollectible", "void")
 PAUSED_INVOICE_STATUS = {"keep_as_draft": "draft", "mark_uncollectible": "uncollectible", "void": "void"}
 ENDED_STATUSES = frozenset({"canceled", "incomplete_expired"})
@@ -342,7 +344,8 @@ class FakeStripe:
         self._undelivered = 0
         self._idle = threading.Condition()
         self._http: ThreadingHTTPServer | None = None
-        self._threads: list[threading.Thread] = []
+        self._server_thread: threading.Thread | None = None
+        self._delivery_thread: threading.Thread | None = None
         self._routes = self._route_table()
 
     # Lifecycle
@@ -356,14 +359,15 @@ class FakeStripe:
 
     def start(self) -> None:
         self._http = _HttpServer(("127.0.0.1", self._port), self)
-        self._threads = [
-            threading.Thread(
-                target=self._http.serve_forever, args=(0.1,), name="fake-stripe-http", daemon=True
-            ),
-            threading.Thread(target=self._deliver_events, name="fake-stripe-webhooks", daemon=True),
-        ]
-        for thread in self._threads:
-            thread.start()
+        self._server_thread = threading.Thread(
+            target=self._http.serve_forever, args=(0.1,), name="fake-stripe-http", daemon=True
+        )
+        self._server_thread.start()
+        if self._webhook is not None:
+            self._delivery_thread = threading.Thread(
+                target=self._deliver_events, args=(self._webhook,), name="fake-stripe-webhooks", daemon=True
+            )
+            self._delivery_thread.start()
 
     def stop(self) -> None:
         """Stop serving; events already emitted are still delivered before this returns."""
@@ -371,11 +375,13 @@ class FakeStripe:
             self._http.shutdown()
             self._http.server_close()
             self._http = None
-        if self._threads:
+        if self._server_thread is not None:
+            self._server_thread.join()
+            self._server_thread = None
+        if self._delivery_thread is not None:
             self._deliveries.put(None)
-            for thread in self._threads:
-                thread.join()
-            self._threads = []
+            self._delivery_thread.join()
+            self._delivery_thread = None
 
     @property
     def url(self) -> str:
@@ -514,13 +520,9 @@ class FakeStripe:
         return replace(saved.answer, replayed=True)
 
     def _route(self, method: str, path: str, params: Json) -> Json:
-        allowed: set[str] = set()
         for route in self._routes:
             found = route.pattern.fullmatch(path)
-            if found is None:
-                continue
-            if route.method != method:
-                allowed.add(route.method)
+            if found is None or route.method != method:
                 continue
             unknown = sorted(set(params) - route.params)
             if unknown:
@@ -593,8 +595,8 @@ class FakeStripe:
 
     def _update_customer(self, params: Json, customer_id: str) -> Json:
         customer = self._lookup("customer", customer_id)
-        before = copy.deepcopy(customer)
-        self._apply_customer_params(customer, params)
+        with _unchanged_on_error(customer) as before:
+            self._apply_customer_params(customer, params)
         self._emit_update("customer.updated", customer, before)
         return customer
 
@@ -756,6 +758,8 @@ class FakeStripe:
         trial_settings = _object(params.get("trial_settings", {}), "trial_settings")
         end_behavior = _object(trial_settings.get("end_behavior", {}), "trial_settings[end_behavior]")
         payment_settings = _object(params.get("payment_settings", {}), "payment_settings")
+        if "proration_behavior" in params:
+            _choice(params["proration_behavior"], "proration_behavior", PRORATION_BEHAVIORS)
         default_payment_method = (
             self._customer_payment_method(
                 customer_id,
@@ -779,9 +783,7 @@ class FakeStripe:
             metadata=_updated_metadata({}, params.get("metadata", {})),
             description=_string(params["description"], "description") if "description" in params else None,
             payment_behavior=_choice(
-                params.get("payment_behavior", "allow_incomplete"),
-                "payment_behavior",
-                ("allow_incomplete", "default_incomplete", "error_if_incomplete"),
+                params.get("payment_behavior", "allow_incomplete"), "payment_behavior", PAYMENT_BEHAVIORS
             ),
             save_default_payment_method=_choice(
                 payment_settings.get("save_default_payment_method", "off"),
@@ -863,6 +865,14 @@ class FakeStripe:
             subscription.update(status="trialing", trial_start=now, trial_end=trial_end)
         if cancel_at_period_end:
             _request_cancel_at_period_end(subscription, now)
+        amount_due = 0 if trial_end is not None else sum(p["unit_amount"] * q for p, q in lines)
+        payment_method = self._payment_method(subscription)
+        if (
+            payment_behavior == "error_if_incomplete"
+            and amount_due > 0
+            and not self._chargeable(payment_method)
+        ):
+            raise _payment_error(payment_method)
         invoice = self._new_invoice(
             subscription,
             now,
@@ -871,13 +881,6 @@ class FakeStripe:
             (now, now),
             trial=trial_end is not None,
         )
-        payment_method = self._payment_method(subscription)
-        if (
-            payment_behavior == "error_if_incomplete"
-            and invoice["amount_due"] > 0
-            and not self._chargeable(payment_method)
-        ):
-            raise _payment_error(payment_method)
         self._objects[subscription_id] = subscription
         self._objects[invoice["id"]] = invoice
         attempt = invoice["amount_due"] == 0 or (
@@ -921,8 +924,23 @@ class FakeStripe:
             raise ApiError(
                 400, "A canceled subscription can only update its cancellation_details and metadata."
             )
+        with _unchanged_on_error(subscription) as before:
+            self._apply_subscription_params(subscription, params)
+        if params.get("trial_end") == "now" and subscription["status"] == "trialing":
+            self._end_trial(subscription, self._clock(), before)
+            return subscription
+        self._emit_update("customer.subscription.updated", subscription, before)
+        self._notify_trial_end(subscription, self._clock())
+        return subscription
+
+    def _apply_subscription_params(self, subscription: Json, params: Json) -> None:
         now = self._clock()
-        before = copy.deepcopy(subscription)
+        for name, choices in (
+            ("proration_behavior", PRORATION_BEHAVIORS),
+            ("payment_behavior", (*PAYMENT_BEHAVIORS, "pending_if_incomplete")),
+        ):
+            if name in params:
+                _choice(params[name], name, choices)
         if "items" in params:
             self._update_items(subscription, _list(params["items"], "items"), now)
         if "metadata" in params:
@@ -957,15 +975,8 @@ class FakeStripe:
             else:
                 subscription.update(cancel_at_period_end=False, cancel_at=None, canceled_at=None)
                 subscription["cancellation_details"]["reason"] = None
-        if params.get("trial_end") == "now":
-            if subscription["status"] == "trialing":
-                self._end_trial(subscription, now, before)
-                return subscription
-        elif "trial_end" in params:
+        if "trial_end" in params and params["trial_end"] != "now":
             self._extend_trial(subscription, _integer(params["trial_end"], "trial_end"), now)
-        self._emit_update("customer.subscription.updated", subscription, before)
-        self._notify_trial_end(subscription, now)
-        return subscription
 
     def _update_items(self, subscription: Json, changes: list[Any], now: int) -> None:
         items = subscription["items"]["data"]
@@ -1010,8 +1021,6 @@ class FakeStripe:
         else:
             _set_period(subscription, subscription["items"]["data"][0]["current_period_start"], trial_end)
         subscription.update(trial_end=trial_end, billing_cycle_anchor=trial_end)
-        if subscription["cancel_at_period_end"]:
-            subscription["cancel_at"] = trial_end
 
     def _cancel_subscription(self, params: Json, subscription_id: str) -> Json:
         subscription = self._lookup("subscription", subscription_id)
@@ -1048,7 +1057,6 @@ class FakeStripe:
             (now, now),
         )
         self._objects[invoice["id"]] = invoice
-        subscription["latest_invoice"] = invoice["id"]
         if self._attempt(subscription, invoice, now):
             subscription["status"] = "active"
             self._emit_update("customer.subscription.updated", subscription, before)
@@ -1148,7 +1156,7 @@ class FakeStripe:
         return invoice
 
     def _recovered(self, subscription: Json, invoice: Json, before: Json) -> None:
-        """An overdue invoice got paid: it is told first, then the subscription it brought back to active."""
+        """An open invoice got paid: it is told first, then the subscription it brought back to active."""
         self._emit_paid(invoice)
         if invoice["id"] == subscription["latest_invoice"] and subscription["status"] in (
             "incomplete",
@@ -1375,7 +1383,8 @@ class FakeStripe:
 
     def _end_trial(self, subscription: Json, at: int, before: Json | None) -> None:
         """Charge the first period, or do what trial_settings.end_behavior says without a payment method."""
-        before = before or copy.deepcopy(subscription)
+        if before is None:
+            before = copy.deepcopy(subscription)
         behavior = subscription["trial_settings"]["end_behavior"]["missing_payment_method"]
         subscription["trial_end"] = at
         if self._payment_method(subscription) is None and behavior == "cancel":
@@ -1391,7 +1400,7 @@ class FakeStripe:
             return
         previous_period = (subscription["trial_start"] or at, at)
         subscription["status"] = "active"
-        self._bill(subscription, "subscription_cycle", previous_period, at, before)
+        self._bill(subscription, previous_period, at, before)
 
     def _renew(self, subscription: Json, at: int) -> None:
         before = copy.deepcopy(subscription)
@@ -1402,17 +1411,15 @@ class FakeStripe:
             at,
             _period_end(subscription["billing_cycle_anchor"], at, item["price"]["recurring"]),
         )
-        self._bill(subscription, "subscription_cycle", previous_period, at, before)
+        self._bill(subscription, previous_period, at, before)
 
-    def _bill(
-        self, subscription: Json, reason: str, previous_period: tuple[int, int], at: int, before: Json
-    ) -> None:
+    def _bill(self, subscription: Json, previous_period: tuple[int, int], at: int, before: Json) -> None:
         """Invoice the new period: paid, it follows the subscription change; failed, it precedes it."""
         item = subscription["items"]["data"][0]
         invoice = self._new_invoice(
             subscription,
             at,
-            reason,
+            "subscription_cycle",
             (item["current_period_start"], item["current_period_end"]),
             previous_period,
         )
@@ -1439,7 +1446,6 @@ class FakeStripe:
             return
         self._emit("invoice.payment_failed", invoice)
         if invoice["next_payment_attempt"] is None:
-            subscription["canceled_at"] = at
             self._end(subscription, at, "payment_failed")
 
     def _resume_collection(self, subscription: Json) -> None:
@@ -1491,13 +1497,12 @@ class FakeStripe:
         if changed:
             self._emit(event_type, obj, changed)
 
-    def _deliver_events(self) -> None:
+    def _deliver_events(self, webhook: Callable[[bytes], None]) -> None:
         while (delivery := self._deliveries.get()) is not None:
             payload, released = delivery
             released.wait()
             try:
-                if self._webhook is not None:
-                    self._webhook(payload)
+                webhook(payload)
             except Exception:
                 logger.exception("webhook delivery failed")
             finally:
@@ -1562,6 +1567,18 @@ def _payment_error(payment_method: str | None) -> ApiError:
             code="resource_missing",
         )
     return ApiError(402, "Your card was declined.", kind="card_error", code="card_declined")
+
+
+@contextmanager
+def _unchanged_on_error(obj: Json) -> Iterator[Json]:
+    """Yield a copy of `obj` as it was; an ApiError raised inside puts it back that way."""
+    before = copy.deepcopy(obj)
+    try:
+        yield before
+    except ApiError:
+        obj.clear()
+        obj.update(copy.deepcopy(before))
+        raise
 
 
 def _unknown_parameter(param: str) -> ApiError:
@@ -1752,6 +1769,8 @@ def _period_end(anchor: int, start: int, recurring: Json) -> int:
 def _set_period(subscription: Json, start: int, end: int) -> None:
     for item in subscription["items"]["data"]:
         item.update(current_period_start=start, current_period_end=end)
+    if subscription["cancel_at_period_end"]:
+        subscription["cancel_at"] = end
 
 
 # Events

@@ -72,3 +72,18 @@ def test_provider_error_answers_503_and_writes_nothing(stripe_api: FakeStripeApi
     code, body = deliver_stripe(stripe_event("invoice.payment_failed.json"))
     assert (code, body["error"]) == (503, "provider_error")
     assert aws.table_items() == []
+
+
+def test_tie_delivered_within_the_same_second_still_applies_the_refetched_object(
+    stripe_api: FakeStripeApi, frozen_clock
+) -> None:
+    from datetime import UTC, datetime
+
+    created = stripe_event("customer.subscription.created.json")
+    frozen_clock.set(datetime.fromtimestamp(created["created"], UTC))
+    deliver_stripe(created)
+    current = copy.deepcopy(created["data"]["object"])
+    current["status"] = "paused"
+    stripe_api.subscriptions["sub_1Q1acme1001"] = current
+    assert deliver_stripe(same_second_update("active"))[1]["outcome"] == "applied"
+    assert get_account("acct-1001")[1]["status"] == "paused"

@@ -183,7 +183,7 @@ def observe_invoice(
         state, subscriptions={**state.subscriptions, record.snapshot.subscription_id: record}, updated_at=now
     )
     effects: tuple[Effect, ...] = ()
-    if not repeated and record.snapshot.status not in ENDED_STATUSES:
+    if not repeated and invoice.amount_due != 0 and record.snapshot.status not in ENDED_STATUSES:
         detail_type = INVOICE_EVENTS[invoice.outcome]
         effects = (
             Effect(

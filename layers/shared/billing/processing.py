@@ -107,8 +107,15 @@ def _transition(
             return transition
         if fetch is not None:
             logger.info("same-second tie settled by re-fetch", subscription_id=observation.subscription_id)
+            # The provider's current object is authoritative, even within the same second.
             return observe_subscription(
-                state, fetch(observation.subscription_id), refetched, now, policy, notices=notices
+                state,
+                fetch(observation.subscription_id),
+                refetched,
+                now,
+                policy,
+                notices=notices,
+                tie_settled=True,
             )
         current = state.subscriptions[observation.subscription_id].snapshot
         if settle_tie(current, observation):

@@ -1,0 +1,102 @@
+"""A subscription story driven through tools/fake_stripe.py with the real SDK, its webhook events
+delivered to the real webhook handler on moto (same-second ties re-fetched from the fake)."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import stripe
+
+from billing import aws as billing_aws
+from billing.clock import ManualClock, iso
+from billing.config import get_settings
+from tests.support import WEBHOOK_SECRET, Aws, deliver_stripe, get_account
+from tools import local_aws
+from tools.fake_stripe import FakeStripe
+
+ACCOUNT = "acct-3001"
+DAY = 86_400
+
+
+class Deliveries(list[tuple[str, int, dict[str, Any]]]):
+    """(event type, status, answer) of every delivery, in order."""
+
+    def __call__(self, payload: bytes) -> None:
+        code, body = deliver_stripe(payload)
+        self.append((json.loads(payload)["type"], code, body))
+
+
+@pytest.fixture
+def deliveries() -> Deliveries:
+    return Deliveries()
+
+
+@pytest.fixture
+def fake(aws: Aws, deliveries: Deliveries, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeStripe]:
+    """The fake on the process clock (the frozen one), its events delivered to the handler in-process."""
+    with FakeStripe(webhook=deliveries) as running:
+        running.add_price("price_1Q1planS", "prod_Q1planS", 1900, lookup_key="plan_s_monthly")
+        monkeypatch.setenv("STRIPE_API_BASE", running.url)
+        local_aws.put_secret(
+            os.environ["STRIPE_SECRET_NAME"], {"webhook_secrets": [WEBHOOK_SECRET], "api_key": "sk_test_fake"}
+        )
+        billing_aws.reset()
+        get_settings.cache_clear()
+        yield running
+
+
+def settle(fake: FakeStripe, clock: ManualClock, days: float = 0) -> dict[str, Any]:
+    clock.advance(days * DAY)
+    fake.advance()
+    fake.wait_idle()
+    code, account = get_account(ACCOUNT)
+    assert code == 200
+    return account
+
+
+def test_trial_past_due_recovery_and_cancellation(
+    fake: FakeStripe, deliveries: Deliveries, frozen_clock: ManualClock, aws: Aws
+) -> None:
+    client = stripe.StripeClient("sk_test_fake", base_addresses={"api": fake.url})
+    customer = client.v1.customers.create(
+        params={"email": "ops@example.com", "metadata": {"account_id": ACCOUNT}}
+    )
+    subscription = client.v1.subscriptions.create(
+        params={
+            "customer": customer.id,
+            "items": [{"price": "price_1Q1planS"}],
+            "trial_period_days": 14,
+            "trial_settings": {"end_behavior": {"missing_payment_method": "create_invoice"}},
+            "metadata": {"account_id": ACCOUNT},
+        }
+    )
+
+    account = settle(fake, frozen_clock)
+    assert (account["status"], account["access"], account["plan"]) == ("trialing", True, "plan_s_monthly")
+    assert account["trial_end"] == iso(subscription.trial_end)
+
+    assert settle(fake, frozen_clock, 11)["status"] == "trialing"
+    account = settle(fake, frozen_clock, 3)
+    assert (account["status"], account["next_action"]) == ("past_due", "update_payment_method")
+
+    frozen_clock.advance(3600)
+    fake.attach_payment_method(customer.id)
+    account = settle(fake, frozen_clock, 3)
+    assert (account["status"], account["access"]) == ("active", True)
+
+    frozen_clock.advance(3600)
+    client.v1.subscriptions.update(subscription.id, params={"cancel_at_period_end": True})
+    assert settle(fake, frozen_clock)["cancel_at_period_end"] is True
+    account = settle(fake, frozen_clock, 31)
+    assert (account["status"], account["access"]) == ("canceled", False)
+
+    assert [kind for kind, _, _ in deliveries] == [event["type"] for event in fake.events]
+    assert [code for _, code, _ in deliveries] == [200] * len(deliveries)
+    assert {body["outcome"] for _, _, body in deliveries} <= {"applied", "duplicate", "stale", "ignored"}
+    kinds = [e["detail_type"] for e in aws.bus_events()]
+    assert kinds.count("Payment Failed") == 1
+    assert "Payment Succeeded" in kinds and "Account Access Changed" in kinds

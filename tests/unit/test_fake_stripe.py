@@ -1,0 +1,797 @@
+"""tools/fake_stripe.py through the real `stripe` SDK: shapes, idempotency, lifecycle, events, delivery."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+import stripe
+
+from billing.clock import ManualClock
+from billing.providers.stripe import ROUTES, parse_event, subscription_snapshot, verify_signature
+from tests.support import stripe_event
+from tools.fake_stripe import FakeStripe, parse_form, signing_webhook
+
+START = datetime(2026, 1, 1, tzinfo=UTC)
+T0 = int(START.timestamp())
+DAY = 86_400
+JAN_31 = 1769817600  # T0 + 30 days
+FEB_28 = 1772236800  # one month after Jan 31, clamped to the month's end
+MAR_31 = 1774915200  # two months after the Jan 31 anchor
+SECRET = "whsec_fake_stripe_test"
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock(START)
+
+
+@pytest.fixture
+def delivered() -> list[bytes]:
+    return []
+
+
+@pytest.fixture
+def fake(clock: ManualClock, delivered: list[bytes]) -> Iterator[FakeStripe]:
+    """A running fake with the story's two prices; afterwards, every delivery must parse and route."""
+    with FakeStripe(clock=lambda: int(clock.now().timestamp()), webhook=delivered.append) as running:
+        running.add_price("price_1Q1planS", "prod_Q1planS", 1900, lookup_key="plan_s_monthly")
+        running.add_price("price_1Q1planM", "prod_Q1planM", 4900, lookup_key="plan_m_monthly")
+        yield running
+        running.wait_idle()
+        for payload in delivered:
+            parsed = parse_event(payload)
+            if parsed.event_type in ROUTES:
+                ROUTES[parsed.event_type](parsed.object)
+
+
+@pytest.fixture
+def client(fake: FakeStripe) -> stripe.StripeClient:
+    return stripe.StripeClient("sk_test_fake", base_addresses={"api": fake.url}, max_network_retries=0)
+
+
+def _customer(client: stripe.StripeClient, account_id: str = "acct-1001") -> str:
+    customer = client.v1.customers.create(
+        params={"email": "billing@example.com", "name": "Acme", "metadata": {"account_id": account_id}}
+    )
+    return customer.id
+
+
+def _trial(
+    client: stripe.StripeClient, customer_id: str, missing_payment_method: str = "pause"
+) -> stripe.Subscription:
+    """A 30-day trial of plan S (ends JAN_31)."""
+    return client.v1.subscriptions.create(
+        params={
+            "customer": customer_id,
+            "items": [{"price": "price_1Q1planS"}],
+            "trial_period_days": 30,
+            "trial_settings": {"end_behavior": {"missing_payment_method": missing_payment_method}},
+            "metadata": {"account_id": "acct-1001"},
+        }
+    )
+
+
+def _types(events: list[dict[str, Any]]) -> list[str]:
+    return [event["type"] for event in events]
+
+
+def _at(clock: ManualClock, timestamp: int) -> None:
+    clock.set(datetime.fromtimestamp(timestamp, UTC))
+
+
+# Form encoding and errors
+
+
+def test_parse_form_builds_nested_dicts_and_lists() -> None:
+    pairs = [
+        ("items[0][price]", "price_a"),
+        ("items[0][quantity]", "2"),
+        ("items[1][price]", "price_b"),
+        ("metadata[account_id]", "acct-1"),
+        ("trial_settings[end_behavior][missing_payment_method]", "pause"),
+        ("expand[]", "latest_invoice"),
+        ("expand[]", "customer"),
+        ("pause_collection", ""),
+    ]
+    assert parse_form(pairs) == {
+        "items": [{"price": "price_a", "quantity": "2"}, {"price": "price_b"}],
+        "metadata": {"account_id": "acct-1"},
+        "trial_settings": {"end_behavior": {"missing_payment_method": "pause"}},
+        "expand": ["latest_invoice", "customer"],
+        "pause_collection": "",
+    }
+
+
+def test_parse_form_groups_unindexed_objects_like_stripe() -> None:
+    assert parse_form([("items[][price]", "a"), ("items[][quantity]", "1"), ("items[][price]", "b")]) == {
+        "items": [{"price": "a", "quantity": "1"}, {"price": "b"}]
+    }
+
+
+def test_errors_are_shaped_like_stripes(client: stripe.StripeClient) -> None:
+    with pytest.raises(stripe.InvalidRequestError) as missing:
+        client.v1.customers.retrieve("cus_nope")
+    assert (missing.value.http_status, missing.value.code, missing.value.param) == (
+        404,
+        "resource_missing",
+        "id",
+    )
+    assert missing.value.user_message == "No such customer: 'cus_nope'"
+
+    with pytest.raises(stripe.InvalidRequestError) as bad_reference:
+        client.v1.subscriptions.create(
+            params={"customer": "cus_nope", "items": [{"price": "price_1Q1planS"}]}
+        )
+    assert (bad_reference.value.http_status, bad_reference.value.param) == (400, "customer")
+
+    with pytest.raises(stripe.InvalidRequestError) as missing_param:
+        client.v1.subscriptions.create(params={"items": [{"price": "price_1Q1planS"}]})
+    assert (missing_param.value.code, missing_param.value.param) == ("parameter_missing", "customer")
+
+    with pytest.raises(stripe.InvalidRequestError) as unknown:
+        client.v1.customers.create(params={"colour": "blue"})
+    assert (unknown.value.code, unknown.value.param) == ("parameter_unknown", "colour")
+
+
+def test_objects_have_every_field_of_the_sample_events(fake: FakeStripe, client: stripe.StripeClient) -> None:
+    customer_id = _customer(client)
+    subscription = _trial(client, customer_id)
+    invoice = client.v1.invoices.retrieve(str(subscription.latest_invoice)).to_dict()
+    samples = {
+        "customer": stripe_event("customer.created.json"),
+        "subscription": stripe_event("customer.subscription.created.json"),
+        "invoice": stripe_event("invoice.paid.json"),
+    }
+    objects = {
+        "customer": client.v1.customers.retrieve(customer_id).to_dict(),
+        "subscription": subscription.to_dict(),
+        "invoice": invoice,
+    }
+    for kind, sample in samples.items():
+        assert set(objects[kind]) == set(sample["data"]["object"]), kind
+    sample_item = samples["subscription"]["data"]["object"]["items"]["data"][0]
+    assert set(objects["subscription"]["items"]["data"][0]) == set(sample_item)
+    assert set(invoice["lines"]["data"][0]) == set(samples["invoice"]["data"]["object"]["lines"]["data"][0])
+    event = fake.events[0]
+    assert set(event) == set(samples["customer"])
+
+
+# Customers and idempotency
+
+
+def test_customer_create_is_replayed_for_the_same_idempotency_key(
+    fake: FakeStripe, client: stripe.StripeClient
+) -> None:
+    params: stripe.params.CustomerCreateParams = {
+        "email": "a@example.com",
+        "metadata": {"account_id": "acct-7"},
+    }
+    first = client.v1.customers.create(params=params, options={"idempotency_key": "key-1"})
+    again = client.v1.customers.create(params=params, options={"idempotency_key": "key-1"})
+
+    assert again.id == first.id
+    assert again.last_response is not None and again.last_response.headers["Idempotent-Replayed"] == "true"
+    assert first.last_response is not None and "Idempotent-Replayed" not in first.last_response.headers
+    assert _types(fake.events) == ["customer.created"]
+    assert fake.events[0]["request"] == {"id": first.last_response.request_id, "idempotency_key": "key-1"}
+
+    with pytest.raises(stripe.IdempotencyError) as reused:
+        client.v1.customers.create(params={"email": "b@example.com"}, options={"idempotency_key": "key-1"})
+    assert reused.value.http_status == 400
+
+
+def test_customer_update_reports_previous_attributes(fake: FakeStripe, client: stripe.StripeClient) -> None:
+    customer_id = _customer(client)
+    client.v1.customers.update(customer_id, params={"name": "Acme Ltd", "metadata": {"plan": "s"}})
+
+    updated = fake.events[-1]
+    assert updated["type"] == "customer.updated"
+    assert updated["data"]["object"]["name"] == "Acme Ltd"
+    assert updated["data"]["previous_attributes"] == {"metadata": {"plan": None}, "name": "Acme"}
+
+
+# Subscriptions
+
+
+def test_trial_subscription_starts_trialing_with_the_trial_as_period(
+    fake: FakeStripe, client: stripe.StripeClient
+) -> None:
+    subscription = _trial(client, _customer(client))
+
+    snapshot = subscription_snapshot(subscription.to_dict())
+    assert (snapshot.status, snapshot.price_id, snapshot.lookup_key, snapshot.product_id) == (
+        "trialing",
+        "price_1Q1planS",
+        "plan_s_monthly",
+        "prod_Q1planS",
+    )
+    assert (snapshot.trial_start, snapshot.trial_end) == (T0, JAN_31)
+    assert (snapshot.current_period_start, snapshot.current_period_end) == (T0, JAN_31)
+    assert snapshot.account_id == "acct-1001" and not snapshot.has_payment_method
+    invoice = client.v1.invoices.retrieve(str(subscription.latest_invoice))
+    assert (invoice.status, invoice.amount_due, invoice.billing_reason) == ("paid", 0, "subscription_create")
+    assert invoice.parent is not None and invoice.parent.subscription_details is not None
+    assert invoice.parent.subscription_details.subscription == subscription.id
+    assert _types(fake.events) == [
+        "customer.created",
+        "customer.subscription.created",
+        "invoice.paid",
+        "invoice.payment_succeeded",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("behavior", "status", "types"),
+    [
+        ("pause", "paused", ["customer.subscription.updated", "customer.subscription.paused"]),
+        ("cancel", "canceled", ["customer.subscription.deleted"]),
+        ("create_invoice", "past_due", ["invoice.payment_failed", "customer.subscription.updated"]),
+    ],
+)
+def test_trial_end_without_payment_method_follows_end_behavior(
+    fake: FakeStripe,
+    client: stripe.StripeClient,
+    clock: ManualClock,
+    behavior: str,
+    status: str,
+    types: list[str],
+) -> None:
+    subscription = _trial(client, _customer(client), behavior)
+
+    _at(clock, JAN_31 - 3 * DAY)
+    assert _types(fake.advance()) == ["customer.subscription.trial_will_end"]
+    assert fake.advance() == []
+    _at(clock, JAN_31 + 60)
+    events = fake.advance()
+
+    assert _types(events) == types
+    found = client.v1.subscriptions.retrieve(subscription.id)
+    assert found.status == status
+    assert subscription_snapshot(events[-1]["data"]["object"]).status == status
+    assert all(event["created"] == JAN_31 + 60 for event in events)
+    assert all(event["request"] == {"id": None, "idempotency_key": None} for event in events)
+    if behavior == "create_invoice":
+        invoice = events[0]["data"]["object"]
+        assert (invoice["status"], invoice["attempt_count"]) == ("open", 1)
+        assert invoice["next_payment_attempt"] == JAN_31 + 3 * DAY
+        assert invoice["parent"]["subscription_details"] == {
+            "metadata": {"account_id": "acct-1001"},
+            "subscription": subscription.id,
+        }
+        assert events[1]["data"]["previous_attributes"]["status"] == "trialing"
+    if behavior == "cancel":
+        assert (found.canceled_at, found.ended_at) == (JAN_31, JAN_31)
+    if behavior == "pause":
+        item = found["items"].data[0]
+        assert (item.current_period_start, item.current_period_end) == (JAN_31, FEB_28)
+
+
+def test_trial_end_with_a_payment_method_converts_to_active(
+    fake: FakeStripe, client: stripe.StripeClient, clock: ManualClock
+) -> None:
+    customer_id = _customer(client)
+    subscription = _trial(client, customer_id)
+    card = fake.attach_payment_method(customer_id)
+    assert client.v1.customers.retrieve(customer_id).invoice_settings.default_payment_method == card
+
+    _at(clock, JAN_31)
+    events = fake.advance()
+
+    assert _types(events) == [
+        "customer.subscription.trial_will_end",
+        "customer.subscription.updated",
+        "invoice.paid",
+        "invoice.payment_succeeded",
+    ]
+    assert events[1]["data"]["previous_attributes"]["status"] == "trialing"
+    snapshot = subscription_snapshot(client.v1.subscriptions.retrieve(subscription.id).to_dict())
+    assert (snapshot.status, snapshot.trial_end, snapshot.current_period_end) == ("active", JAN_31, FEB_28)
+    invoice = events[2]["data"]["object"]
+    assert (invoice["amount_paid"], invoice["billing_reason"], invoice["lines"]["data"][0]["period"]) == (
+        1900,
+        "subscription_cycle",
+        {"start": JAN_31, "end": FEB_28},
+    )
+
+    _at(clock, FEB_28)
+    assert _types(fake.advance()) == [
+        "customer.subscription.updated",
+        "invoice.paid",
+        "invoice.payment_succeeded",
+    ]
+    assert subscription_snapshot(fake.events[-3]["data"]["object"]).current_period_end == MAR_31
+
+
+def test_past_due_recovers_when_a_retry_finds_a_card(
+    fake: FakeStripe, client: stripe.StripeClient, clock: ManualClock
+) -> None:
+    customer_id = _customer(client)
+    subscription = _trial(client, customer_id, "create_invoice")
+    _at(clock, JAN_31)
+    fake.advance()
+    fake.attach_payment_method(customer_id)
+
+    _at(clock, JAN_31 + 3 * DAY)
+    events = fake.advance()
+
+    assert _types(events) == ["invoice.paid", "invoice.payment_succeeded", "customer.subscription.updated"]
+    assert events[-1]["data"]["previous_attributes"] == {"status": "past_due"}
+    assert client.v1.subscriptions.retrieve(subscription.id).status == "active"
+
+
+def test_renewal_with_a_declining_card_retries_then_cancels(
+    fake: FakeStripe, client: stripe.StripeClient, clock: ManualClock
+) -> None:
+    customer_id = _customer(client)
+    fake.attach_payment_method(customer_id)
+    subscription = client.v1.subscriptions.create(
+        params={"customer": customer_id, "items": [{"price": "price_1Q1planS"}]}
+    )
+    assert subscription.status == "active"
+    fake.attach_payment_method(customer_id, declines=True)
+
+    renewal = 1769904000  # Feb 1
+    _at(clock, renewal)
+    assert _types(fake.advance()) == ["invoice.payment_failed", "customer.subscription.updated"]
+    assert client.v1.subscriptions.retrieve(subscription.id).status == "past_due"
+
+    _at(clock, renewal + 15 * DAY)
+    events = fake.advance()
+    assert _types(events) == ["invoice.payment_failed"] * 3 + ["customer.subscription.deleted"]
+    assert [e["data"]["object"]["attempt_count"] for e in events[:3]] == [2, 3, 4]
+    ended = events[-1]["data"]["object"]
+    assert (ended["status"], ended["cancellation_details"]["reason"]) == ("canceled", "payment_failed")
+
+
+def test_paid_subscription_needs_a_payment_method(
+    fake: FakeStripe, client: stripe.StripeClient, clock: ManualClock
+) -> None:
+    customer_id = _customer(client)
+    fake.add_price("price_free", "prod_free", 0, lookup_key="free")
+
+    free = client.v1.subscriptions.create(
+        params={"customer": customer_id, "items": [{"price": "price_free"}]}
+    )
+    unpaid = client.v1.subscriptions.create(
+        params={"customer": customer_id, "items": [{"price": "price_1Q1planS"}]}
+    )
+    assert (free.status, unpaid.status) == ("active", "incomplete")
+    invoice = client.v1.invoices.retrieve(str(unpaid.latest_invoice))
+    assert (invoice.status, invoice.attempt_count) == ("open", 0)
+
+    customer = client.v1.customers.create(params={"payment_method": "pm_card_visa"})
+    client.v1.customers.update(
+        customer.id, params={"invoice_settings": {"default_payment_method": "pm_card_visa"}}
+    )
+    paid = client.v1.subscriptions.create(
+        params={"customer": customer.id, "items": [{"price": "price_1Q1planS"}]}
+    )
+    assert paid.status == "active"
+    assert client.v1.invoices.retrieve(str(paid.latest_invoice)).status == "paid"
+
+    _at(clock, T0 + 23 * 3600)
+    assert _types(fake.advance()) == ["customer.subscription.updated"]
+    assert client.v1.subscriptions.retrieve(unpaid.id).status == "incomplete_expired"
+
+
+def test_paying_the_open_invoice_activates_an_incomplete_subscription(
+    fake: FakeStripe, client: stripe.StripeClient
+) -> None:
+    customer_id = _customer(client)
+    subscription = client.v1.subscriptions.create(
+        params={"customer": customer_id, "items": [{"price": "price_1Q1planS"}]}
+    )
+    with pytest.raises(stripe.CardError):
+        client.v1.invoices.pay(str(subscription.latest_invoice))
+    fake.attach_payment_method(customer_id)
+
+    paid = client.v1.invoices.pay(str(subscription.latest_invoice))
+
+    assert paid.status == "paid"
+    assert client.v1.subscriptions.retrieve(subscription.id).status == "active"
+    assert _types(fake.events)[-3:] == [
+        "invoice.paid",
+        "invoice.payment_succeeded",
+        "customer.subscription.updated",
+    ]
+
+
+def test_price_change_and_ending_the_trial_now(
+    fake: FakeStripe, client: stripe.StripeClient, clock: ManualClock
+) -> None:
+    customer_id = _customer(client)
+    subscription = _trial(client, customer_id)
+    item_id = subscription["items"].data[0].id
+
+    changed = client.v1.subscriptions.update(
+        subscription.id,
+        params={"items": [{"id": item_id, "price": "price_1Q1planM"}], "proration_behavior": "none"},
+    )
+    snapshot = subscription_snapshot(changed.to_dict())
+    assert (snapshot.status, snapshot.price_id, snapshot.lookup_key) == (
+        "trialing",
+        "price_1Q1planM",
+        "plan_m_monthly",
+    )
+    update = fake.events[-1]
+    assert update["type"] == "customer.subscription.updated"
+    assert update["data"]["previous_attributes"]["items"]["data"][0]["price"]["id"] == "price_1Q1planS"
+
+    fake.attach_payment_method(customer_id)
+    _at(clock, T0 + 10 * DAY)
+    ended = client.v1.subscriptions.update(subscription.id, params={"trial_end": "now"})
+
+    snapshot = subscription_snapshot(ended.to_dict())
+    now = T0 + 10 * DAY
+    assert (snapshot.status, snapshot.trial_end, snapshot.current_period_start) == ("active", now, now)
+    assert snapshot.current_period_end == now + 31 * DAY
+    assert _types(fake.events)[-3:] == [
+        "customer.subscription.updated",
+        "invoice.paid",
+        "invoice.payment_succeeded",
+    ]
+    assert fake.events[-1]["data"]["object"]["amount_paid"] == 4900
+
+
+def test_cancel_at_period_end_toggles_then_ends_the_subscription(
+    fake: FakeStripe, client: stripe.StripeClient, clock: ManualClock
+) -> None:
+    subscription = _trial(client, _customer(client))
+
+    marked = client.v1.subscriptions.update(subscription.id, params={"cancel_at_period_end": True})
+    assert (marked.cancel_at_period_end, marked.cancel_at, marked.canceled_at) == (True, JAN_31, T0)
+    assert fake.events[-1]["data"]["previous_attributes"]["cancel_at_period_end"] is False
+    kept = client.v1.subscriptions.update(subscription.id, params={"cancel_at_period_end": False})
+    assert (kept.cancel_at_period_end, kept.cancel_at, kept.canceled_at) == (False, None, None)
+    client.v1.subscriptions.update(subscription.id, params={"cancel_at_period_end": True})
+
+    _at(clock, JAN_31)
+    events = fake.advance()
+
+    assert _types(events) == ["customer.subscription.trial_will_end", "customer.subscription.deleted"]
+    snapshot = subscription_snapshot(events[-1]["data"]["object"])
+    assert (snapshot.status, snapshot.ended_at, snapshot.canceled_at) == ("canceled", JAN_31, T0)
+
+
+def test_a_rejected_update_changes_nothing(fake: FakeStripe, client: stripe.StripeClient) -> None:
+    subscription = _trial(client, _customer(client))
+    item_id = subscription["items"].data[0].id
+    events_before = len(fake.events)
+
+    with pytest.raises(stripe.InvalidRequestError) as rejected:
+        client.v1.subscriptions.update(
+            subscription.id,
+            params={
+                "items": [{"id": item_id, "price": "price_1Q1planM"}],
+                "default_payment_method": "pm_nope",
+            },
+        )
+
+    assert rejected.value.param == "default_payment_method"
+    assert client.v1.subscriptions.retrieve(subscription.id).to_dict() == subscription.to_dict()
+    assert len(fake.events) == events_before
+
+
+def test_error_if_incomplete_creates_nothing(fake: FakeStripe, client: stripe.StripeClient) -> None:
+    customer_id = _customer(client)
+
+    with pytest.raises(stripe.CardError) as refused:
+        client.v1.subscriptions.create(
+            params={
+                "customer": customer_id,
+                "items": [{"price": "price_1Q1planS"}],
+                "payment_behavior": "error_if_incomplete",
+            }
+        )
+
+    assert refused.value.http_status == 402
+    assert client.v1.subscriptions.list(params={"customer": customer_id, "status": "all"}).data == []
+    assert _types(fake.events) == ["customer.created"]
+
+
+def test_cancel_at_follows_the_period_when_the_trial_ends_early(
+    fake: FakeStripe, client: stripe.StripeClient, clock: ManualClock
+) -> None:
+    customer_id = _customer(client)
+    subscription = _trial(client, customer_id)
+    client.v1.subscriptions.update(subscription.id, params={"cancel_at_period_end": True})
+    fake.attach_payment_method(customer_id)
+
+    ended = client.v1.subscriptions.update(subscription.id, params={"trial_end": "now"})
+
+    assert (ended.status, ended.cancel_at) == ("active", T0 + 31 * DAY)
+    _at(clock, JAN_31)
+    assert _types(fake.advance()) == []
+    _at(clock, T0 + 31 * DAY)
+    assert _types(fake.advance()) == ["customer.subscription.deleted"]
+
+
+def test_delete_cancels_now(fake: FakeStripe, client: stripe.StripeClient, clock: ManualClock) -> None:
+    subscription = _trial(client, _customer(client))
+    _at(clock, T0 + 5 * DAY)
+
+    canceled = client.v1.subscriptions.cancel(subscription.id, params={"invoice_now": True, "prorate": False})
+
+    assert (canceled.status, canceled.canceled_at, canceled.ended_at) == (
+        "canceled",
+        T0 + 5 * DAY,
+        T0 + 5 * DAY,
+    )
+    assert fake.events[-1]["type"] == "customer.subscription.deleted"
+    with pytest.raises(stripe.InvalidRequestError):
+        client.v1.subscriptions.update(subscription.id, params={"cancel_at_period_end": True})
+    assert (
+        client.v1.subscriptions.update(subscription.id, params={"metadata": {"note": "x"}}).status
+        == "canceled"
+    )
+
+
+def test_pause_collection_is_set_and_cleared(fake: FakeStripe, client: stripe.StripeClient) -> None:
+    subscription = _trial(client, _customer(client))
+
+    paused = client.v1.subscriptions.update(
+        subscription.id, params={"pause_collection": {"behavior": "void"}}
+    )
+    assert paused.pause_collection is not None and paused.pause_collection.behavior == "void"
+    cleared = client.v1.subscriptions.update(subscription.id, params={"pause_collection": ""})
+
+    assert cleared.pause_collection is None
+    assert fake.events[-1]["data"]["previous_attributes"] == {
+        "pause_collection": {"behavior": "void", "resumes_at": None}
+    }
+
+
+def test_paused_subscription_resumes_once_a_card_is_saved(
+    fake: FakeStripe, client: stripe.StripeClient, clock: ManualClock
+) -> None:
+    customer_id = _customer(client)
+    subscription = _trial(client, customer_id, "pause")
+    _at(clock, JAN_31)
+    fake.advance()
+    fake.attach_payment_method(customer_id)
+    _at(clock, JAN_31 + 2 * DAY)
+
+    resumed = client.v1.subscriptions.resume(subscription.id)
+
+    assert resumed.status == "active" and resumed.billing_cycle_anchor == JAN_31 + 2 * DAY
+    assert _types(fake.events)[-4:] == [
+        "customer.subscription.updated",
+        "customer.subscription.resumed",
+        "invoice.paid",
+        "invoice.payment_succeeded",
+    ]
+    with pytest.raises(stripe.InvalidRequestError):
+        client.v1.subscriptions.resume(subscription.id)
+
+
+def test_list_subscriptions_filters_by_customer_and_status(client: stripe.StripeClient) -> None:
+    first, second = _customer(client), _customer(client, "acct-1002")
+    trialing = _trial(client, first)
+    canceled = _trial(client, first)
+    client.v1.subscriptions.cancel(canceled.id)
+    _trial(client, second)
+
+    def ids(params: stripe.params.SubscriptionListParams) -> list[str]:
+        return [s.id for s in client.v1.subscriptions.list(params=params).auto_paging_iter()]
+
+    assert ids({"customer": first}) == [trialing.id]
+    assert ids({"customer": first, "status": "all"}) == [canceled.id, trialing.id]
+    assert ids({"customer": first, "status": "canceled"}) == [canceled.id]
+    assert len(ids({"status": "trialing", "limit": 1})) == 2
+
+
+def test_expand_replaces_ids_with_objects(client: stripe.StripeClient) -> None:
+    customer_id = _customer(client)
+    subscription = _trial(client, customer_id)
+
+    expanded = client.v1.subscriptions.retrieve(
+        subscription.id, params={"expand": ["latest_invoice", "customer"]}
+    )
+
+    assert isinstance(expanded.latest_invoice, stripe.Invoice) and expanded.latest_invoice.status == "paid"
+    assert isinstance(expanded.customer, stripe.Customer) and expanded.customer.id == customer_id
+
+
+def test_prices_are_created_and_found_by_lookup_key(client: stripe.StripeClient) -> None:
+    price = client.v1.prices.create(
+        params={
+            "currency": "usd",
+            "unit_amount": 990,
+            "product": "prod_X",
+            "recurring": {"interval": "year"},
+            "lookup_key": "x_yearly",
+        }
+    )
+
+    assert (price.type, price.recurring and price.recurring.interval) == ("recurring", "year")
+    assert client.v1.prices.retrieve(price.id).unit_amount == 990
+    found = client.v1.prices.list(params={"lookup_keys": ["x_yearly", "plan_s_monthly"]}).data
+    assert sorted(p.id for p in found) == sorted([price.id, "price_1Q1planS"])
+    with pytest.raises(stripe.InvalidRequestError):
+        client.v1.prices.create(
+            params={"currency": "usd", "unit_amount": 1, "product": "prod_X", "lookup_key": "x_yearly"}
+        )
+
+
+# Checkout
+
+
+def test_checkout_subscription_session_completes_into_a_subscription(
+    fake: FakeStripe, client: stripe.StripeClient
+) -> None:
+    session = client.v1.checkout.sessions.create(
+        params={
+            "mode": "subscription",
+            "line_items": [{"price": "price_1Q1planS", "quantity": 1}],
+            "success_url": "https://app.example.com/ok",
+            "cancel_url": "https://app.example.com/cancel",
+            "client_reference_id": "acct-2001",
+            "customer_email": "new@example.com",
+            "metadata": {"account_id": "acct-2001"},
+            "subscription_data": {"metadata": {"account_id": "acct-2001"}},
+        }
+    )
+    assert (session.status, session.url) == ("open", f"https://checkout.stripe.com/c/pay/{session.id}")
+    assert session.expires_at == session.created + 24 * 3600 and session.amount_total == 1900
+
+    completed = fake.complete_checkout(session.id)
+
+    assert (completed["status"], completed["payment_status"], completed["url"]) == ("complete", "paid", None)
+    subscription = client.v1.subscriptions.retrieve(completed["subscription"])
+    snapshot = subscription_snapshot(subscription.to_dict())
+    assert (snapshot.status, snapshot.account_id, snapshot.customer_id) == (
+        "active",
+        "acct-2001",
+        completed["customer"],
+    )
+    assert snapshot.has_payment_method and snapshot.current_period_end == T0 + 31 * DAY
+    assert client.v1.checkout.sessions.retrieve(session.id).subscription == subscription.id
+    assert _types(fake.events) == [
+        "customer.created",
+        "customer.subscription.created",
+        "invoice.paid",
+        "invoice.payment_succeeded",
+        "checkout.session.completed",
+    ]
+    with pytest.raises(ValueError, match="not open"):
+        fake.complete_checkout(session.id)
+
+
+def test_checkout_with_a_trial_starts_trialing(fake: FakeStripe, client: stripe.StripeClient) -> None:
+    customer_id = _customer(client)
+    session = client.v1.checkout.sessions.create(
+        params={
+            "mode": "subscription",
+            "customer": customer_id,
+            "line_items": [{"price": "price_1Q1planS", "quantity": 1}],
+            "success_url": "https://app.example.com/ok",
+            "subscription_data": {"trial_period_days": 14},
+        }
+    )
+
+    completed = fake.complete_checkout(session.id)
+
+    subscription = client.v1.subscriptions.retrieve(completed["subscription"])
+    assert (subscription.status, subscription.trial_end, completed["payment_status"]) == (
+        "trialing",
+        T0 + 14 * DAY,
+        "no_payment_required",
+    )
+
+
+def test_checkout_setup_session_saves_a_card_the_trial_then_charges(
+    fake: FakeStripe, client: stripe.StripeClient, clock: ManualClock
+) -> None:
+    customer_id = _customer(client)
+    subscription = _trial(client, customer_id)
+    session = client.v1.checkout.sessions.create(
+        params={"mode": "setup", "customer": customer_id, "currency": "usd", "success_url": "https://app/ok"}
+    )
+    assert (session.payment_status, session.setup_intent is not None) == ("no_payment_required", True)
+
+    fake.complete_checkout(session.id)
+
+    assert _types(fake.events)[-2:] == ["customer.updated", "checkout.session.completed"]
+    assert client.v1.customers.retrieve(customer_id).invoice_settings.default_payment_method is not None
+    _at(clock, JAN_31)
+    fake.advance()
+    assert client.v1.subscriptions.retrieve(subscription.id).status == "active"
+
+
+def test_checkout_sessions_expire_on_request_and_with_time(
+    fake: FakeStripe, client: stripe.StripeClient, clock: ManualClock
+) -> None:
+    params: stripe.params.checkout.SessionCreateParams = {
+        "mode": "payment",
+        "line_items": [{"price": "price_1Q1planM", "quantity": 2}],
+        "success_url": "https://app/ok",
+    }
+    expired_now = client.v1.checkout.sessions.expire(client.v1.checkout.sessions.create(params=params).id)
+    assert (expired_now.status, expired_now.url) == ("expired", None)
+    later = client.v1.checkout.sessions.create(params={**params, "expires_at": T0 + 3600})
+    assert later.amount_total == 9800
+
+    _at(clock, T0 + 3600)
+    events = fake.advance()
+
+    assert _types(events) == ["checkout.session.expired"]
+    assert events[0]["data"]["object"]["id"] == later.id
+    assert _types(fake.events) == ["checkout.session.expired", "checkout.session.expired"]
+
+
+# Events and delivery
+
+
+def test_events_are_delivered_in_order_after_the_response(
+    clock: ManualClock, fake: FakeStripe, client: stripe.StripeClient, delivered: list[bytes]
+) -> None:
+    customer_id = _customer(client)
+    _trial(client, customer_id)
+    _at(clock, JAN_31)
+    fake.advance()
+    fake.wait_idle()
+
+    events = fake.events
+    assert [json.loads(payload) for payload in delivered] == events
+    assert len({event["id"] for event in events}) == len(events)
+    assert all(event["api_version"] == "2026-07-29.dahlia" and event["livemode"] is False for event in events)
+    assert [event["created"] for event in events] == [T0] * 4 + [JAN_31] * 3
+
+
+def test_a_webhook_handler_can_call_the_fake_back(clock: ManualClock) -> None:
+    seen: list[str] = []
+
+    def handler(payload: bytes) -> None:
+        event = json.loads(payload)
+        if event["type"] == "customer.subscription.created":
+            found = callback_client.v1.subscriptions.retrieve(event["data"]["object"]["id"])
+            seen.append(found.status)
+
+    with FakeStripe(clock=lambda: int(clock.now().timestamp()), webhook=handler) as fake:
+        fake.add_price("price_1Q1planS", "prod_Q1planS", 1900)
+        callback_client = stripe.StripeClient("sk_test_fake", base_addresses={"api": fake.url})
+        customer = callback_client.v1.customers.create()
+        callback_client.v1.subscriptions.create(
+            params={"customer": customer.id, "items": [{"price": "price_1Q1planS"}], "trial_period_days": 7}
+        )
+        fake.wait_idle()
+
+    assert seen == ["trialing"]
+
+
+def test_signing_webhook_posts_verifiable_deliveries(
+    clock: ManualClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    received: list[tuple[bytes, str]] = []
+
+    class Receiver(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            received.append((body, self.headers["Stripe-Signature"]))
+            self.send_response(200 if len(received) == 1 else 500)
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            return
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        now = lambda: int(clock.now().timestamp())  # noqa: E731
+        deliver = signing_webhook(f"http://127.0.0.1:{server.server_address[1]}/webhooks/stripe", SECRET, now)
+        deliver(b'{"id": "evt_1"}')
+        deliver(b'{"id": "evt_2"}')
+    finally:
+        server.shutdown()
+        server.server_close()
+    signing_webhook(f"http://127.0.0.1:{server.server_address[1]}/gone", SECRET, now)(b"{}")
+
+    payload, header = received[0]
+    assert verify_signature(payload, header, [SECRET], now=T0, tolerance=300) == T0
+    assert "answered 500" in caplog.text and "failed" in caplog.text

@@ -34,6 +34,7 @@ from moto.server import ThreadedMotoServer
 
 from tools import aws_local, local_aws, template
 from tools.apigw import LambdaContext, proxy_event
+from tools.fake_stripe import FakeStripe, signing_webhook
 
 LambdaHandler = Callable[[dict[str, Any], LambdaContext], Any]
 
@@ -53,6 +54,16 @@ SCHEDULE_SETTINGS = (
     "KmsKeyArn",
     "ActionAfterCompletion",
 )
+# Without STRIPE_API_BASE, `make dev` runs against the fake Stripe with this catalog.
+LOCAL_PRICES = (
+    ("price_local_s", "prod_local_s", 1900, "plan_s_monthly"),
+    ("price_local_m", "prod_local_m", 4900, "plan_m_monthly"),
+)
+LOCAL_CATALOG = {
+    "free": {"free": True},
+    "s": {"stripe_prices": ["price_local_s"]},
+    "m": {"stripe_prices": ["price_local_m"]},
+}
 LOCAL_ROUTES = {
     ("GET", "/_local/clock"),
     ("POST", "/_local/clock"),
@@ -88,15 +99,23 @@ class LocalServer:
         webhook_secret: str = aws_local.DEFAULT_WEBHOOK_SECRET,
         stripe_api_key: str | None = None,
         stripe_api_base: str | None = None,
+        fake_stripe: bool = False,
     ) -> None:
+        _put_layers_on_path()
         self.port = port
+        self.fake_stripe: FakeStripe | None = None
+        if fake_stripe:
+            # Stripe itself, offline: API calls go to the fake, its webhooks come back signed.
+            self.fake_stripe = FakeStripe(webhook=self._deliver_stripe_event)
+            self._stripe_webhook: Callable[[bytes], None] | None = None
+            for price, product, amount, lookup_key in LOCAL_PRICES:
+                self.fake_stripe.add_price(price, product, amount, lookup_key=lookup_key)
         self.moto_port = moto_port
         self.webhook_secret = webhook_secret
         self.stripe_api_key = stripe_api_key
         self.stripe_api_base = stripe_api_base
         self.routes = template.routes()
         self.moto_url = ""
-        _put_layers_on_path()
         from billing import clock  # billing.clock reads no settings: safe before the environment is set
 
         self.clock = clock.OffsetClock()
@@ -134,6 +153,12 @@ class LocalServer:
         self._moto, self.moto_url = aws_local.start_moto("127.0.0.1", self.moto_port)
         # Before anything imports billing: its settings and clients read the environment once.
         environment = {**template.local_environment(), **aws_local.aws_environment(self.moto_url)}
+        if self.fake_stripe is not None:
+            self.fake_stripe.start()
+            self.stripe_api_base = self.fake_stripe.url
+            self.stripe_api_key = self.stripe_api_key or "sk_test_local_fake"
+            if os.environ.get("PLAN_CATALOG", "{}") == "{}":
+                environment["PLAN_CATALOG"] = json.dumps(LOCAL_CATALOG)
         if self.stripe_api_base:
             environment["STRIPE_API_BASE"] = self.stripe_api_base
         self._saved_environment = {name: os.environ.get(name) for name in environment}
@@ -152,9 +177,17 @@ class LocalServer:
         ]
         for thread in self._threads:
             thread.start()
+        if self.fake_stripe is not None:
+            self._stripe_webhook = signing_webhook(f"{self.url}/webhooks/stripe", self.webhook_secret)
+
+    def _deliver_stripe_event(self, payload: bytes) -> None:
+        if self._stripe_webhook is not None:
+            self._stripe_webhook(payload)
 
     def stop(self) -> None:
         self._stopping.set()
+        if self.fake_stripe is not None:
+            self.fake_stripe.stop()
         if self._http is not None:
             if self._threads:
                 self._http.shutdown()
@@ -260,7 +293,7 @@ class LocalServer:
                     self._move_clock(json.loads(body or b"{}"))
                 except (ValueError, TypeError) as exc:
                     return _json(400, {"message": str(exc)})
-                self.fire_due_schedules()
+                self.settle()
             return _json(200, {"now": _iso(self.clock.now())})
         if path == "/_local/events":
             return _json(200, self.events())
@@ -311,10 +344,18 @@ class LocalServer:
                 if due is not None and due <= now:
                     self._fire(schedule, now)
 
+    def settle(self) -> None:
+        """Let everything due at the current time happen: Stripe's side first (its webhooks are
+        delivered before this returns), then our due schedules."""
+        if self.fake_stripe is not None:
+            self.fake_stripe.advance()
+            self.fake_stripe.wait_idle()
+        self.fire_due_schedules()
+
     def _poll_schedules(self) -> None:
         while not self._stopping.wait(SCHEDULE_POLL_SECONDS):
             try:
-                self.fire_due_schedules()
+                self.settle()
             except (BotoCoreError, ClientError):
                 traceback.print_exc()
 
@@ -452,6 +493,7 @@ def main() -> None:
         webhook_secret=configured_secret or aws_local.DEFAULT_WEBHOOK_SECRET,
         stripe_api_key=os.environ.get("STRIPE_API_KEY") or None,
         stripe_api_base=os.environ.get("STRIPE_API_BASE") or None,
+        fake_stripe=not os.environ.get("STRIPE_API_BASE"),
     )
     secret_source = (
         "from STRIPE_WEBHOOK_SECRET"

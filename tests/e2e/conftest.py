@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from billing import aws, store
+from billing import aws, idempotency, store
 from billing.config import get_settings
 from tools.local_server import LocalServer
 
@@ -16,15 +16,25 @@ def forget_aws_clients() -> None:
     aws.reset()
     store.forget_connection()
     get_settings.cache_clear()
+    idempotency.reconnect()
 
 
-@pytest.fixture
-def local_server() -> Iterator[LocalServer]:
-    forget_aws_clients()
-    server = LocalServer(port=0)
+def running(server: LocalServer) -> Iterator[LocalServer]:
     server.start()
+    forget_aws_clients()  # now that the environment points at this server's embedded AWS
     try:
         yield server
     finally:
         server.stop()
         forget_aws_clients()
+
+
+@pytest.fixture
+def local_server() -> Iterator[LocalServer]:
+    yield from running(LocalServer(port=0))
+
+
+@pytest.fixture
+def make_dev() -> Iterator[LocalServer]:
+    """The local server as `make dev` runs it offline: with the fake Stripe and the local catalog."""
+    yield from running(LocalServer(port=0, fake_stripe=True))

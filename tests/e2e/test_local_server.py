@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import urllib.error
-import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
@@ -13,6 +11,7 @@ from typing import Any
 import boto3
 import pytest
 
+from tests.e2e.http_client import call
 from tools import template
 from tools.apigw import proxy_event
 from tools.aws_local import DEFAULT_WEBHOOK_SECRET
@@ -23,16 +22,6 @@ pytestmark = pytest.mark.e2e
 
 ACCOUNT = "acct-1001"
 STORY = sorted((EVENTS / "stripe").glob("*.json"), key=lambda path: json.loads(path.read_text())["created"])
-
-
-def call(server: LocalServer, method: str, path: str, body: Any = None) -> tuple[int, Any]:
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(f"{server.url}{path}", data=data, method=method)  # noqa: S310 (http)
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 (http)
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read())
 
 
 def deliver_at_created(server: LocalServer, path: Path) -> tuple[int, dict[str, Any]]:

@@ -21,3 +21,8 @@ def persistence() -> DynamoDBPersistenceLayer:
         expiry_attr="expires_at",
         boto3_session=aws.session(),
     )
+
+
+def reconnect() -> None:
+    """Give the persistence layer a client for the current endpoint (the process switched it)."""
+    persistence().client = aws.client("dynamodb")

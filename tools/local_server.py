@@ -152,7 +152,11 @@ class LocalServer:
     def _start(self) -> None:
         self._moto, self.moto_url = aws_local.start_moto("127.0.0.1", self.moto_port)
         # Before anything imports billing: its settings and clients read the environment once.
-        environment = {**template.local_environment(), **aws_local.aws_environment(self.moto_url)}
+        defaults = template.local_environment()
+        chosen = {
+            name: os.environ[name] for name in defaults if name in os.environ and not name.startswith("AWS_")
+        }
+        environment = {**defaults, **chosen, **aws_local.aws_environment(self.moto_url)}
         if self.fake_stripe is not None:
             self.fake_stripe.start()
             self.stripe_api_base = self.fake_stripe.url

@@ -117,3 +117,48 @@ def test_bad_requests(make_dev: LocalServer) -> None:
     assert (
         call(make_dev, "POST", "/accounts/acct-46/plan", {"plan": "m"})[1]["error"] == "checkout_urls_missing"
     )
+
+
+@pytest.fixture
+def trial_ends_by(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    monkeypatch.setenv("TRIAL_MISSING_PAYMENT_METHOD", request.param)
+    return str(request.param)
+
+
+@pytest.mark.parametrize(
+    ("trial_ends_by", "status", "access", "reason"),
+    [
+        ("pause", "paused", False, "trial_ended"),
+        ("cancel", "canceled", False, "trial_ended"),
+        ("create_invoice", "past_due", True, "past_due_grace"),
+    ],
+    indirect=["trial_ends_by"],
+)
+def test_each_trial_end_behaviour(
+    trial_ends_by: str, make_dev: LocalServer, status: str, access: bool, reason: str
+) -> None:
+    call(make_dev, "POST", "/accounts/acct-50/trial", {"plan": "s", "email": "a@example.com"})
+    advance(make_dev, 30 * DAY + 3600)
+    account = call(make_dev, "GET", "/accounts/acct-50")[1]
+    assert (account["status"], account["access"], account["reason"]) == (status, access, reason)
+    last = events(make_dev, "Account Access Changed")[-1]
+    assert (last["new"]["status"], last["reason"]) == (status, reason)
+    if trial_ends_by == "create_invoice":
+        assert [p["attempt_count"] for p in events(make_dev, "Payment Failed")] == [1]
+        advance(make_dev, 3 * DAY + 3600)  # grace over; Stripe's retry fails again
+        last = events(make_dev, "Account Access Changed")[-1]
+        assert (last["new"]["access"], last["reason"]) == (False, "payment_failed")
+
+
+def test_resumed_after_the_trial_paused_restores_access(make_dev: LocalServer) -> None:
+    account = call(make_dev, "POST", "/accounts/acct-51/trial", {"plan": "s", "email": "a@example.com"})[1]
+    advance(make_dev, 30 * DAY + 3600)
+    assert call(make_dev, "GET", "/accounts/acct-51")[1]["status"] == "paused"
+    assert make_dev.fake_stripe is not None
+    make_dev.fake_stripe.attach_payment_method(account["customer_id"])
+    make_dev.settle()
+    status, account = call(make_dev, "POST", "/accounts/acct-51/plan", {"plan": "s"})
+    assert (status, account["status"], account["access"]) == (200, "active", True)
+    make_dev.settle()
+    last = events(make_dev, "Account Access Changed")[-1]
+    assert (last["new"], last["reason"]) == ({"plan": "s", "status": "active", "access": True}, "active")

@@ -94,6 +94,12 @@ def entitlement(state: AccountState, now: int, policy: AccessPolicy) -> Entitlem
     return account_entitlement(state, now, policy)[0]
 
 
+def published(state: AccountState, now: int, policy: AccessPolicy) -> Entitlement:
+    """The entitlement subscribers last heard of: a change that time made since (a grace period
+    ran out) is announced with the next event of the account."""
+    return state.entitlement if state.entitlement is not None else entitlement(state, now, policy)
+
+
 def settle_tie(current: SubscriptionSnapshot, incoming: SubscriptionSnapshot) -> bool:
     """Without a re-fetch: the snapshot further along the lifecycle wins; equal ranks keep the current."""
     return _LIFECYCLE_RANK.get(incoming.status, 0) > _LIFECYCLE_RANK.get(current.status, 0)
@@ -107,11 +113,13 @@ def observe_subscription(
     policy: AccessPolicy,
     *,
     notices: NoticePolicy = NoticePolicy(),
-    tie_settled: bool = False,
+    current_state: bool = False,
 ) -> Transition:
-    before = entitlement(state, now, policy)
+    before = published(state, now, policy)
     current = state.subscriptions.get(snapshot.subscription_id)
-    if current is not None and not tie_settled:
+    # current_state: the provider's object as it is now (a re-fetch, an API response, a settled
+    # tie), applied whatever the stored ordering key says.
+    if current is not None and not current_state:
         if cause.observed_at < current.observed_at:
             return Transition(Outcome.STALE, state, before, before)
         if cause.observed_at == current.observed_at and cause.event_id != current.event_id:
@@ -131,6 +139,7 @@ def observe_subscription(
         updated_at=now,
     )
     after = entitlement(new_state, now, policy)
+    new_state = replace(new_state, entitlement=after)
     effects = _access_changed(state.account_id, snapshot.provider, before, after, cause)
     effects += plan_schedules(
         state.account_id, current.snapshot if current else None, snapshot, now, notices.lead_days
@@ -155,9 +164,10 @@ def observe_subscription(
 def choose_local_plan(
     state: AccountState, choice: LocalPlanChoice, cause: Cause, now: int, policy: AccessPolicy
 ) -> Transition:
-    before = entitlement(state, now, policy)
+    before = published(state, now, policy)
     new_state = replace(state, free_plan=choice.plan, updated_at=now)
     after = entitlement(new_state, now, policy)
+    new_state = replace(new_state, entitlement=after)
     effects = _access_changed(state.account_id, state.provider or "local", before, after, cause)
     return Transition(Outcome.APPLIED, new_state, before, after, effects)
 
@@ -165,7 +175,7 @@ def choose_local_plan(
 def observe_invoice(
     state: AccountState, invoice: InvoiceSnapshot, cause: Cause, now: int, policy: AccessPolicy
 ) -> Transition:
-    before = entitlement(state, now, policy)
+    before = published(state, now, policy)
     current = state.subscriptions.get(invoice.subscription_id or "")
     if current is None:
         return Transition(Outcome.UNKNOWN_SUBSCRIPTION, state, before, before)
@@ -204,7 +214,10 @@ def observe_invoice(
                 },
             ),
         )
-    return Transition(Outcome.APPLIED, new_state, before, before, effects)
+    after = entitlement(new_state, now, policy)
+    new_state = replace(new_state, entitlement=after)
+    effects = _access_changed(state.account_id, record.snapshot.provider, before, after, cause) + effects
+    return Transition(Outcome.APPLIED, new_state, before, after, effects)
 
 
 def _access_changed(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from typing import Any, Self
 
 LIVE_STATUSES = frozenset({"trialing", "active", "past_due", "unpaid", "paused", "incomplete"})
@@ -17,8 +17,14 @@ class Record:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Self:
-        names = {f.name for f in fields(cls)}  # type: ignore[arg-type]
-        return cls(**{k: v for k, v in data.items() if k in names})
+        """Storage drops null values, so a required field that is absent was None."""
+        values = {}
+        for f in fields(cls):  # type: ignore[arg-type]
+            if f.name in data:
+                values[f.name] = data[f.name]
+            elif f.default is MISSING and f.default_factory is MISSING:
+                values[f.name] = None
+        return cls(**values)
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,6 +177,7 @@ class AccountState:
     email: str | None = None
     customer_has_payment_method: bool = False
     free_plan: str | None = None  # a free plan chosen locally (no provider subscription)
+    entitlement: Entitlement | None = None  # as last published (Account Access Changed)
 
     @property
     def exists(self) -> bool:

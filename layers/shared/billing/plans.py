@@ -30,7 +30,9 @@ def _api(settings: Settings) -> stripe.StripeApi:
 def _apply(
     account_id: str, observed: SubscriptionSnapshot | CustomerSnapshot | LocalPlanChoice, key: str
 ) -> None:
-    delivery = processing.Delivery(stripe.PROVIDER, f"api:{key}", "api.response", clock.timestamp())
+    delivery = processing.Delivery(
+        stripe.PROVIDER, f"api:{key}", "api.response", clock.timestamp(), current_state=True
+    )
     processing.process(delivery, observed)
 
 
@@ -103,7 +105,13 @@ def choose_plan(
     if live is not None and live.price_id == price and live.status in ("active", "past_due"):
         return {**accounts.view(account_id), "action": "none"}
     if _has_payment_method(state, live, api, customer_id):
-        if live is not None and live.status in UPGRADABLE:
+        if live is not None and live.status == "paused":
+            subscription = api.resume(live.subscription_id, key=f"{key}:resume")
+            if subscription.price_id != price:
+                subscription = api.change_price(
+                    subscription, price, proration=settings.proration_behavior, end_trial=False, key=key
+                )
+        elif live is not None and live.status in UPGRADABLE:
             subscription = api.change_price(
                 live,
                 price,

@@ -21,9 +21,9 @@ from billing.lifecycle import (
     Outcome,
     Transition,
     choose_local_plan,
-    entitlement,
     observe_invoice,
     observe_subscription,
+    published,
     settle_tie,
 )
 from billing.model import (
@@ -48,6 +48,7 @@ class Delivery:
     event_type: str
     created: int  # the provider's ordering key for this event
     announces_trial_end: bool = False
+    current_state: bool = False  # the object came from the provider's API just now, not an event
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,12 +103,13 @@ def _transition(
     if isinstance(observation, LocalPlanChoice):
         return choose_local_plan(state, observation, cause, now, policy)
     if isinstance(observation, SubscriptionSnapshot):
-        transition = observe_subscription(state, observation, cause, now, policy, notices=notices)
+        transition = observe_subscription(
+            state, observation, cause, now, policy, notices=notices, current_state=delivery.current_state
+        )
         if transition.outcome is not Outcome.TIE:
             return transition
         if fetch is not None:
             logger.info("same-second tie settled by re-fetch", subscription_id=observation.subscription_id)
-            # The provider's current object is authoritative, even within the same second.
             return observe_subscription(
                 state,
                 fetch(observation.subscription_id),
@@ -115,12 +117,12 @@ def _transition(
                 now,
                 policy,
                 notices=notices,
-                tie_settled=True,
+                current_state=True,
             )
         current = state.subscriptions[observation.subscription_id].snapshot
         if settle_tie(current, observation):
             return observe_subscription(
-                state, observation, cause, now, policy, notices=notices, tie_settled=True
+                state, observation, cause, now, policy, notices=notices, current_state=True
             )
         return replace(transition, outcome=Outcome.STALE)
     transition = observe_invoice(state, observation, cause, now, policy)
@@ -182,7 +184,8 @@ def _process_customer(delivery: Delivery, customer: CustomerSnapshot) -> Result:
             customer_has_payment_method=customer.has_payment_method,
             updated_at=now,
         )
-        after = entitlement(new_state, now, get_settings().access_policy)
+        # A customer event changes no entitlement; what time changed is announced by the next one.
+        after = published(new_state, now, get_settings().access_policy)
         try:
             store.commit(
                 _marker(delivery, account_id, ()),

@@ -184,6 +184,7 @@ def load_account(account_id: str, *, consistent: bool = True) -> AccountState:
         email=account.email,
         customer_has_payment_method=bool(account.customer_has_payment_method),
         free_plan=account.free_plan,
+        entitlement=Entitlement.from_dict(account.entitlement.as_dict()) if account.entitlement else None,
     )
 
 

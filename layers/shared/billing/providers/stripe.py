@@ -340,6 +340,16 @@ class StripeApi:
         )
         return subscription_snapshot(found)
 
+    def resume(self, subscription_id: str, *, key: str) -> SubscriptionSnapshot:
+        """A paused subscription (trial ended without a card) billed again from now."""
+        found = self._call(
+            self._client.v1.subscriptions.resume,
+            subscription_id,
+            params={"billing_cycle_anchor": "now"},
+            options={"idempotency_key": key},
+        )
+        return subscription_snapshot(found)
+
     def cancel(self, subscription_id: str, *, at_period_end: bool, key: str) -> SubscriptionSnapshot:
         if at_period_end:
             found = self._call(

@@ -14,7 +14,7 @@ def session() -> boto3.session.Session:
     return boto3.session.Session()
 
 
-Service = Literal["dynamodb", "events", "scheduler", "secretsmanager", "sesv2"]
+Service = Literal["dynamodb", "events", "scheduler", "secretsmanager", "ses"]
 
 
 @cache

@@ -17,10 +17,8 @@ def send_templated(template: str, to: str, data: dict[str, Any]) -> None:
     if not sender:
         return
     try:
-        aws.client("sesv2").send_email(
-            FromEmailAddress=sender,
-            Destination={"ToAddresses": [to]},
-            Content={"Template": {"TemplateName": template, "TemplateData": json.dumps(data)}},
+        aws.client("ses").send_templated_email(
+            Source=sender, Destination={"ToAddresses": [to]}, Template=template, TemplateData=json.dumps(data)
         )
     except (BotoCoreError, ClientError) as exc:
         raise RetryLater("e-mail service unavailable", reason="email_error") from exc

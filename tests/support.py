@@ -81,6 +81,16 @@ def aws(frozen_clock: clock.ManualClock) -> Iterator[Aws]:
         yield embedded
 
 
+def use_stripe_api(monkeypatch: pytest.MonkeyPatch, url: str) -> None:
+    """Point the layer's Stripe client at a fake API on `url`, with an API key in the secret."""
+    monkeypatch.setenv("STRIPE_API_BASE", url)
+    local_aws.put_secret(
+        os.environ["STRIPE_SECRET_NAME"], {"webhook_secrets": [WEBHOOK_SECRET], "api_key": "sk_test_fake"}
+    )
+    billing_aws.reset()
+    get_settings.cache_clear()
+
+
 def signed_delivery(
     payload: bytes,
     *,

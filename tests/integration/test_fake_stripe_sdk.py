@@ -4,18 +4,14 @@ delivered to the real webhook handler on moto (same-second ties re-fetched from 
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import stripe
 
-from billing import aws as billing_aws
 from billing.clock import ManualClock, iso
-from billing.config import get_settings
-from tests.support import WEBHOOK_SECRET, Aws, deliver_stripe, get_account
-from tools import local_aws
+from tests.support import Aws, deliver_stripe, get_account, use_stripe_api
 from tools.fake_stripe import FakeStripe
 
 ACCOUNT = "acct-3001"
@@ -40,12 +36,7 @@ def fake(aws: Aws, deliveries: Deliveries, monkeypatch: pytest.MonkeyPatch) -> I
     """The fake on the process clock (the frozen one), its events delivered to the handler in-process."""
     with FakeStripe(webhook=deliveries) as running:
         running.add_price("price_1Q1planS", "prod_Q1planS", 1900, lookup_key="plan_s_monthly")
-        monkeypatch.setenv("STRIPE_API_BASE", running.url)
-        local_aws.put_secret(
-            os.environ["STRIPE_SECRET_NAME"], {"webhook_secrets": [WEBHOOK_SECRET], "api_key": "sk_test_fake"}
-        )
-        billing_aws.reset()
-        get_settings.cache_clear()
+        use_stripe_api(monkeypatch, running.url)
         yield running
 
 

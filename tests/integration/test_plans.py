@@ -4,7 +4,6 @@ e-mails through SES, recovery by a successful payment."""
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
@@ -12,13 +11,11 @@ import boto3
 import pytest
 from moto.backends import get_backend
 
-from billing import aws as billing_aws
 from billing import clock
 from billing.config import get_settings
 from functions.accounts_api import app as accounts_api
 from functions.trial_notice import app as trial_notice
-from tests.support import WEBHOOK_SECRET, Aws, deliver_stripe, get_account, invoke
-from tools import local_aws
+from tests.support import Aws, deliver_stripe, get_account, invoke, use_stripe_api
 from tools.apigw import LambdaContext, proxy_event
 from tools.fake_stripe import FakeStripe
 
@@ -35,13 +32,8 @@ def stripe(aws: Aws, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeStripe]:
     fake.add_price("price_free", "prod_free", 0, lookup_key="free")
     fake.add_price("price_s", "prod_s", 1900, lookup_key="s_monthly")
     with fake:
-        monkeypatch.setenv("STRIPE_API_BASE", fake.url)
         monkeypatch.setenv("PLAN_CATALOG", json.dumps(CATALOG))
-        local_aws.put_secret(
-            os.environ["STRIPE_SECRET_NAME"], {"webhook_secrets": [WEBHOOK_SECRET], "api_key": "sk_test_fake"}
-        )
-        billing_aws.reset()
-        get_settings.cache_clear()
+        use_stripe_api(monkeypatch, fake.url)
         yield fake
 
 

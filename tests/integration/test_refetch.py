@@ -4,27 +4,18 @@ pointed at a fake Stripe API on loopback)."""
 from __future__ import annotations
 
 import copy
-import os
 from collections.abc import Iterator
 
 import pytest
 
-from billing import aws as billing_aws
-from billing.config import get_settings
 from tests.fakes.stripe_api import FakeStripeApi
-from tests.support import WEBHOOK_SECRET, Aws, deliver_stripe, get_account, stripe_event
-from tools import local_aws
+from tests.support import Aws, deliver_stripe, get_account, stripe_event, use_stripe_api
 
 
 @pytest.fixture
 def stripe_api(aws: Aws, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeStripeApi]:
     with FakeStripeApi() as fake:
-        monkeypatch.setenv("STRIPE_API_BASE", fake.url)
-        local_aws.put_secret(
-            os.environ["STRIPE_SECRET_NAME"], {"webhook_secrets": [WEBHOOK_SECRET], "api_key": "sk_test_fake"}
-        )
-        billing_aws.reset()
-        get_settings.cache_clear()
+        use_stripe_api(monkeypatch, fake.url)
         yield fake
 
 

@@ -402,6 +402,11 @@ class FakeStripe:
             if not self._idle.wait_for(lambda: self._undelivered == 0, timeout):
                 raise TimeoutError(f"{self._undelivered} webhook deliveries still pending")
 
+    def objects(self, object_type: str) -> list[Json]:
+        """Every stored object of one type ("checkout.session", "subscription"...), as copies."""
+        with self._lock:
+            return [copy.deepcopy(o) for o in self._objects.values() if o.get("object") == object_type]
+
     def add_price(
         self,
         id: str,

@@ -8,10 +8,10 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.idempotency import idempotent_function
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from billing import accounts, plans
+from billing import accounts, checkout, plans
 from billing.http import json_response, register_error_handlers
 from billing.idempotency import config, persistence
-from billing.requests import PlanRequest, TrialRequest, parse
+from billing.requests import CheckoutRequest, PlanRequest, TrialRequest, parse
 
 logger = Logger()
 tracer = Tracer()
@@ -49,6 +49,19 @@ def choose_plan(account_id: str) -> Response[str]:
     result = plans.choose_plan(account_id, **body.model_dump())
     metrics.add_metric(name=f"PlanChoice_{result['action']}", unit=MetricUnit.Count, value=1)
     return json_response(200, result)
+
+
+@app.post("/accounts/<account_id>/checkout-sessions")
+@tracer.capture_method
+def open_checkout_session(account_id: str) -> Response[str]:
+    body = parse(CheckoutRequest, app.current_event.body)
+    session = checkout.open_session(account_id, **body.model_dump())
+    metrics.add_metric(
+        name="CheckoutSessionsReused" if session["reused"] else "CheckoutSessionsOpened",
+        unit=MetricUnit.Count,
+        value=1,
+    )
+    return json_response(200, session)
 
 
 @logger.inject_lambda_context(clear_state=True)

@@ -9,10 +9,11 @@ class BillingError(Exception):
     status = 500
     reason = "error"
 
-    def __init__(self, message: str, *, reason: str | None = None) -> None:
+    def __init__(self, message: str, *, reason: str | None = None, **details: object) -> None:
         super().__init__(message)
         if reason is not None:
             self.reason = reason
+        self.details = details  # extra answer fields (ids, hints)
 
 
 class BadRequest(BillingError):

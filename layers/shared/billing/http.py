@@ -31,7 +31,7 @@ def register_error_handlers(app: APIGatewayRestResolver, metrics: Metrics) -> No
         log = logger.warning if exc.status < 500 else logger.error
         log("request refused", status=exc.status, reason=exc.reason)
         metrics.add_metric(name=f"Refused_{exc.reason}", unit=MetricUnit.Count, value=1)
-        return json_response(exc.status, {"error": exc.reason, "message": str(exc)})
+        return json_response(exc.status, {"error": exc.reason, "message": str(exc), **exc.details})
 
     @app.exception_handler(BillingError)
     def billing_error(exc: BillingError) -> Response[str]:

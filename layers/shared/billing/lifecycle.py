@@ -11,10 +11,12 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from enum import StrEnum
 
+from billing.duplicates import duplicate_of, flagged
 from billing.entitlements import AccessPolicy, plan_of, primary_subscription
 from billing.model import (
     ENDED_STATUSES,
     AccountState,
+    CheckoutSnapshot,
     Effect,
     Entitlement,
     InvoiceSnapshot,
@@ -141,6 +143,9 @@ def observe_subscription(
     after = entitlement(new_state, now, policy)
     new_state = replace(new_state, entitlement=after)
     effects = _access_changed(state.account_id, snapshot.provider, before, after, cause)
+    found = duplicate_of(new_state, snapshot) if current is None else None
+    if found is not None:
+        effects += (flagged(state.account_id, *found, cause.event_id),)
     effects += plan_schedules(
         state.account_id, current.snapshot if current else None, snapshot, now, notices.lead_days
     )
@@ -158,6 +163,24 @@ def observe_subscription(
             new_state.email,
             notices.email_template,
         )
+    return Transition(Outcome.APPLIED, new_state, before, after, effects)
+
+
+def observe_checkout(
+    state: AccountState, checkout: CheckoutSnapshot, cause: Cause, now: int, policy: AccessPolicy
+) -> Transition:
+    """A completed or expired session closes the account's open-session slot it filled."""
+    before = published(state, now, policy)
+    new_state = replace(
+        state,
+        provider=state.provider or checkout.provider,
+        customer_id=state.customer_id or checkout.customer_id,
+        checkouts={p: c for p, c in state.checkouts.items() if c.session_id != checkout.session_id},
+        updated_at=now,
+    )
+    after = entitlement(new_state, now, policy)
+    new_state = replace(new_state, entitlement=after)
+    effects = _access_changed(state.account_id, checkout.provider, before, after, cause)
     return Transition(Outcome.APPLIED, new_state, before, after, effects)
 
 

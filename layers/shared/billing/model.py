@@ -57,6 +57,7 @@ class SubscriptionSnapshot(Record):
     has_payment_method: bool = False
     livemode: bool = False
     item_id: str | None = None  # the (first) subscription item, to change its price
+    created: int | None = None
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Self:
@@ -90,6 +91,29 @@ class CustomerSnapshot(Record):
     deleted: bool = False
     email: str | None = None
     has_payment_method: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class CheckoutSnapshot(Record):
+    """A Checkout Session as a webhook describes it (completed or expired)."""
+
+    provider: str
+    session_id: str
+    account_id: str | None
+    customer_id: str | None
+    subscription_id: str | None
+    status: str  # open | complete | expired
+
+
+@dataclass(frozen=True, slots=True)
+class CheckoutRecord(Record):
+    """The account's open Checkout Session for one price, reused until it expires."""
+
+    price_id: str
+    claim_id: str  # names the provider Idempotency-Key, so concurrent requests create one session
+    expires_at: int
+    session_id: str | None = None
+    url: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,6 +202,7 @@ class AccountState:
     customer_has_payment_method: bool = False
     free_plan: str | None = None  # a free plan chosen locally (no provider subscription)
     entitlement: Entitlement | None = None  # as last published (Account Access Changed)
+    checkouts: dict[str, CheckoutRecord] = field(default_factory=dict)  # open sessions by price
 
     @property
     def exists(self) -> bool:

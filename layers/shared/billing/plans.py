@@ -20,14 +20,14 @@ from billing.secrets import stripe_credentials
 UPGRADABLE = frozenset({"trialing", "active", "past_due"})
 
 
-def _api(settings: Settings) -> stripe.StripeApi:
+def provider_api(settings: Settings) -> stripe.StripeApi:
     api_key = stripe_credentials(settings).api_key
     if not api_key:
         raise RetryLater("no Stripe API key is configured", reason="not_configured")
     return stripe.api_client(api_key, settings.stripe_api_base)
 
 
-def _apply(
+def apply_current(
     account_id: str, observed: SubscriptionSnapshot | CustomerSnapshot | LocalPlanChoice, key: str
 ) -> None:
     delivery = processing.Delivery(
@@ -36,11 +36,11 @@ def _apply(
     processing.process(delivery, observed)
 
 
-def _customer_id(state: AccountState, api: stripe.StripeApi, email: str | None, name: str | None) -> str:
+def ensure_customer(state: AccountState, api: stripe.StripeApi, email: str | None, name: str | None) -> str:
     if state.customer_id:
         return state.customer_id
     customer = api.create_customer(state.account_id, email, name, key=f"{state.account_id}:customer")
-    _apply(state.account_id, customer, f"{state.account_id}:customer")
+    apply_current(state.account_id, customer, f"{state.account_id}:customer")
     return customer.customer_id
 
 
@@ -65,8 +65,8 @@ def start_trial(account_id: str, plan: str, email: str, name: str | None = None)
         if any(t.price_id == price and t.status == "trialing" for t in trials):
             return accounts.view(account_id)
         raise Conflict("this account already had a trial", reason="trial_used")
-    api = _api(settings)
-    customer_id = _customer_id(state, api, email, name)
+    api = provider_api(settings)
+    customer_id = ensure_customer(state, api, email, name)
     key = f"{account_id}:trial:{plan}"
     subscription = api.create_subscription(
         customer_id,
@@ -76,7 +76,7 @@ def start_trial(account_id: str, plan: str, email: str, name: str | None = None)
         trial_days=settings.trial_days,
         missing_payment_method=settings.trial_missing_payment_method,
     )
-    _apply(account_id, subscription, key)
+    apply_current(account_id, subscription, key)
     return accounts.view(account_id)
 
 
@@ -99,8 +99,8 @@ def choose_plan(
     if settings.plan_catalog.is_free(plan):
         return _choose_free(settings, state, plan, live, email)
     price = _priced_plan(settings, plan)
-    api = _api(settings)
-    customer_id = _customer_id(state, api, email, None)
+    api = provider_api(settings)
+    customer_id = ensure_customer(state, api, email, None)
     key = f"{account_id}:plan:{plan}:{live.subscription_id if live else 'new'}"
     if live is not None and live.price_id == price and live.status in ("active", "past_due"):
         return {**accounts.view(account_id), "action": "none"}
@@ -121,9 +121,9 @@ def choose_plan(
             )
         else:
             subscription = api.create_subscription(customer_id, price, account_id, key=key)
-        _apply(account_id, subscription, key)
+        apply_current(account_id, subscription, key)
         if state.free_plan:
-            _apply(account_id, LocalPlanChoice(account_id, None), f"{key}:leave-free")
+            apply_current(account_id, LocalPlanChoice(account_id, None), f"{key}:leave-free")
         return {**accounts.view(account_id), "action": "none"}
     success = success_url or settings.checkout_success_url
     cancel = cancel_url or settings.checkout_cancel_url
@@ -146,16 +146,18 @@ def _choose_free(
         live is not None and live.price_id != free_price and live.status in UPGRADABLE | {"unpaid", "paused"}
     )
     if paid and live is not None and settings.free_plan_cancels_paid:
-        api = _api(settings)
+        api = provider_api(settings)
         at_period_end = settings.free_plan_cancel_at_period_end and live.status in ("active", "trialing")
         key = f"{account_id}:cancel-for-free:{live.subscription_id}"
-        _apply(account_id, api.cancel(live.subscription_id, at_period_end=at_period_end, key=key), key)
+        apply_current(account_id, api.cancel(live.subscription_id, at_period_end=at_period_end, key=key), key)
     if free_price is not None and not (live is not None and live.price_id == free_price):
-        api = _api(settings)
-        customer_id = _customer_id(state, api, email, None)
+        api = provider_api(settings)
+        customer_id = ensure_customer(state, api, email, None)
         key = f"{account_id}:plan:{plan}"
-        _apply(account_id, api.create_subscription(customer_id, free_price, account_id, key=key), key)
-    _apply(account_id, LocalPlanChoice(account_id, plan), f"{account_id}:free:{plan}:{clock.timestamp()}")
+        apply_current(account_id, api.create_subscription(customer_id, free_price, account_id, key=key), key)
+    apply_current(
+        account_id, LocalPlanChoice(account_id, plan), f"{account_id}:free:{plan}:{clock.timestamp()}"
+    )
     return {**accounts.view(account_id), "action": "none"}
 
 

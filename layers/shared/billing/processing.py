@@ -21,6 +21,7 @@ from billing.lifecycle import (
     Outcome,
     Transition,
     choose_local_plan,
+    observe_checkout,
     observe_invoice,
     observe_subscription,
     published,
@@ -28,6 +29,7 @@ from billing.lifecycle import (
 )
 from billing.model import (
     AccountState,
+    CheckoutSnapshot,
     CustomerSnapshot,
     Effect,
     InvoiceSnapshot,
@@ -59,7 +61,11 @@ class Result:
 
 def process(
     delivery: Delivery,
-    observation: SubscriptionSnapshot | InvoiceSnapshot | CustomerSnapshot | LocalPlanChoice,
+    observation: SubscriptionSnapshot
+    | InvoiceSnapshot
+    | CustomerSnapshot
+    | CheckoutSnapshot
+    | LocalPlanChoice,
     fetch_subscription: SubscriptionFetcher | None = None,
 ) -> Result:
     if isinstance(observation, CustomerSnapshot):
@@ -80,7 +86,8 @@ def process(
         ]
         marker = _marker(delivery, account_id, transition.effects)
         try:
-            store.commit(marker, transition.state, transition.after, changed)
+            closed = [price for price in state.checkouts if price not in transition.state.checkouts]
+            store.commit(marker, transition.state, transition.after, changed, closed_checkouts=closed)
         except store.DuplicateEvent as duplicate:
             return _redrive(delivery, account_id, duplicate.marker)
         except store.ConcurrentUpdate:
@@ -92,7 +99,7 @@ def process(
 
 def _transition(
     delivery: Delivery,
-    observation: SubscriptionSnapshot | InvoiceSnapshot | LocalPlanChoice,
+    observation: SubscriptionSnapshot | InvoiceSnapshot | CheckoutSnapshot | LocalPlanChoice,
     state: AccountState,
     fetch: SubscriptionFetcher | None,
 ) -> Transition:
@@ -102,6 +109,8 @@ def _transition(
     refetched = replace(cause, observed_at=max(delivery.created, now))
     if isinstance(observation, LocalPlanChoice):
         return choose_local_plan(state, observation, cause, now, policy)
+    if isinstance(observation, CheckoutSnapshot):
+        return observe_checkout(state, observation, cause, now, policy)
     if isinstance(observation, SubscriptionSnapshot):
         transition = observe_subscription(
             state, observation, cause, now, policy, notices=notices, current_state=delivery.current_state
@@ -145,7 +154,7 @@ def _transition(
 
 
 def _resolve_account(
-    provider: str, observation: SubscriptionSnapshot | InvoiceSnapshot | LocalPlanChoice
+    provider: str, observation: SubscriptionSnapshot | InvoiceSnapshot | CheckoutSnapshot | LocalPlanChoice
 ) -> str | None:
     """metadata.account_id, else the account holding the subscription (invoices), else the
     stored customer mapping, else the customer id itself (unless adoption is switched off)."""

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import TypeVar
+from typing import Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from billing.errors import BadRequest
 
@@ -34,3 +34,19 @@ def parse(model: type[Body], body: str | None) -> Body:
     except ValidationError as exc:
         fields = sorted({".".join(str(p) for p in error["loc"]) or "body" for error in exc.errors()})
         raise BadRequest(f"invalid request body: {', '.join(fields)}") from None
+
+
+class CheckoutRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    plan: str | None = Field(default=None, min_length=1, max_length=100)
+    price: str | None = Field(default=None, min_length=1, max_length=255)
+    success_url: str = Field(max_length=2000, pattern=r"^https?://")
+    cancel_url: str = Field(max_length=2000, pattern=r"^https?://")
+    mode: Literal["subscription"] = "subscription"
+
+    @model_validator(mode="after")
+    def one_of_plan_or_price(self) -> CheckoutRequest:
+        if (self.plan is None) == (self.price is None):
+            raise ValueError("give exactly one of plan and price")
+        return self

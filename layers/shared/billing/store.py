@@ -37,7 +37,14 @@ from pynamodb.transactions import TransactWrite
 
 from billing.config import get_settings
 from billing.errors import RetryLater
-from billing.model import AccountState, CustomerSnapshot, Effect, Entitlement, SubscriptionRecord
+from billing.model import (
+    AccountState,
+    CheckoutRecord,
+    CustomerSnapshot,
+    Effect,
+    Entitlement,
+    SubscriptionRecord,
+)
 
 
 class SubscriptionLookup(GlobalSecondaryIndex["BillingItem"]):
@@ -87,6 +94,14 @@ class SubscriptionItem(BillingItem, discriminator="subscription"):
     record = MapAttribute[str, Any]()
 
 
+class CheckoutItem(BillingItem, discriminator="checkout"):
+    price_id = UnicodeAttribute()
+    claim_id = UnicodeAttribute()
+    session_id = UnicodeAttribute(null=True)
+    url = UnicodeAttribute(null=True)
+    expires_at = TTLAttribute()
+
+
 class CustomerItem(BillingItem, discriminator="customer"):
     account_id = UnicodeAttribute()
     observed_at = NumberAttribute()
@@ -114,6 +129,10 @@ def subscription_key(provider: str, subscription_id: str) -> str:
 
 def customer_key(provider: str, customer_id: str) -> str:
     return f"CUSTOMER#{provider}#{customer_id}"
+
+
+def checkout_key(price_id: str) -> str:
+    return f"CHECKOUT#{price_id}"
 
 
 def event_key(provider: str, event_id: str) -> str:
@@ -166,14 +185,17 @@ def load_account(account_id: str, *, consistent: bool = True) -> AccountState:
         raise RetryLater("storage unavailable", reason="storage_error") from exc
     account: AccountItem | None = None
     subscriptions: dict[str, SubscriptionRecord] = {}
+    checkouts: dict[str, CheckoutRecord] = {}
     for item in items:
         if isinstance(item, AccountItem):
             account = item
         elif isinstance(item, SubscriptionItem):
             record = SubscriptionRecord.from_dict(item.record.as_dict())
             subscriptions[record.snapshot.subscription_id] = record
+        elif isinstance(item, CheckoutItem):
+            checkouts[str(item.price_id)] = _checkout_record(item)
     if account is None:
-        return AccountState(account_id=account_id, subscriptions=subscriptions)
+        return AccountState(account_id=account_id, subscriptions=subscriptions, checkouts=checkouts)
     return AccountState(
         account_id=account_id,
         provider=account.provider,
@@ -185,6 +207,7 @@ def load_account(account_id: str, *, consistent: bool = True) -> AccountState:
         customer_has_payment_method=bool(account.customer_has_payment_method),
         free_plan=account.free_plan,
         entitlement=Entitlement.from_dict(account.entitlement.as_dict()) if account.entitlement else None,
+        checkouts=checkouts,
     )
 
 
@@ -227,6 +250,7 @@ def commit(
     subscription_ids: Sequence[str] = (),
     customer: CustomerSnapshot | None = None,
     customer_observed_at: int | None = None,
+    closed_checkouts: Sequence[str] = (),
 ) -> None:
     """Marker + account (+ changed subscriptions, + customer mapping) in one transaction.
 
@@ -270,6 +294,8 @@ def commit(
             for index, (item, condition) in enumerate(items):
                 # The stored marker comes back with a duplicate's failure: no extra read.
                 transaction.save(item, condition=condition, return_values="ALL_OLD" if index == 0 else None)
+            for price_id in closed_checkouts:
+                transaction.delete(CheckoutItem(account_key(state.account_id), checkout_key(price_id)))
     except TransactWriteError as exc:
         cancelled = exc.cancellation_reasons
         reasons = [r.code if r else None for r in cancelled]
@@ -297,6 +323,67 @@ def put_marker(marker: Marker) -> None:
         raise RetryLater("storage unavailable", reason="storage_error") from exc
     except (BotoCoreError, ClientError) as exc:
         raise RetryLater("storage unavailable", reason="storage_error") from exc
+
+
+def claim_checkout(
+    account_id: str, price_id: str, claim_id: str, now: int, expires_at: int
+) -> CheckoutRecord:
+    """The account's checkout slot for a price: a new claim, or the one already there (open or
+    being opened by a concurrent request)."""
+    item = CheckoutItem(
+        account_key(account_id),
+        checkout_key(price_id),
+        price_id=price_id,
+        claim_id=claim_id,
+        expires_at=datetime.fromtimestamp(expires_at, UTC),
+    )
+    try:
+        item.save(
+            condition=CheckoutItem.pk.does_not_exist()
+            | (CheckoutItem.expires_at < datetime.fromtimestamp(now, UTC))
+        )
+        return _checkout_record(item)
+    except PynamoDBException as exc:
+        if exc.cause_response_code != "ConditionalCheckFailedException":
+            raise RetryLater("storage unavailable", reason="storage_error") from exc
+    except (BotoCoreError, ClientError) as exc:
+        raise RetryLater("storage unavailable", reason="storage_error") from exc
+    try:
+        return _checkout_record(
+            CheckoutItem.get(account_key(account_id), checkout_key(price_id), consistent_read=True)
+        )
+    except _storage_errors() as exc:
+        raise RetryLater("storage unavailable", reason="storage_error") from exc
+
+
+def record_checkout(account_id: str, record: CheckoutRecord) -> None:
+    """Attach the provider's session to the claim that created it."""
+    item = CheckoutItem(account_key(account_id), checkout_key(record.price_id))
+    try:
+        item.update(
+            actions=[
+                CheckoutItem.session_id.set(record.session_id or ""),
+                CheckoutItem.url.set(record.url or ""),
+                CheckoutItem.expires_at.set(datetime.fromtimestamp(record.expires_at, UTC)),
+            ],
+            condition=CheckoutItem.claim_id == record.claim_id,
+        )
+    except PynamoDBException as exc:
+        if exc.cause_response_code == "ConditionalCheckFailedException":
+            return  # the slot moved on (the session completed or expired meanwhile)
+        raise RetryLater("storage unavailable", reason="storage_error") from exc
+    except (BotoCoreError, ClientError) as exc:
+        raise RetryLater("storage unavailable", reason="storage_error") from exc
+
+
+def _checkout_record(item: CheckoutItem) -> CheckoutRecord:
+    return CheckoutRecord(
+        price_id=str(item.price_id),
+        claim_id=str(item.claim_id),
+        expires_at=int(item.expires_at.timestamp()),
+        session_id=item.session_id,
+        url=item.url,
+    )
 
 
 def customer_account(provider: str, customer_id: str) -> CustomerItem | None:

@@ -15,12 +15,18 @@ from functools import cache
 from typing import Any
 
 from billing.errors import BadRequest, PaymentDeclined, RetryLater, SignatureError
-from billing.model import CustomerSnapshot, InvoiceSnapshot, PauseCollection, SubscriptionSnapshot
+from billing.model import (
+    CheckoutSnapshot,
+    CustomerSnapshot,
+    InvoiceSnapshot,
+    PauseCollection,
+    SubscriptionSnapshot,
+)
 
 PROVIDER = "stripe"
 SIGNATURE_HEADER = "stripe-signature"
 
-Observation = SubscriptionSnapshot | InvoiceSnapshot | CustomerSnapshot
+Observation = SubscriptionSnapshot | InvoiceSnapshot | CustomerSnapshot | CheckoutSnapshot
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,6 +176,7 @@ def subscription_snapshot(obj: Mapping[str, Any]) -> SubscriptionSnapshot:
         has_payment_method=bool(obj.get("default_payment_method") or obj.get("default_source")),
         livemode=bool(obj.get("livemode")),
         item_id=_id(first),
+        created=_int(obj.get("created")),
     )
 
 
@@ -231,6 +238,19 @@ def _customer(deleted: bool) -> Callable[[Mapping[str, Any]], CustomerSnapshot]:
     return snapshot
 
 
+def _checkout(obj: Mapping[str, Any]) -> CheckoutSnapshot:
+    reference = obj.get("client_reference_id")
+    return CheckoutSnapshot(
+        provider=PROVIDER,
+        session_id=_require_id(obj, "checkout.session"),
+        account_id=_metadata_account(obj)
+        or (reference if isinstance(reference, str) and reference else None),
+        customer_id=_id(obj.get("customer")),
+        subscription_id=_id(obj.get("subscription")),
+        status=str(obj.get("status") or "open"),
+    )
+
+
 # Stripe's own notice, 3 days before a trial ends (or at once for a shorter trial).
 TRIAL_ENDING_EVENTS = frozenset({"customer.subscription.trial_will_end"})
 
@@ -253,6 +273,8 @@ ROUTES: dict[str, Callable[[Mapping[str, Any]], Observation]] = {
     "invoice.payment_succeeded": _invoice("paid"),
     "invoice.payment_failed": _invoice("payment_failed"),
     "invoice.payment_action_required": _invoice("payment_action_required"),
+    "checkout.session.completed": _checkout,
+    "checkout.session.expired": _checkout,
     "customer.created": _customer(deleted=False),
     "customer.updated": _customer(deleted=False),
     "customer.deleted": _customer(deleted=True),
@@ -364,8 +386,19 @@ class StripeApi:
             )
         return subscription_snapshot(found)
 
+    def price_product(self, price_id: str) -> str | None:
+        return _id(self._call(self._client.v1.prices.retrieve, price_id).get("product"))
+
     def create_checkout_session(
-        self, customer_id: str, price_id: str, account_id: str, success_url: str, cancel_url: str, *, key: str
+        self,
+        customer_id: str,
+        price_id: str,
+        account_id: str,
+        success_url: str,
+        cancel_url: str,
+        *,
+        key: str,
+        expires_at: int | None = None,
     ) -> dict[str, Any]:
         found = self._call(
             self._client.v1.checkout.sessions.create,
@@ -378,6 +411,7 @@ class StripeApi:
                 "subscription_data": {"metadata": {"account_id": account_id}},
                 "success_url": success_url,
                 "cancel_url": cancel_url,
+                **({"expires_at": expires_at} if expires_at else {}),
             },
             options={"idempotency_key": key},
         )

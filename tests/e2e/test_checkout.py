@@ -1,0 +1,97 @@
+"""Checkout without duplicate subscriptions, as `make dev` runs it (fake Stripe, embedded AWS)."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import pytest
+import stripe as stripe_sdk
+
+from tests.e2e.http_client import call
+from tools.local_server import LocalServer
+
+pytestmark = pytest.mark.e2e
+URLS = {"success_url": "https://app.example.com/ok", "cancel_url": "https://app.example.com/no"}
+
+
+def open_session(server: LocalServer, account_id: str, plan: str = "m") -> tuple[int, dict[str, Any]]:
+    return call(server, "POST", f"/accounts/{account_id}/checkout-sessions", {"plan": plan, **URLS})
+
+
+def sessions(server: LocalServer) -> list[dict[str, Any]]:
+    assert server.fake_stripe is not None
+    return server.fake_stripe.objects("checkout.session")
+
+
+def test_an_open_session_is_reused(make_dev: LocalServer) -> None:
+    status, first = open_session(make_dev, "acct-70")
+    assert (status, first["reused"]) == (200, False)
+    assert first["url"].startswith("https://checkout.stripe.com/")
+    status, again = open_session(make_dev, "acct-70")
+    assert (status, again["id"], again["reused"]) == (200, first["id"], True)
+    assert len(sessions(make_dev)) == 1
+
+
+def test_ten_concurrent_requests_open_one_session(make_dev: LocalServer) -> None:
+    with ThreadPoolExecutor(max_workers=10) as pool:
+        answers = list(pool.map(lambda _: open_session(make_dev, "acct-71"), range(10)))
+    assert {status for status, _ in answers} == {200}
+    assert len({body["id"] for _, body in answers}) == 1
+    assert len(sessions(make_dev)) == 1
+
+
+def test_a_live_subscription_to_the_product_refuses_a_session(make_dev: LocalServer) -> None:
+    call(make_dev, "POST", "/accounts/acct-72/trial", {"plan": "m", "email": "a@example.com"})
+    status, refused = open_session(make_dev, "acct-72")
+    assert (status, refused["error"], refused["status"]) == (409, "already_subscribed", "trialing")
+    assert refused["subscription_id"].startswith("sub_")
+    assert sessions(make_dev) == []
+
+
+def test_completed_and_expired_sessions_free_the_slot(make_dev: LocalServer) -> None:
+    assert make_dev.fake_stripe is not None
+    first = open_session(make_dev, "acct-73", "s")[1]
+    stripe_client = stripe_sdk.StripeClient(
+        "sk_test_local_fake", base_addresses={"api": make_dev.fake_stripe.url}
+    )
+    stripe_client.v1.checkout.sessions.expire(first["id"])
+    make_dev.settle()
+    second = open_session(make_dev, "acct-73", "s")[1]
+    assert (second["reused"], second["id"] != first["id"]) == (False, True)
+    make_dev.fake_stripe.complete_checkout(second["id"])
+    make_dev.settle()
+    account = call(make_dev, "GET", "/accounts/acct-73")[1]
+    assert (account["plan"], account["status"], account["access"]) == ("s", "active", True)
+    assert open_session(make_dev, "acct-73", "s")[1]["error"] == "already_subscribed"
+
+
+def test_two_paid_sessions_are_flagged_as_a_duplicate(make_dev: LocalServer) -> None:
+    assert make_dev.fake_stripe is not None
+    first = open_session(make_dev, "acct-74", "s")[1]
+    customer_id = call(make_dev, "GET", "/accounts/acct-74")[1]["customer_id"]
+    stripe_client = stripe_sdk.StripeClient(
+        "sk_test_local_fake", base_addresses={"api": make_dev.fake_stripe.url}
+    )
+    second_tab = stripe_client.v1.checkout.sessions.create(
+        params={
+            "mode": "subscription",
+            "customer": customer_id,
+            "client_reference_id": "acct-74",
+            "line_items": [{"price": "price_local_s", "quantity": 1}],
+            "subscription_data": {"metadata": {"account_id": "acct-74"}},
+            **URLS,
+        }
+    )
+    make_dev.fake_stripe.complete_checkout(first["id"])
+    make_dev.settle()
+    make_dev.fake_stripe.complete_checkout(second_tab.id)
+    make_dev.settle()
+    flagged = [
+        e["detail"]
+        for e in call(make_dev, "GET", "/_local/events")[1]
+        if e["detail_type"] == "Duplicate Subscription Resolved"
+    ]
+    assert len(flagged) == 1
+    assert (flagged[0]["policy"], flagged[0]["action"]) == ("flag", "none")
+    assert flagged[0]["kept_subscription_id"] != flagged[0]["duplicate_subscription_id"]

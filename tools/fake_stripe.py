@@ -73,7 +73,12 @@ OBJECT_LABELS = {
     "invoice": "invoice",
     "checkout.session": "checkout.session",
     "payment_method": "PaymentMethod",
+    "charge": "charge",
+    "payment_intent": "payment_intent",
+    "refund": "refund",
 }
+# Fields Stripe returns only when named in `expand` ("includable"): (object type, field).
+INCLUDABLE = frozenset({("invoice", "payments"), ("charge", "refunds")})
 
 CUSTOMER_UPDATE_PARAMS = frozenset(
     {"email", "name", "description", "phone", "metadata", "invoice_settings", "expand"}
@@ -150,6 +155,10 @@ CHECKOUT_CREATE_PARAMS = frozenset(
 )
 CHECKOUT_SUBSCRIPTION_DATA_PARAMS = frozenset({"trial_period_days", "trial_settings", "metadata"})
 INVOICE_PAY_PARAMS = frozenset({"payment_method", "expand"})
+INVOICE_PAYMENT_LIST_PARAMS = LIST_PARAMS | {"invoice", "status"}
+REFUND_CREATE_PARAMS = frozenset({"charge", "payment_intent", "amount", "reason", "metadata", "expand"})
+REFUND_LIST_PARAMS = LIST_PARAMS | {"charge", "payment_intent"}
+REFUND_REASONS = ("duplicate", "fraudulent", "requested_by_customer")
 EXPAND_ONLY = frozenset({"expand"})
 
 
@@ -545,6 +554,12 @@ class FakeStripe:
             ("POST", r"/v1/customers", self._create_customer, CUSTOMER_CREATE_PARAMS),
             ("GET", r"/v1/customers/([^/]+)", self._retrieve("customer"), EXPAND_ONLY),
             ("POST", r"/v1/customers/([^/]+)", self._update_customer, CUSTOMER_UPDATE_PARAMS),
+            (
+                "GET",
+                r"/v1/customers/([^/]+)/balance_transactions",
+                self._list_balance_transactions,
+                LIST_PARAMS,
+            ),
             ("POST", r"/v1/subscriptions", self._create_subscription, SUBSCRIPTION_CREATE_PARAMS),
             ("GET", r"/v1/subscriptions", self._list_subscriptions, SUBSCRIPTION_LIST_PARAMS),
             ("GET", r"/v1/subscriptions/([^/]+)", self._retrieve("subscription"), EXPAND_ONLY),
@@ -561,6 +576,12 @@ class FakeStripe:
             ("GET", r"/v1/prices/([^/]+)", self._retrieve("price"), EXPAND_ONLY),
             ("GET", r"/v1/invoices/([^/]+)", self._retrieve("invoice"), EXPAND_ONLY),
             ("POST", r"/v1/invoices/([^/]+)/pay", self._pay_invoice, INVOICE_PAY_PARAMS),
+            ("GET", r"/v1/invoice_payments", self._list_invoice_payments, INVOICE_PAYMENT_LIST_PARAMS),
+            ("GET", r"/v1/payment_intents/([^/]+)", self._retrieve("payment_intent"), EXPAND_ONLY),
+            ("GET", r"/v1/charges/([^/]+)", self._retrieve("charge"), EXPAND_ONLY),
+            ("POST", r"/v1/refunds", self._create_refund, REFUND_CREATE_PARAMS),
+            ("GET", r"/v1/refunds", self._list_refunds, REFUND_LIST_PARAMS),
+            ("GET", r"/v1/refunds/([^/]+)", self._retrieve("refund"), EXPAND_ONLY),
             ("GET", r"/v1/payment_methods/([^/]+)", self._retrieve("payment_method"), EXPAND_ONLY),
             ("POST", r"/v1/checkout/sessions", self._create_checkout_session, CHECKOUT_CREATE_PARAMS),
             ("GET", r"/v1/checkout/sessions/([^/]+)", self._retrieve("checkout.session"), EXPAND_ONLY),
@@ -627,6 +648,11 @@ class FakeStripe:
                 if reference
                 else None
             )
+
+    def _list_balance_transactions(self, params: Json, customer_id: str) -> Json:
+        self._lookup("customer", customer_id)
+        transactions = [t for t in self._all("customer_balance_transaction") if t["customer"] == customer_id]
+        return _page(transactions, params, f"/v1/customers/{customer_id}/balance_transactions")
 
     def _set_default_payment_method(self, customer: Json, payment_method: str) -> None:
         before = copy.deepcopy(customer)
@@ -1037,9 +1063,38 @@ class FakeStripe:
         if "cancellation_details" in params:
             _apply_cancellation_details(subscription, params["cancellation_details"])
         now = self._clock()
+        paid_period = subscription["status"] == "active"
         subscription["canceled_at"] = now
         self._end(subscription, now, "cancellation_requested")
+        if paid_period and params.get("prorate") == "true":
+            self._credit_unused_time(subscription, now)
         return subscription
+
+    def _credit_unused_time(self, subscription: Json, now: int) -> None:
+        """prorate=true: the unused part of the paid period as a credit (negative) on the customer balance."""
+        customer = self._objects[subscription["customer"]]
+        before = copy.deepcopy(customer)
+        for item in subscription["items"]["data"]:
+            start, end = item["current_period_start"], item["current_period_end"]
+            if not start <= now < end:
+                continue
+            price = item["price"]
+            credit = price["unit_amount"] * item["quantity"] * (end - now) // (end - start)
+            if credit <= 0:
+                continue
+            customer["balance"] -= credit
+            transaction_id = self._new_id("cbtxn")
+            self._objects[transaction_id] = _customer_balance_transaction_object(
+                transaction_id,
+                now,
+                customer=customer["id"],
+                amount=-credit,
+                currency=subscription["currency"],
+                ending_balance=customer["balance"],
+                description=f"Unused time on {price['nickname'] or price['product']} after "
+                f"{datetime.fromtimestamp(now, UTC).strftime('%d %b %Y')}",
+            )
+        self._emit_update("customer.updated", customer, before)
 
     def _resume_subscription(self, params: Json, subscription_id: str) -> Json:
         subscription = self._lookup("subscription", subscription_id)
@@ -1115,7 +1170,7 @@ class FakeStripe:
             payment_method = payment_method or self._payment_method(subscription)
             invoice["attempted"] = True
             invoice["attempt_count"] += 1
-            if not self._chargeable(payment_method):
+            if payment_method is None or not self._chargeable(payment_method):
                 retries = invoice["billing_reason"] != "subscription_create" and invoice[
                     "attempt_count"
                 ] <= len(RETRY_DELAYS)
@@ -1126,6 +1181,7 @@ class FakeStripe:
                 return False
             if subscription["payment_settings"]["save_default_payment_method"] == "on_subscription":
                 subscription["default_payment_method"] = payment_method
+            self._record_payment(invoice, payment_method, at)
         invoice.update(
             status="paid",
             attempted=True,
@@ -1136,6 +1192,120 @@ class FakeStripe:
         )
         invoice["status_transitions"]["paid_at"] = at
         return True
+
+    def _record_payment(self, invoice: Json, payment_method: str, at: int) -> None:
+        """A successful charge of an invoice: its PaymentIntent, Charge and InvoicePayment."""
+        intent_id, charge_id, payment_id = self._new_id("pi"), self._new_id("ch"), self._new_id("inpay")
+        amount, currency = invoice["amount_due"], invoice["currency"]
+        description = (
+            "Subscription creation"
+            if invoice["billing_reason"] == "subscription_create"
+            else ("Subscription update")
+        )
+        self._objects[intent_id] = _payment_intent_object(
+            intent_id,
+            at,
+            amount=amount,
+            currency=currency,
+            customer=invoice["customer"],
+            description=description,
+            payment_method=payment_method,
+            latest_charge=charge_id,
+            client_secret=f"{intent_id}_secret_{secrets.token_hex(12)}",
+        )
+        self._objects[charge_id] = _charge_object(
+            charge_id,
+            at,
+            amount=amount,
+            currency=currency,
+            customer=invoice["customer"],
+            description=description,
+            payment_intent=intent_id,
+            payment_method=self._objects[payment_method],
+        )
+        self._objects[payment_id] = _invoice_payment_object(
+            payment_id, at, invoice=invoice["id"], amount=amount, currency=currency, payment_intent=intent_id
+        )
+
+    def _list_invoice_payments(self, params: Json) -> Json:
+        payments = self._all("invoice_payment")
+        for name in ("invoice", "status"):
+            if name in params:
+                payments = [p for p in payments if p[name] == params[name]]
+        return _page(payments, params, "/v1/invoice_payments")
+
+    # Refunds
+
+    def _create_refund(self, params: Json) -> Json:
+        if "charge" in params and "payment_intent" in params:
+            raise ApiError(400, "You cannot specify both a charge and a payment_intent.", param="charge")
+        if "charge" in params:
+            charge = self._lookup("charge", _string(params["charge"], "charge"), "charge")
+        elif "payment_intent" in params:
+            intent = self._lookup(
+                "payment_intent", _string(params["payment_intent"], "payment_intent"), "payment_intent"
+            )
+            if intent["latest_charge"] is None:
+                raise ApiError(
+                    400,
+                    f"This PaymentIntent ({intent['id']}) does not have a successful charge to refund.",
+                    param="payment_intent",
+                )
+            charge = self._objects[intent["latest_charge"]]
+        else:
+            raise ApiError(
+                400,
+                "One of the following params should be provided for this request: payment_intent or charge.",
+                code="parameter_missing",
+            )
+        remaining = charge["amount"] - charge["amount_refunded"]
+        if remaining <= 0:
+            raise ApiError(
+                400, f"Charge {charge['id']} has already been refunded.", code="charge_already_refunded"
+            )
+        amount = _integer(params.get("amount", remaining), "amount")
+        if amount <= 0:
+            raise ApiError(400, "Invalid positive integer", code="parameter_invalid_integer", param="amount")
+        if amount > remaining:
+            raise ApiError(
+                400,
+                f"Refund amount ({_money(amount, charge['currency'])}) is greater than unrefunded amount on "
+                f"charge ({_money(remaining, charge['currency'])})",
+                param="amount",
+            )
+        refund_id = self._new_id("re")
+        refund = _refund_object(
+            refund_id,
+            self._clock(),
+            charge=charge,
+            amount=amount,
+            reason=_choice(params["reason"], "reason", REFUND_REASONS) if params.get("reason") else None,
+            metadata=_updated_metadata({}, params.get("metadata", {})),
+        )
+        self._objects[refund_id] = refund
+        before = copy.deepcopy(charge)
+        charge["amount_refunded"] += amount
+        charge["refunded"] = charge["amount_refunded"] == charge["amount"]
+        self._emit_update("charge.refunded", charge, before)
+        self._emit("refund.created", refund)
+        return refund
+
+    def _list_refunds(self, params: Json) -> Json:
+        refunds = self._all("refund")
+        for name in ("charge", "payment_intent"):
+            if name in params:
+                refunds = [r for r in refunds if r[name] == params[name]]
+        return _page(refunds, params, "/v1/refunds")
+
+    def _included(self, obj: Json, name: str) -> Json:
+        """An includable list field (`expand[]=payments` on an invoice, `refunds` on a charge)."""
+        if name == "payments":
+            data = [p for p in self._all("invoice_payment") if p["invoice"] == obj["id"]]
+            url = f"/v1/invoices/{obj['id']}/payments"
+        else:
+            data = [r for r in self._all("refund") if r["charge"] == obj["id"]]
+            url = f"/v1/charges/{obj['id']}/refunds"
+        return {"object": "list", "data": copy.deepcopy(data), "has_more": False, "url": url}
 
     def _pay_invoice(self, params: Json, invoice_id: str) -> Json:
         invoice = self._lookup("invoice", invoice_id)
@@ -1553,7 +1723,11 @@ class FakeStripe:
     def _expand(self, value: Any, path: list[str]) -> Any:
         if isinstance(value, list):
             return [self._expand(element, path) for element in value]
-        if not path or not isinstance(value, dict) or path[0] not in value:
+        if not path or not isinstance(value, dict):
+            return value
+        if (value.get("object"), path[0]) in INCLUDABLE:
+            value[path[0]] = self._included(value, path[0])
+        if path[0] not in value:
             return value
         child = value[path[0]]
         if isinstance(child, str) and child in self._objects:
@@ -1728,6 +1902,10 @@ def _request_cancel_at_period_end(subscription: Json, now: int) -> None:
         canceled_at=now,
     )
     subscription["cancellation_details"]["reason"] = "cancellation_requested"
+
+
+def _money(amount: int, currency: str) -> str:
+    return f"${amount / 100:.2f}" if currency == "usd" else f"{amount / 100:.2f} {currency.upper()}"
 
 
 def _page(objects: list[Json], params: Json, url: str) -> Json:
@@ -2299,4 +2477,229 @@ def _checkout_session_object(
         "ui_mode": "hosted",
         "url": f"https://checkout.stripe.com/c/pay/{session_id}",
         "wallet_options": None,
+    }
+
+
+def _customer_balance_transaction_object(
+    transaction_id: str,
+    created: int,
+    *,
+    customer: str,
+    amount: int,
+    currency: str,
+    ending_balance: int,
+    description: str,
+) -> Json:
+    return {
+        "id": transaction_id,
+        "object": "customer_balance_transaction",
+        "amount": amount,
+        "checkout_session": None,
+        "created": created,
+        "credit_note": None,
+        "currency": currency,
+        "customer": customer,
+        "customer_account": None,
+        "description": description,
+        "ending_balance": ending_balance,
+        "invoice": None,
+        "livemode": False,
+        "metadata": {},
+        "type": "adjustment",
+    }
+
+
+def _payment_intent_object(
+    intent_id: str,
+    created: int,
+    *,
+    amount: int,
+    currency: str,
+    customer: str,
+    description: str,
+    payment_method: str,
+    latest_charge: str,
+    client_secret: str,
+) -> Json:
+    return {
+        "id": intent_id,
+        "object": "payment_intent",
+        "amount": amount,
+        "amount_capturable": 0,
+        "amount_details": {"tip": {}},
+        "amount_received": amount,
+        "application": None,
+        "application_fee_amount": None,
+        "automatic_payment_methods": None,
+        "canceled_at": None,
+        "cancellation_reason": None,
+        "capture_method": "automatic",
+        "client_secret": client_secret,
+        "confirmation_method": "automatic",
+        "created": created,
+        "currency": currency,
+        "customer": customer,
+        "customer_account": None,
+        "description": description,
+        "excluded_payment_method_types": None,
+        "last_payment_error": None,
+        "latest_charge": latest_charge,
+        "livemode": False,
+        "managed_payments": {"enabled": False},
+        "metadata": {},
+        "next_action": None,
+        "on_behalf_of": None,
+        "payment_method": payment_method,
+        "payment_method_configuration_details": None,
+        "payment_method_options": {},
+        "payment_method_types": ["card"],
+        "processing": None,
+        "receipt_email": None,
+        "review": None,
+        "setup_future_usage": None,
+        "shipping": None,
+        "source": None,
+        "statement_descriptor": None,
+        "statement_descriptor_suffix": None,
+        "status": "succeeded",
+        "transfer_data": None,
+        "transfer_group": None,
+    }
+
+
+def _charge_object(
+    charge_id: str,
+    created: int,
+    *,
+    amount: int,
+    currency: str,
+    customer: str,
+    description: str,
+    payment_intent: str,
+    payment_method: Json,
+) -> Json:
+    """A succeeded card charge; `refunds` is includable (expand[]=refunds), as in Stripe."""
+    card = payment_method["card"]
+    return {
+        "id": charge_id,
+        "object": "charge",
+        "amount": amount,
+        "amount_captured": amount,
+        "amount_refunded": 0,
+        "application": None,
+        "application_fee": None,
+        "application_fee_amount": None,
+        "balance_transaction": None,
+        "billing_details": copy.deepcopy(payment_method["billing_details"]),
+        "calculated_statement_descriptor": "FAKE STRIPE",
+        "captured": True,
+        "created": created,
+        "currency": currency,
+        "customer": customer,
+        "description": description,
+        "disputed": False,
+        "failure_balance_transaction": None,
+        "failure_code": None,
+        "failure_message": None,
+        "fraud_details": {},
+        "livemode": False,
+        "metadata": {},
+        "on_behalf_of": None,
+        "outcome": {
+            "advice_code": None,
+            "network_advice_code": None,
+            "network_decline_code": None,
+            "network_status": "approved_by_network",
+            "reason": None,
+            "seller_message": "Payment complete.",
+            "type": "authorized",
+        },
+        "paid": True,
+        "payment_intent": payment_intent,
+        "payment_method": payment_method["id"],
+        "payment_method_details": {
+            "card": {
+                "amount_authorized": amount,
+                "authorization_code": None,
+                "brand": card["brand"],
+                "checks": copy.deepcopy(card["checks"]),
+                "country": card["country"],
+                "exp_month": card["exp_month"],
+                "exp_year": card["exp_year"],
+                "extended_authorization": {"status": "disabled"},
+                "fingerprint": card["fingerprint"],
+                "funding": card["funding"],
+                "incremental_authorization": {"status": "unavailable"},
+                "installments": None,
+                "last4": card["last4"],
+                "mandate": None,
+                "multicapture": {"status": "unavailable"},
+                "network": "visa",
+                "network_token": {"used": False},
+                "network_transaction_id": None,
+                "overcapture": {"maximum_amount_capturable": amount, "status": "unavailable"},
+                "regulated_status": card["regulated_status"],
+                "three_d_secure": None,
+                "transaction_link_id": None,
+                "wallet": None,
+            },
+            "type": "card",
+        },
+        "receipt_email": None,
+        "receipt_number": None,
+        "receipt_url": f"https://pay.stripe.com/receipts/payment/test_{charge_id}",
+        "refunded": False,
+        "review": None,
+        "shipping": None,
+        "source": None,
+        "source_transfer": None,
+        "statement_descriptor": None,
+        "statement_descriptor_suffix": None,
+        "status": "succeeded",
+        "transfer_data": None,
+        "transfer_group": None,
+    }
+
+
+def _invoice_payment_object(
+    payment_id: str, created: int, *, invoice: str, amount: int, currency: str, payment_intent: str
+) -> Json:
+    return {
+        "id": payment_id,
+        "object": "invoice_payment",
+        "amount_paid": amount,
+        "amount_requested": amount,
+        "created": created,
+        "currency": currency,
+        "invoice": invoice,
+        "is_default": True,
+        "livemode": False,
+        "payment": {"payment_intent": payment_intent, "type": "payment_intent"},
+        "status": "paid",
+        "status_transitions": {"canceled_at": None, "paid_at": created},
+    }
+
+
+def _refund_object(
+    refund_id: str, created: int, *, charge: Json, amount: int, reason: str | None, metadata: dict[str, str]
+) -> Json:
+    return {
+        "id": refund_id,
+        "object": "refund",
+        "amount": amount,
+        "balance_transaction": None,
+        "charge": charge["id"],
+        "created": created,
+        "currency": charge["currency"],
+        "customer": None,
+        "customer_account": None,
+        "destination_details": {"card": {"type": "refund"}, "type": "card"},
+        "metadata": metadata,
+        "payment_intent": charge["payment_intent"],
+        "payment_method": None,
+        "reason": reason,
+        "receipt_number": None,
+        "source_transfer_reversal": None,
+        "status": "succeeded",
+        "transfer_reversal": None,
     }

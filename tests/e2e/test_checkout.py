@@ -95,3 +95,70 @@ def test_two_paid_sessions_are_flagged_as_a_duplicate(make_dev: LocalServer) -> 
     assert len(flagged) == 1
     assert (flagged[0]["policy"], flagged[0]["action"]) == ("flag", "none")
     assert flagged[0]["kept_subscription_id"] != flagged[0]["duplicate_subscription_id"]
+
+
+@pytest.fixture
+def duplicate_policy(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    monkeypatch.setenv("DUPLICATE_POLICY", request.param)
+    return str(request.param)
+
+
+def pay_twice(server: LocalServer, account_id: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Two paid sessions for one product: ours, and a second tab opened straight at Stripe."""
+    assert server.fake_stripe is not None
+    first = open_session(server, account_id, "s")[1]
+    customer_id = call(server, "GET", f"/accounts/{account_id}")[1]["customer_id"]
+    stripe_client = stripe_sdk.StripeClient(
+        "sk_test_local_fake", base_addresses={"api": server.fake_stripe.url}
+    )
+    second_tab = stripe_client.v1.checkout.sessions.create(
+        params={
+            "mode": "subscription",
+            "customer": customer_id,
+            "client_reference_id": account_id,
+            "line_items": [{"price": "price_local_s", "quantity": 1}],
+            "subscription_data": {"metadata": {"account_id": account_id}},
+            **URLS,
+        }
+    )
+    server.fake_stripe.complete_checkout(first["id"])
+    server.settle()
+    server.fake_stripe.complete_checkout(second_tab.id)
+    server.settle()
+    server.settle()
+    resolved = [
+        e["detail"]
+        for e in call(server, "GET", "/_local/events")[1]
+        if e["detail_type"] == "Duplicate Subscription Resolved"
+    ]
+    return call(server, "GET", f"/accounts/{account_id}")[1], resolved
+
+
+@pytest.mark.parametrize("duplicate_policy", ["refund", "credit", "extend"], indirect=True)
+def test_each_policy_leaves_one_live_subscription(duplicate_policy: str, make_dev: LocalServer) -> None:
+    assert make_dev.fake_stripe is not None
+    account, resolved = pay_twice(make_dev, "acct-75")
+    (resolution,) = resolved
+    assert resolution["policy"] == duplicate_policy
+    live = [
+        s
+        for s in make_dev.fake_stripe.objects("subscription")
+        if s["status"] in ("active", "trialing") and s["metadata"].get("account_id") == "acct-75"
+    ]
+    assert [s["id"] for s in live] == [resolution["kept_subscription_id"]]
+    assert account["access"] is True and account["subscription_id"] == resolution["kept_subscription_id"]
+    assert {c["idempotency_key"] for c in resolution["provider_calls"]} >= {
+        f"duplicate:{resolution['kept_subscription_id']}:{resolution['duplicate_subscription_id']}:"
+        + ("cancel-prorated" if duplicate_policy == "credit" else "cancel")
+    }
+    if duplicate_policy == "refund":
+        assert len(make_dev.fake_stripe.objects("refund")) == 1
+    if duplicate_policy == "credit":
+        customer = next(
+            c for c in make_dev.fake_stripe.objects("customer") if c["id"] == account["customer_id"]
+        )
+        assert customer["balance"] < 0
+    if duplicate_policy == "extend":
+        (kept,) = live
+        assert kept["status"] == "trialing"
+        assert kept["trial_end"] == resolution["kept_next_billing_at"]

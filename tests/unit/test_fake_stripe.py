@@ -795,3 +795,162 @@ def test_signing_webhook_posts_verifiable_deliveries(
     payload, header = received[0]
     assert verify_signature(payload, header, [SECRET], now=T0, tolerance=300) == T0
     assert "answered 500" in caplog.text and "failed" in caplog.text
+
+
+# Prorated cancel, refunds, moving the next billing date
+
+
+def _active(fake: FakeStripe, client: stripe.StripeClient, customer_id: str) -> stripe.Subscription:
+    """Plan S paid now, with a saved card: period T0 .. T0 + 31 days."""
+    fake.attach_payment_method(customer_id)
+    return client.v1.subscriptions.create(
+        params={"customer": customer_id, "items": [{"price": "price_1Q1planS"}]}
+    )
+
+
+def test_prorated_cancel_credits_the_unused_time_to_the_balance(
+    fake: FakeStripe, client: stripe.StripeClient, clock: ManualClock
+) -> None:
+    customer_id = _customer(client)
+    subscription = _active(fake, client, customer_id)
+    _at(clock, T0 + 10 * DAY)
+
+    canceled = client.v1.subscriptions.cancel(subscription.id, params={"prorate": True})
+
+    credit = 1900 * 21 // 31
+    assert canceled.status == "canceled"
+    assert client.v1.customers.retrieve(customer_id).balance == -credit
+    assert _types(fake.events)[-2:] == ["customer.subscription.deleted", "customer.updated"]
+    assert fake.events[-1]["data"]["previous_attributes"] == {"balance": 0}
+    (transaction,) = fake.objects("customer_balance_transaction")
+    assert (transaction["amount"], transaction["ending_balance"], transaction["type"]) == (
+        -credit,
+        -credit,
+        "adjustment",
+    )
+    assert transaction["description"] == "Unused time on prod_Q1planS after 11 Jan 2026"
+    listed = client.v1.customers.balance_transactions.list(customer_id)
+    assert [t.id for t in listed.data] == [transaction["id"]]
+
+    trial = _trial(client, customer_id)
+    client.v1.subscriptions.cancel(trial.id, params={"prorate": True})
+    assert client.v1.customers.retrieve(customer_id).balance == -credit
+
+
+def test_the_latest_invoice_payment_is_refunded_once(fake: FakeStripe, client: stripe.StripeClient) -> None:
+    subscription = _active(fake, client, _customer(client))
+    expanded = client.v1.subscriptions.retrieve(
+        subscription.id, params={"expand": ["latest_invoice.payments"]}
+    )
+    invoice = expanded.latest_invoice
+    assert isinstance(invoice, stripe.Invoice) and invoice.payments is not None
+    (payment,) = invoice.payments.data
+    intent = client.v1.payment_intents.retrieve(str(payment.payment.payment_intent))
+    charge = client.v1.charges.retrieve(str(intent.latest_charge))
+    assert (intent.status, intent.amount_received, charge.amount, charge.payment_intent) == (
+        "succeeded",
+        1900,
+        1900,
+        intent.id,
+    )
+    assert "payments" not in client.v1.invoices.retrieve(invoice.id).to_dict()
+
+    params: stripe.params.RefundCreateParams = {
+        "payment_intent": intent.id,
+        "reason": "requested_by_customer",
+    }
+    refund = client.v1.refunds.create(params=params, options={"idempotency_key": "refund-1"})
+    again = client.v1.refunds.create(params=params, options={"idempotency_key": "refund-1"})
+
+    assert (refund.status, refund.amount, refund.charge, refund.payment_intent) == (
+        "succeeded",
+        1900,
+        charge.id,
+        intent.id,
+    )
+    assert again.id == refund.id and again.last_response is not None
+    assert again.last_response.headers["Idempotent-Replayed"] == "true"
+    refunded = client.v1.charges.retrieve(charge.id, params={"expand": ["refunds"]})
+    assert (refunded.refunded, refunded.amount_refunded) == (True, 1900)
+    assert refunded.refunds is not None and [r.id for r in refunded.refunds.data] == [refund.id]
+    assert _types(fake.events)[-2:] == ["charge.refunded", "refund.created"]
+    assert fake.events[-2]["data"]["previous_attributes"] == {"amount_refunded": 0, "refunded": False}
+    assert _types(fake.events).count("refund.created") == 1
+    assert [r.id for r in client.v1.refunds.list(params={"charge": charge.id}).data] == [refund.id]
+
+    with pytest.raises(stripe.InvalidRequestError) as twice:
+        client.v1.refunds.create(params={"charge": charge.id})
+    assert (twice.value.http_status, twice.value.code) == (400, "charge_already_refunded")
+
+
+def test_partial_refunds_and_refund_errors(fake: FakeStripe, client: stripe.StripeClient) -> None:
+    subscription = _active(fake, client, _customer(client))
+    (payment,) = client.v1.invoice_payments.list(params={"invoice": str(subscription.latest_invoice)}).data
+    intent_id = str(payment.payment.payment_intent)
+
+    client.v1.refunds.create(params={"payment_intent": intent_id, "amount": 500})
+    with pytest.raises(stripe.InvalidRequestError) as too_much:
+        client.v1.refunds.create(params={"payment_intent": intent_id, "amount": 1500})
+    assert too_much.value.param == "amount"
+    rest = client.v1.refunds.create(params={"payment_intent": intent_id})
+
+    assert rest.amount == 1400
+    with pytest.raises(stripe.InvalidRequestError) as neither:
+        client.v1.refunds.create(params={})
+    assert neither.value.http_status == 400
+    trial_invoice = str(_trial(client, _customer(client, "acct-2")).latest_invoice)
+    assert client.v1.invoice_payments.list(params={"invoice": trial_invoice}).data == []
+
+
+def test_trial_end_moves_the_next_billing_date_of_an_active_subscription(
+    fake: FakeStripe, client: stripe.StripeClient, clock: ManualClock
+) -> None:
+    subscription = _active(fake, client, _customer(client))
+    first_invoice = subscription.latest_invoice
+    _at(clock, T0 + 10 * DAY)
+    next_billing = T0 + 45 * DAY
+
+    extended = client.v1.subscriptions.update(
+        subscription.id, params={"trial_end": next_billing, "proration_behavior": "none"}
+    )
+
+    snapshot = subscription_snapshot(extended.to_dict())
+    assert (
+        snapshot.status,
+        snapshot.trial_end,
+        snapshot.current_period_start,
+        snapshot.current_period_end,
+    ) == (
+        "trialing",
+        next_billing,
+        T0 + 10 * DAY,
+        next_billing,
+    )
+    assert extended.latest_invoice == first_invoice
+    update = fake.events[-1]
+    assert update["type"] == "customer.subscription.updated"
+    assert (
+        update["data"]["previous_attributes"]["status"],
+        update["data"]["previous_attributes"]["trial_end"],
+    ) == (
+        "active",
+        None,
+    )
+
+    _at(clock, T0 + 31 * DAY)
+    assert _types(fake.advance()) == []
+    _at(clock, next_billing)
+    assert _types(fake.advance()) == [
+        "customer.subscription.trial_will_end",
+        "customer.subscription.updated",
+        "invoice.paid",
+        "invoice.payment_succeeded",
+    ]
+    renewed = client.v1.subscriptions.retrieve(subscription.id, params={"expand": ["latest_invoice"]})
+    invoice = renewed.latest_invoice
+    assert renewed.status == "active" and isinstance(invoice, stripe.Invoice)
+    assert (invoice.status, invoice.amount_paid, invoice.lines.data[0].period.start) == (
+        "paid",
+        1900,
+        next_billing,
+    )

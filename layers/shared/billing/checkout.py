@@ -12,7 +12,8 @@ from billing.clock import iso
 from billing.config import get_settings
 from billing.errors import BadRequest, Conflict
 from billing.model import LIVE_STATUSES, CheckoutRecord
-from billing.plans import ensure_customer, provider_api
+from billing.plans import ensure_customer
+from billing.stripe_access import provider_api
 
 STILL_USABLE_SECONDS = 60  # a session this close to expiry is not handed out again
 

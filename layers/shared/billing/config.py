@@ -43,6 +43,7 @@ class Settings(BaseSettings):
     proration_behavior: Literal["create_prorations", "none", "always_invoice"] = "create_prorations"
     free_plan_cancels_paid: bool = True
     free_plan_cancel_at_period_end: bool = True
+    duplicate_policy: Literal["refund", "credit", "extend", "flag"] = "flag"
     checkout_session_ttl_seconds: int = Field(default=3600, ge=1800, le=86400)  # Stripe: 30 min to 24 h
     checkout_success_url: str | None = None
     checkout_cancel_url: str | None = None
@@ -69,6 +70,7 @@ class Settings(BaseSettings):
         return NoticePolicy(
             lead_days=tuple(sorted(set(self.trial_notice_lead_days), reverse=True)),
             email_template=self.notice_template if self.notice_sender else None,
+            duplicate_policy=self.duplicate_policy,
         )
 
 

@@ -1,8 +1,17 @@
 """Duplicate subscriptions: two live subscriptions of one account to the same product. Pure.
 
 Checkout lets a customer pay the same product twice (two tabs, sessions that live 24 h); the
-newer subscription is the duplicate. This module finds it; the resolution policy decides what
-happens to it (`flag`: change nothing at the provider, only publish).
+newer subscription is the duplicate. The policy decides what happens to it:
+
+| policy  | provider calls (Idempotency-Key from both ids and the action)                    |
+|---------|-----------------------------------------------------------------------------------|
+| refund  | cancel it at once, refund its latest payment                                      |
+| credit  | cancel it at once with proration: the unused time becomes customer balance        |
+| extend  | cancel it without proration; push the older one's next billing date out by the   |
+|         | paid period (`trial_end`, `proration_behavior=none`)                              |
+| flag    | none                                                                              |
+
+Every resolution is published as `Duplicate Subscription Resolved`.
 """
 
 from __future__ import annotations
@@ -35,12 +44,35 @@ def duplicate_of(
     return ordered[0], ordered[-1]
 
 
-def flagged(
-    account_id: str, kept: SubscriptionSnapshot, duplicate: SubscriptionSnapshot, cause_id: str
-) -> Effect:
-    return Effect(
+def resolution(
+    policy: str, account_id: str, kept: SubscriptionSnapshot, duplicate: SubscriptionSnapshot, cause_id: str
+) -> tuple[Effect, ...]:
+    pair = f"duplicate:{kept.subscription_id}:{duplicate.subscription_id}"
+    calls: list[Effect] = []
+    detail: dict[str, object] = {}
+    if policy == "refund":
+        calls = [
+            _call(f"{pair}:cancel", "cancel", duplicate.subscription_id, prorate=False),
+            _call(f"{pair}:refund", "refund_latest_payment", duplicate.subscription_id),
+        ]
+        action = "canceled_and_refunded"
+    elif policy == "credit":
+        calls = [_call(f"{pair}:cancel-prorated", "cancel", duplicate.subscription_id, prorate=True)]
+        action = "canceled_with_credit"
+    elif policy == "extend":
+        paid = (duplicate.current_period_end or 0) - (duplicate.current_period_start or 0)
+        next_billing = (kept.current_period_end or 0) + max(paid, 0)
+        calls = [
+            _call(f"{pair}:cancel", "cancel", duplicate.subscription_id, prorate=False),
+            _call(f"{pair}:extend", "extend", kept.subscription_id, trial_end=next_billing),
+        ]
+        action = "canceled_and_extended"
+        detail["kept_next_billing_at"] = next_billing
+    else:
+        action = "none"
+    published = Effect(
         kind="bus",
-        key=f"duplicate:{kept.subscription_id}:{duplicate.subscription_id}:flag",
+        key=f"{pair}:{policy}",
         detail_type=DUPLICATE_RESOLVED,
         detail={
             "account_id": account_id,
@@ -48,8 +80,20 @@ def flagged(
             "product_id": duplicate.product_id,
             "kept_subscription_id": kept.subscription_id,
             "duplicate_subscription_id": duplicate.subscription_id,
-            "policy": "flag",
-            "action": "none",
+            "policy": policy,
+            "action": action,
+            "provider_calls": [{"call": c.detail["call"], "idempotency_key": c.key} for c in calls],
+            **detail,
             "cause": {"event_id": cause_id},
         },
+    )
+    return (*calls, published)
+
+
+def _call(key: str, call: str, subscription_id: str, **arguments: object) -> Effect:
+    return Effect(
+        kind="provider_call",
+        key=key,
+        detail_type=call,
+        detail={"call": call, "subscription_id": subscription_id, **arguments},
     )

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from enum import StrEnum
 
-from billing.duplicates import duplicate_of, flagged
+from billing.duplicates import duplicate_of, resolution
 from billing.entitlements import AccessPolicy, plan_of, primary_subscription
 from billing.model import (
     ENDED_STATUSES,
@@ -79,6 +79,7 @@ class Cause:
 class NoticePolicy:
     lead_days: tuple[int, ...] = ()
     email_template: str | None = None  # None: no e-mail, only the domain event
+    duplicate_policy: str = "flag"  # refund | credit | extend | flag (billing.duplicates)
 
 
 def account_entitlement(
@@ -145,7 +146,7 @@ def observe_subscription(
     effects = _access_changed(state.account_id, snapshot.provider, before, after, cause)
     found = duplicate_of(new_state, snapshot) if current is None else None
     if found is not None:
-        effects += (flagged(state.account_id, *found, cause.event_id),)
+        effects += resolution(notices.duplicate_policy, state.account_id, *found, cause.event_id)
     effects += plan_schedules(
         state.account_id, current.snapshot if current else None, snapshot, now, notices.lead_days
     )

@@ -11,20 +11,13 @@ from typing import Any
 
 from billing import accounts, clock, processing, store
 from billing.config import Settings, get_settings
-from billing.errors import BadRequest, Conflict, RetryLater
+from billing.errors import BadRequest, Conflict
 from billing.lifecycle import account_entitlement
 from billing.model import LIVE_STATUSES, AccountState, CustomerSnapshot, LocalPlanChoice, SubscriptionSnapshot
 from billing.providers import stripe
-from billing.secrets import stripe_credentials
+from billing.stripe_access import provider_api
 
 UPGRADABLE = frozenset({"trialing", "active", "past_due"})
-
-
-def provider_api(settings: Settings) -> stripe.StripeApi:
-    api_key = stripe_credentials(settings).api_key
-    if not api_key:
-        raise RetryLater("no Stripe API key is configured", reason="not_configured")
-    return stripe.api_client(api_key, settings.stripe_api_base)
 
 
 def apply_current(

@@ -386,6 +386,48 @@ class StripeApi:
             )
         return subscription_snapshot(found)
 
+    def cancel_now(self, subscription_id: str, *, prorate: bool, key: str) -> SubscriptionSnapshot:
+        """Cancel at once; with `prorate` the unused time is credited to the customer's balance."""
+        found = self._call(
+            self._client.v1.subscriptions.cancel,
+            subscription_id,
+            params={"prorate": prorate, "invoice_now": prorate},
+            options={"idempotency_key": key},
+        )
+        return subscription_snapshot(found)
+
+    def refund_latest_payment(self, subscription_id: str, *, key: str) -> str | None:
+        """Refund what the subscription's latest invoice collected; None when it collected nothing."""
+        found = self._call(
+            self._client.v1.subscriptions.retrieve,
+            subscription_id,
+            params={"expand": ["latest_invoice.payments"]},
+        )
+        invoice = found.get("latest_invoice")
+        payments = invoice.get("payments") if isinstance(invoice, Mapping) else None
+        for entry in payments.get("data", []) if isinstance(payments, Mapping) else []:
+            payment = entry.get("payment") or {}
+            intent, charge = _id(payment.get("payment_intent")), _id(payment.get("charge"))
+            if entry.get("status") == "paid" and (intent or charge):
+                params = {"payment_intent": intent} if intent else {"charge": charge}
+                refund = self._call(
+                    self._client.v1.refunds.create,
+                    params={**params, "reason": "duplicate"},
+                    options={"idempotency_key": key},
+                )
+                return str(refund["id"])
+        return None
+
+    def extend(self, subscription_id: str, next_billing_at: int, *, key: str) -> SubscriptionSnapshot:
+        """Move the next billing date out, charging nothing until then."""
+        found = self._call(
+            self._client.v1.subscriptions.update,
+            subscription_id,
+            params={"trial_end": next_billing_at, "proration_behavior": "none"},
+            options={"idempotency_key": key},
+        )
+        return subscription_snapshot(found)
+
     def price_product(self, price_id: str) -> str | None:
         return _id(self._call(self._client.v1.prices.retrieve, price_id).get("product"))
 

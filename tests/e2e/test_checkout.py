@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -10,6 +11,7 @@ import stripe as stripe_sdk
 
 from tests.e2e.http_client import call
 from tools.local_server import LocalServer
+from tools.replay import deliver
 
 pytestmark = pytest.mark.e2e
 URLS = {"success_url": "https://app.example.com/ok", "cancel_url": "https://app.example.com/no"}
@@ -103,8 +105,11 @@ def duplicate_policy(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyP
     return str(request.param)
 
 
-def pay_twice(server: LocalServer, account_id: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """Two paid sessions for one product: ours, and a second tab opened straight at Stripe."""
+def pay_twice(
+    server: LocalServer, account_id: str, trial_days: int = 0
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Two paid sessions for one product: ours, and a second tab opened straight at Stripe
+    (with `trial_days`, as the deferred-payment option opens them)."""
     assert server.fake_stripe is not None
     first = open_session(server, account_id, "s")[1]
     customer_id = call(server, "GET", f"/accounts/{account_id}")[1]["customer_id"]
@@ -117,7 +122,10 @@ def pay_twice(server: LocalServer, account_id: str) -> tuple[dict[str, Any], lis
             "customer": customer_id,
             "client_reference_id": account_id,
             "line_items": [{"price": "price_local_s", "quantity": 1}],
-            "subscription_data": {"metadata": {"account_id": account_id}},
+            "subscription_data": {
+                "metadata": {"account_id": account_id},
+                **({"trial_period_days": trial_days} if trial_days else {}),
+            },
             **URLS,
         }
     )
@@ -162,3 +170,49 @@ def test_each_policy_leaves_one_live_subscription(duplicate_policy: str, make_de
         (kept,) = live
         assert kept["status"] == "trialing"
         assert kept["trial_end"] == resolution["kept_next_billing_at"]
+
+
+def test_setup_mode_creates_exactly_one_subscription(make_dev: LocalServer) -> None:
+    assert make_dev.fake_stripe is not None
+    status, session = call(
+        make_dev, "POST", "/accounts/acct-76/checkout-sessions", {"plan": "s", "mode": "setup", **URLS}
+    )
+    assert status == 200
+    make_dev.fake_stripe.complete_checkout(session["id"])
+    make_dev.settle()
+    make_dev.settle()
+    account = call(make_dev, "GET", "/accounts/acct-76")[1]
+    assert (account["plan"], account["status"], account["access"]) == ("s", "active", True)
+    completed = next(e for e in make_dev.fake_stripe.events if e["type"] == "checkout.session.completed")
+    for _ in range(3):  # Stripe redelivers; each delivery is acknowledged and creates nothing
+        payload = json.dumps(completed).encode()
+        now = int(make_dev.clock.now().timestamp())
+        assert deliver(make_dev.url, payload, make_dev.webhook_secret, now)[0] == 200
+    make_dev.settle()
+    subscriptions = [
+        s
+        for s in make_dev.fake_stripe.objects("subscription")
+        if s["metadata"].get("account_id") == "acct-76"
+    ]
+    assert len(subscriptions) == 1
+
+
+@pytest.fixture
+def deferred_payment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CHECKOUT_TRIAL_DAYS", "2")
+
+
+@pytest.mark.parametrize("duplicate_policy", ["refund"], indirect=True)
+def test_deferred_payment_cancels_the_duplicate_before_any_charge(
+    duplicate_policy: str, deferred_payment: None, make_dev: LocalServer
+) -> None:
+    assert make_dev.fake_stripe is not None
+    _, (resolution,) = pay_twice(make_dev, "acct-77", trial_days=2)
+    assert resolution["action"] == "canceled_before_charge"
+    assert make_dev.fake_stripe.objects("refund") == []
+    live = [
+        s
+        for s in make_dev.fake_stripe.objects("subscription")
+        if s["status"] == "trialing" and s["metadata"].get("account_id") == "acct-77"
+    ]
+    assert [s["id"] for s in live] == [resolution["kept_subscription_id"]]

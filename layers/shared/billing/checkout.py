@@ -56,6 +56,8 @@ def open_session(
         cancel_url,
         key=f"{account_id}:checkout:{price_id}:{claim.claim_id}",
         expires_at=claim.expires_at,
+        mode=mode,
+        trial_days=settings.checkout_trial_days,
     )
     opened = replace(
         claim,

@@ -44,6 +44,9 @@ class Settings(BaseSettings):
     free_plan_cancels_paid: bool = True
     free_plan_cancel_at_period_end: bool = True
     duplicate_policy: Literal["refund", "credit", "extend", "flag"] = "flag"
+    # Deferred payment: sessions start the subscription with a trial that outlasts any open
+    # session, so a duplicate is found and cancelled before anything is charged. 0 = off.
+    checkout_trial_days: int = Field(default=0, ge=0, le=30)
     checkout_session_ttl_seconds: int = Field(default=3600, ge=1800, le=86400)  # Stripe: 30 min to 24 h
     checkout_success_url: str | None = None
     checkout_cancel_url: str | None = None

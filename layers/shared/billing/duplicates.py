@@ -11,6 +11,8 @@ newer subscription is the duplicate. The policy decides what happens to it:
 |         | paid period (`trial_end`, `proration_behavior=none`)                              |
 | flag    | none                                                                              |
 
+A duplicate still in its trial (the deferred-payment option) is only cancelled: nothing was paid.
+
 Every resolution is published as `Duplicate Subscription Resolved`.
 """
 
@@ -50,7 +52,10 @@ def resolution(
     pair = f"duplicate:{kept.subscription_id}:{duplicate.subscription_id}"
     calls: list[Effect] = []
     detail: dict[str, object] = {}
-    if policy == "refund":
+    if policy != "flag" and duplicate.status == "trialing":  # nothing charged yet (deferred payment)
+        calls = [_call(f"{pair}:cancel", "cancel", duplicate.subscription_id, prorate=False)]
+        action = "canceled_before_charge"
+    elif policy == "refund":
         calls = [
             _call(f"{pair}:cancel", "cancel", duplicate.subscription_id, prorate=False),
             _call(f"{pair}:refund", "refund_latest_payment", duplicate.subscription_id),

@@ -15,6 +15,7 @@ from billing.duplicates import duplicate_of, resolution
 from billing.entitlements import AccessPolicy, plan_of, primary_subscription
 from billing.model import (
     ENDED_STATUSES,
+    LIVE_STATUSES,
     AccountState,
     CheckoutSnapshot,
     Effect,
@@ -182,7 +183,32 @@ def observe_checkout(
     after = entitlement(new_state, now, policy)
     new_state = replace(new_state, entitlement=after)
     effects = _access_changed(state.account_id, checkout.provider, before, after, cause)
+    if checkout.mode == "setup" and checkout.status == "complete" and checkout.price_id:
+        effects += _subscribe_after_setup(new_state, checkout)
     return Transition(Outcome.APPLIED, new_state, before, after, effects)
+
+
+def _subscribe_after_setup(state: AccountState, checkout: CheckoutSnapshot) -> tuple[Effect, ...]:
+    """The card is saved: create the subscription server-side, keyed by the session, unless one to
+    that price is already live (so no delivery of the event can make a duplicate)."""
+    if not checkout.customer_id or any(
+        r.snapshot.price_id == checkout.price_id and r.snapshot.status in LIVE_STATUSES
+        for r in state.subscriptions.values()
+    ):
+        return ()
+    return (
+        Effect(
+            kind="provider_call",
+            key=f"setup:{checkout.session_id}:subscribe",
+            detail_type="create_subscription",
+            detail={
+                "call": "create_subscription",
+                "customer_id": checkout.customer_id,
+                "price_id": checkout.price_id,
+                "account_id": state.account_id,
+            },
+        ),
+    )
 
 
 def choose_local_plan(

@@ -103,6 +103,8 @@ class CheckoutSnapshot(Record):
     customer_id: str | None
     subscription_id: str | None
     status: str  # open | complete | expired
+    mode: str = "subscription"  # subscription | setup
+    price_id: str | None = None  # setup mode: the price to subscribe to once the card is saved
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,6 +10,11 @@ from billing.stripe_access import provider_api
 def run(effect: Effect) -> None:
     api = provider_api(get_settings())
     detail = effect.detail
+    if effect.detail_type == "create_subscription":
+        api.create_subscription(
+            str(detail["customer_id"]), str(detail["price_id"]), str(detail["account_id"]), key=effect.key
+        )
+        return
     subscription_id = str(detail["subscription_id"])
     if effect.detail_type == "cancel":
         api.cancel_now(subscription_id, prorate=bool(detail.get("prorate")), key=effect.key)

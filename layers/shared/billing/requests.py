@@ -43,7 +43,7 @@ class CheckoutRequest(BaseModel):
     price: str | None = Field(default=None, min_length=1, max_length=255)
     success_url: str = Field(max_length=2000, pattern=r"^https?://")
     cancel_url: str = Field(max_length=2000, pattern=r"^https?://")
-    mode: Literal["subscription"] = "subscription"
+    mode: Literal["subscription", "setup"] = "subscription"
 
     @model_validator(mode="after")
     def one_of_plan_or_price(self) -> CheckoutRequest:

@@ -118,13 +118,14 @@ def _int(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
-def _metadata_account(obj: Mapping[str, Any]) -> str | None:
+def _metadata_value(obj: Mapping[str, Any], key: str) -> str | None:
     metadata = obj.get("metadata")
-    if isinstance(metadata, Mapping):
-        account = metadata.get("account_id")
-        if isinstance(account, str) and account:
-            return account
-    return None
+    value = metadata.get(key) if isinstance(metadata, Mapping) else None
+    return value if isinstance(value, str) and value else None
+
+
+def _metadata_account(obj: Mapping[str, Any]) -> str | None:
+    return _metadata_value(obj, "account_id")
 
 
 def _require_id(obj: Mapping[str, Any], kind: str) -> str:
@@ -248,6 +249,8 @@ def _checkout(obj: Mapping[str, Any]) -> CheckoutSnapshot:
         customer_id=_id(obj.get("customer")),
         subscription_id=_id(obj.get("subscription")),
         status=str(obj.get("status") or "open"),
+        mode=str(obj.get("mode") or "subscription"),
+        price_id=_metadata_value(obj, "price_id"),
     )
 
 
@@ -441,21 +444,31 @@ class StripeApi:
         *,
         key: str,
         expires_at: int | None = None,
+        mode: str = "subscription",
+        trial_days: int = 0,
     ) -> dict[str, Any]:
-        found = self._call(
-            self._client.v1.checkout.sessions.create,
-            params={
-                "mode": "subscription",
-                "customer": customer_id,
-                "line_items": [{"price": price_id, "quantity": 1}],
-                "client_reference_id": account_id,
+        """`subscription` mode charges in the session (after `trial_days` when set); `setup` mode only
+        saves a card, and the subscription is created server-side when the session completes."""
+        params: dict[str, Any] = {
+            "mode": mode,
+            "customer": customer_id,
+            "client_reference_id": account_id,
+            "metadata": {"account_id": account_id, "price_id": price_id},
+            "success_url": success_url,
+            "cancel_url": cancel_url,
+        }
+        if expires_at:
+            params["expires_at"] = expires_at
+        if mode == "setup":
+            params["currency"] = "usd"
+        else:
+            params["line_items"] = [{"price": price_id, "quantity": 1}]
+            params["subscription_data"] = {
                 "metadata": {"account_id": account_id},
-                "subscription_data": {"metadata": {"account_id": account_id}},
-                "success_url": success_url,
-                "cancel_url": cancel_url,
-                **({"expires_at": expires_at} if expires_at else {}),
-            },
-            options={"idempotency_key": key},
+                **({"trial_period_days": trial_days} if trial_days else {}),
+            }
+        found = self._call(
+            self._client.v1.checkout.sessions.create, params=params, options={"idempotency_key": key}
         )
         return {"id": found["id"], "url": found.get("url"), "expires_at": found.get("expires_at")}
 

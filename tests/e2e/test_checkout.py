@@ -159,6 +159,23 @@ def test_each_policy_leaves_one_live_subscription(duplicate_policy: str, make_de
         f"duplicate:{resolution['kept_subscription_id']}:{resolution['duplicate_subscription_id']}:"
         + ("cancel-prorated" if duplicate_policy == "credit" else "cancel")
     }
+    for event in make_dev.fake_stripe.events:  # Stripe redelivers everything: nothing resolves twice
+        payload = json.dumps(event).encode()
+        assert (
+            deliver(make_dev.url, payload, make_dev.webhook_secret, int(make_dev.clock.now().timestamp()))[0]
+            == 200
+        )
+    make_dev.settle()
+    assert (
+        len(
+            [
+                e
+                for e in call(make_dev, "GET", "/_local/events")[1]
+                if e["detail_type"] == "Duplicate Subscription Resolved"
+            ]
+        )
+        == 1
+    )
     if duplicate_policy == "refund":
         assert len(make_dev.fake_stripe.objects("refund")) == 1
     if duplicate_policy == "credit":

@@ -69,34 +69,10 @@ def test_completed_and_expired_sessions_free_the_slot(make_dev: LocalServer) -> 
 
 
 def test_two_paid_sessions_are_flagged_as_a_duplicate(make_dev: LocalServer) -> None:
-    assert make_dev.fake_stripe is not None
-    first = open_session(make_dev, "acct-74", "s")[1]
-    customer_id = call(make_dev, "GET", "/accounts/acct-74")[1]["customer_id"]
-    stripe_client = stripe_sdk.StripeClient(
-        "sk_test_local_fake", base_addresses={"api": make_dev.fake_stripe.url}
-    )
-    second_tab = stripe_client.v1.checkout.sessions.create(
-        params={
-            "mode": "subscription",
-            "customer": customer_id,
-            "client_reference_id": "acct-74",
-            "line_items": [{"price": "price_local_s", "quantity": 1}],
-            "subscription_data": {"metadata": {"account_id": "acct-74"}},
-            **URLS,
-        }
-    )
-    make_dev.fake_stripe.complete_checkout(first["id"])
-    make_dev.settle()
-    make_dev.fake_stripe.complete_checkout(second_tab.id)
-    make_dev.settle()
-    flagged = [
-        e["detail"]
-        for e in call(make_dev, "GET", "/_local/events")[1]
-        if e["detail_type"] == "Duplicate Subscription Resolved"
-    ]
-    assert len(flagged) == 1
-    assert (flagged[0]["policy"], flagged[0]["action"]) == ("flag", "none")
-    assert flagged[0]["kept_subscription_id"] != flagged[0]["duplicate_subscription_id"]
+    _, resolved = pay_twice(make_dev, "acct-74")
+    assert len(resolved) == 1
+    assert (resolved[0]["policy"], resolved[0]["action"]) == ("flag", "none")
+    assert resolved[0]["kept_subscription_id"] != resolved[0]["duplicate_subscription_id"]
 
 
 @pytest.fixture

@@ -10,9 +10,9 @@ from typing import Any
 from billing import clock, store
 from billing.clock import iso
 from billing.config import get_settings
-from billing.errors import BadRequest, Conflict
+from billing.errors import Conflict
 from billing.model import LIVE_STATUSES, CheckoutRecord
-from billing.plans import ensure_customer
+from billing.plans import ensure_customer, plan_price
 from billing.stripe_access import provider_api
 
 STILL_USABLE_SECONDS = 60  # a session this close to expiry is not handed out again
@@ -22,9 +22,7 @@ def open_session(
     account_id: str, *, plan: str | None, price: str | None, success_url: str, cancel_url: str, mode: str
 ) -> dict[str, Any]:
     settings = get_settings()
-    price_id = price or settings.plan_catalog.stripe_price(plan or "")
-    if price_id is None:
-        raise BadRequest(f"plan {plan!r} has no Stripe price", reason="plan_not_billable")
+    price_id = price or plan_price(settings, plan or "")
     api = provider_api(settings)
     state = store.load_account(account_id)
     product_id = api.price_product(price_id)

@@ -37,7 +37,7 @@ def ensure_customer(state: AccountState, api: stripe.StripeApi, email: str | Non
     return customer.customer_id
 
 
-def _priced_plan(settings: Settings, plan: str) -> str:
+def plan_price(settings: Settings, plan: str) -> str:
     if plan not in settings.plan_catalog.root:
         raise BadRequest(f"unknown plan {plan!r}", reason="unknown_plan")
     price = settings.plan_catalog.stripe_price(plan)
@@ -51,7 +51,7 @@ def start_trial(account_id: str, plan: str, email: str, name: str | None = None)
     settings = get_settings()
     if settings.plan_catalog.is_free(plan):
         raise BadRequest("the free plan needs no trial", reason="plan_not_billable")
-    price = _priced_plan(settings, plan)
+    price = plan_price(settings, plan)
     state = store.load_account(account_id)
     trials = [r.snapshot for r in state.subscriptions.values() if r.snapshot.trial_start is not None]
     if trials:
@@ -91,7 +91,7 @@ def choose_plan(
     live = current if current is not None and current.status in LIVE_STATUSES else None
     if settings.plan_catalog.is_free(plan):
         return _choose_free(settings, state, plan, live, email)
-    price = _priced_plan(settings, plan)
+    price = plan_price(settings, plan)
     api = provider_api(settings)
     customer_id = ensure_customer(state, api, email, None)
     key = f"{account_id}:plan:{plan}:{live.subscription_id if live else 'new'}"

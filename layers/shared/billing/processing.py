@@ -84,10 +84,10 @@ def process(
             for sub_id, record in transition.state.subscriptions.items()
             if state.subscriptions.get(sub_id) != record
         ]
+        closed = [price for price in state.checkouts if price not in transition.state.checkouts]
         marker = _marker(delivery, account_id, transition.effects)
         try:
-            closed = [price for price in state.checkouts if price not in transition.state.checkouts]
-            store.commit(marker, transition.state, transition.after, changed, closed_checkouts=closed)
+            store.commit(marker, transition.state, changed, closed_checkouts=closed)
         except store.DuplicateEvent as duplicate:
             return _redrive(delivery, account_id, duplicate.marker)
         except store.ConcurrentUpdate:
@@ -194,12 +194,11 @@ def _process_customer(delivery: Delivery, customer: CustomerSnapshot) -> Result:
             updated_at=now,
         )
         # A customer event changes no entitlement; what time changed is announced by the next one.
-        after = published(new_state, now, get_settings().access_policy)
+        new_state = replace(new_state, entitlement=published(new_state, now, get_settings().access_policy))
         try:
             store.commit(
                 _marker(delivery, account_id, ()),
                 new_state,
-                after,
                 customer=customer,
                 customer_observed_at=delivery.created,
             )

@@ -226,7 +226,7 @@ def _marker_item(marker: Marker) -> EventMarkerItem:
     )
 
 
-def _account_item(state: AccountState, entitlement: Entitlement) -> AccountItem:
+def _account_item(state: AccountState) -> AccountItem:
     item = AccountItem(
         account_key(state.account_id),
         "ACCOUNT",
@@ -235,7 +235,7 @@ def _account_item(state: AccountState, entitlement: Entitlement) -> AccountItem:
         email=state.email,
         customer_has_payment_method=state.customer_has_payment_method,
         free_plan=state.free_plan,
-        entitlement=_map(entitlement.to_dict()),
+        entitlement=_map(state.entitlement.to_dict()) if state.entitlement else None,
         updated_at=state.updated_at,
     )
     if state.version:
@@ -246,7 +246,6 @@ def _account_item(state: AccountState, entitlement: Entitlement) -> AccountItem:
 def commit(
     marker: Marker,
     state: AccountState,
-    entitlement: Entitlement,
     subscription_ids: Sequence[str] = (),
     customer: CustomerSnapshot | None = None,
     customer_observed_at: int | None = None,
@@ -258,7 +257,7 @@ def commit(
     """
     items: list[tuple[BillingItem, Any]] = [
         (_marker_item(marker), BillingItem.pk.does_not_exist()),
-        (_account_item(state, entitlement), None),
+        (_account_item(state), None),
     ]
     for subscription_id in subscription_ids:
         record = state.subscriptions[subscription_id]

@@ -42,6 +42,10 @@ def provision() -> None:
     scheduler = boto3.client("scheduler")
     for logical_id in template.resources("AWS::Scheduler::ScheduleGroup"):
         scheduler.create_schedule_group(Name=template.physical_name(logical_id))
+    for logical_id, schedule in template.resources("AWS::Scheduler::Schedule").items():
+        props = template.resolve(schedule["Properties"])
+        props.pop("Description", None)
+        scheduler.create_schedule(**{**props, "Name": template.physical_name(logical_id)})
 
 
 def put_secret(name: str, value: dict[str, Any]) -> None:

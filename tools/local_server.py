@@ -3,7 +3,9 @@
 Each request becomes the API Gateway proxy event the deployed function would receive and is
 handed to that function's handler in this process. AWS is a moto server provisioned from the
 template. One clock, read by every component, can be moved through `/_local/clock`, and
-EventBridge Scheduler `at()` schedules fire when that clock passes them.
+EventBridge Scheduler schedules fire when that clock passes them: one-time `at()` schedules
+once, recurring `cron()`/`rate()` ones (the template's dormancy sweep) once per clock move, for
+the latest occurrence it passed (the sweep catches up on the days in between itself).
 
 Environment: PORT (default 3000), MOTO_PORT (default: any free port), STRIPE_WEBHOOK_SECRET
 (default: the local secret `make replay` signs with), STRIPE_API_KEY, STRIPE_API_BASE.
@@ -15,7 +17,6 @@ import base64
 import importlib
 import json
 import os
-import re
 import signal
 import sys
 import threading
@@ -26,20 +27,18 @@ from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import SplitResult, parse_qsl, unquote, urlsplit
-from zoneinfo import ZoneInfo
 
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 from moto.server import ThreadedMotoServer
 
-from tools import aws_local, local_aws, template
+from tools import aws_local, local_aws, local_scheduler, template
 from tools.apigw import LambdaContext, proxy_event
 from tools.fake_stripe import FakeStripe, signing_webhook
 
 LambdaHandler = Callable[[dict[str, Any], LambdaContext], Any]
 
 SCHEDULE_POLL_SECONDS = 1.0
-AT_EXPRESSION = re.compile(r"^at\((\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})\)$")
 # update_schedule replaces the whole schedule, so disabling one repeats all of its settings.
 SCHEDULE_SETTINGS = (
     "Name",
@@ -130,6 +129,7 @@ class LocalServer:
         self._scheduler: Any = None
         self._firing_lock = threading.Lock()
         self._fired: list[Firing] = []
+        self._recurring_since: dict[str, datetime] = {}  # schedule -> its last occurrence handled
         self._handlers: dict[tuple[str, str], LambdaHandler] = {}
         self._handlers_lock = threading.Lock()
 
@@ -297,7 +297,9 @@ class LocalServer:
                     self._move_clock(json.loads(body or b"{}"))
                 except (ValueError, TypeError) as exc:
                     return _json(400, {"message": str(exc)})
+                moved_to = self.clock.now()  # the time asked for; settling takes (real) time
                 self.settle()
+                return _json(200, {"now": _iso(moved_to)})
             return _json(200, {"now": _iso(self.clock.now())})
         if path == "/_local/events":
             return _json(200, self.events())
@@ -330,7 +332,7 @@ class LocalServer:
                 "name": schedule["Name"],
                 "group": schedule["GroupName"],
                 "expression": schedule["ScheduleExpression"],
-                "due": _iso(due) if (due := _at_time(schedule)) else None,
+                "due": _iso(due) if (due := local_scheduler.next_due(schedule, self.clock.now())) else None,
                 "target": schedule["Target"]["Arn"],
             }
             for schedule in self._enabled_schedules()
@@ -340,13 +342,22 @@ class LocalServer:
         return {"pending": pending, "fired": fired}
 
     def fire_due_schedules(self) -> None:
-        """Invoke the target of every enabled `at()` schedule the clock has passed, once."""
+        """Invoke the target of every enabled schedule the clock has passed: an `at()` one once,
+        a recurring one for the latest occurrence since the last it fired for (or since start)."""
         with self._firing_lock:
             now = self.clock.now()
             for schedule in self._enabled_schedules():
-                due = _at_time(schedule)
-                if due is not None and due <= now:
-                    self._fire(schedule, now)
+                due = local_scheduler.at_time(schedule)
+                if due is not None:
+                    if due <= now:
+                        self._fire(schedule, now, due)
+                    continue
+                key = f"{schedule['GroupName']}/{schedule['Name']}"
+                since = self._recurring_since.setdefault(key, now)
+                latest = local_scheduler.latest_due(schedule, since, now)
+                if latest is not None:
+                    self._recurring_since[key] = latest
+                    self._fire(schedule, now, latest)
 
     def settle(self) -> None:
         """Let everything due at the current time happen: Stripe's side first (its webhooks are
@@ -375,21 +386,22 @@ class LocalServer:
                     continue  # deleted since it was listed
         return found
 
-    def _fire(self, schedule: dict[str, Any], now: datetime) -> None:
+    def _fire(self, schedule: dict[str, Any], now: datetime, scheduled: datetime) -> None:
         target = schedule["Target"]
         try:
             function = _function_of_arn(target["Arn"])
-            event = json.loads(target.get("Input") or "{}")
+            event = json.loads(local_scheduler.target_input(schedule, scheduled))
             self._handler(*template.handler_location(function))(event, LambdaContext(function))
             outcome = "ok"
         except Exception:
             traceback.print_exc()
             outcome = "error"
-        if schedule.get("ActionAfterCompletion") == "DELETE":
-            self._scheduler.delete_schedule(Name=schedule["Name"], GroupName=schedule["GroupName"])
-        else:
-            settings = {k: schedule[k] for k in SCHEDULE_SETTINGS if schedule.get(k) is not None}
-            self._scheduler.update_schedule(**settings, State="DISABLED")
+        if local_scheduler.at_time(schedule) is not None:  # one-time: done
+            if schedule.get("ActionAfterCompletion") == "DELETE":
+                self._scheduler.delete_schedule(Name=schedule["Name"], GroupName=schedule["GroupName"])
+            else:
+                settings = {k: schedule[k] for k in SCHEDULE_SETTINGS if schedule.get(k) is not None}
+                self._scheduler.update_schedule(**settings, State="DISABLED")
         firing = Firing(
             name=schedule["Name"],
             group=schedule["GroupName"],
@@ -461,15 +473,6 @@ def _json(status: int, body: Any, headers: list[tuple[str, str]] | None = None) 
 
 def _iso(when: datetime) -> str:
     return when.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
-
-
-def _at_time(schedule: dict[str, Any]) -> datetime | None:
-    """When a one-time `at(...)` schedule is due; None for rate() and cron() schedules."""
-    found = AT_EXPRESSION.match(schedule["ScheduleExpression"])
-    if found is None:
-        return None
-    zone = ZoneInfo(schedule.get("ScheduleExpressionTimezone") or "UTC")
-    return datetime.fromisoformat(found.group(1)).replace(tzinfo=zone)
 
 
 def _function_of_arn(arn: str) -> str:

@@ -8,10 +8,17 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.idempotency import idempotent_function
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from billing import accounts, checkout, plans
+from billing import accounts, activity, checkout, plans
 from billing.http import json_response, register_error_handlers
 from billing.idempotency import config, persistence
-from billing.requests import CheckoutRequest, PlanRequest, TrialRequest, parse
+from billing.requests import (
+    ActivityRequest,
+    BulkActivityRequest,
+    CheckoutRequest,
+    PlanRequest,
+    TrialRequest,
+    parse,
+)
 
 logger = Logger()
 tracer = Tracer()
@@ -62,6 +69,33 @@ def open_checkout_session(account_id: str) -> Response[str]:
         value=1,
     )
     return json_response(200, session)
+
+
+@app.post("/accounts/<account_id>/activity")
+@tracer.capture_method
+def report_activity(account_id: str) -> Response[str]:
+    body = parse(ActivityRequest, app.current_event.body or "{}")
+    result = activity.report(account_id, body.timestamp)
+    _count_activity([result])
+    return json_response(200, result)
+
+
+@app.post("/activity")
+@tracer.capture_method
+def report_bulk_activity() -> Response[str]:
+    body = parse(BulkActivityRequest, app.current_event.body)
+    results = [activity.report(entry.account_id, entry.timestamp) for entry in body.accounts]
+    _count_activity(results)
+    return json_response(200, {"accounts": results})
+
+
+def _count_activity(results: list[dict[str, Any]]) -> None:
+    written = sum(1 for r in results if r["recorded"])
+    metrics.add_metric(name="ActivityWritten", unit=MetricUnit.Count, value=written)
+    metrics.add_metric(name="ActivityThrottled", unit=MetricUnit.Count, value=len(results) - written)
+    undone = sum(1 for r in results if r["undone"])
+    if undone:
+        metrics.add_metric(name="DormancyUndone", unit=MetricUnit.Count, value=undone)
 
 
 @logger.inject_lambda_context(clear_state=True)

@@ -9,6 +9,7 @@ from billing.clock import iso
 from billing.config import get_settings
 from billing.errors import NotFound
 from billing.lifecycle import account_entitlement
+from billing.model import DormancyRecord
 
 
 def view(account_id: str) -> dict[str, Any]:
@@ -36,4 +37,12 @@ def view(account_id: str) -> dict[str, Any]:
         else None,
         "has_payment_method": sub.has_payment_method if sub else False,
         "updated_at": iso(state.updated_at),
+        "last_active_at": iso(state.activity.last_active_at) if state.activity else None,
+        "dormancy": _dormancy(state.activity.dormancy if state.activity else None),
     }
+
+
+def _dormancy(record: DormancyRecord | None) -> dict[str, Any] | None:
+    if record is None:
+        return None
+    return {"action": record.action, "day": record.day, "subscription_id": record.subscription_id}

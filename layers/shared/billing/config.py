@@ -5,10 +5,11 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from billing.catalog import PlanCatalog
+from billing.dormancy import DormancyPolicy
 from billing.entitlements import AccessPolicy
 from billing.lifecycle import NoticePolicy
 
@@ -59,6 +60,26 @@ class Settings(BaseSettings):
     notice_sender: str | None = None  # SES sender address; empty: the domain event only
     notice_template: str = "billing-trial-ending"  # SES template for the e-mail
 
+    # Dormancy: POST /accounts/{id}/activity and the daily sweep
+    activity_write_interval_seconds: int = Field(default=3600, ge=60)
+    # One day's activity writes spread over this many index partitions (each takes ~1,000 writes/s).
+    # Only ever raise it: the sweep reads the shards that exist now.
+    activity_index_shards: int = Field(default=1, ge=1, le=64)
+    dormancy_action: Literal["none", "pause", "cancel_at_period_end", "cancel_now"] = "pause"
+    dormancy_days: int = Field(default=60, ge=1, le=3650)
+    dormancy_warning_days: int = Field(default=7, ge=0, le=365)  # warning, then the action this much later
+    dormancy_pause_behavior: Literal["void", "keep_as_draft", "mark_uncollectible"] = "void"
+    dormancy_pause_resumes_after_days: int = Field(default=0, ge=0, le=3650)  # 0: paused until activity
+    dormancy_cancel_prorate: bool = False
+    dormancy_catch_up_days: int = Field(default=14, ge=0, le=366)  # how far back a first sweep looks
+    dormancy_sweep_reserve_seconds: int = Field(default=60, ge=1)  # stop and continue this early
+
+    @model_validator(mode="after")
+    def activity_writes_outpace_dormancy(self) -> Settings:
+        if self.activity_write_interval_seconds >= self.dormancy_days * 86_400:
+            raise ValueError("activity_write_interval_seconds must be shorter than dormancy_days")
+        return self
+
     @property
     def access_policy(self) -> AccessPolicy:
         return AccessPolicy(
@@ -66,6 +87,18 @@ class Settings(BaseSettings):
             pause_collection_access=self.pause_collection_access,
             fallback_plan=self.fallback_plan or None,
             catalog=self.plan_catalog,
+        )
+
+    @property
+    def dormancy_policy(self) -> DormancyPolicy:
+        return DormancyPolicy(
+            action=self.dormancy_action,
+            days=self.dormancy_days,
+            warning_days=self.dormancy_warning_days,
+            pause_behavior=self.dormancy_pause_behavior,
+            pause_resumes_after_days=self.dormancy_pause_resumes_after_days,
+            cancel_prorate=self.dormancy_cancel_prorate,
+            catch_up_days=self.dormancy_catch_up_days,
         )
 
     @property

@@ -4,7 +4,7 @@
 |--------------------|-------------------------------------------------------------|-----------------------|
 | trialing, active   | yes; no once `cancel_at` / the period end (with             | -                     |
 |                    | cancel_at_period_end) has passed; with `pause_collection`   |                       |
-|                    | set, as the policy says (default no)                        |                       |
+|                    | set (until its `resumes_at`), as the policy says (default no)|                      |
 | past_due           | while now < current_period_start + grace (policy)           | update_payment_method |
 | incomplete         | no                                                          | complete_payment      |
 | paused (the trial  | no, reason trial_ended                                      | choose_plan           |
@@ -62,7 +62,8 @@ def entitlement_of(sub: SubscriptionSnapshot, now: int, policy: AccessPolicy) ->
         ends_at = sub.cancel_at or (sub.current_period_end if sub.cancel_at_period_end else None)
         if ends_at is not None and now >= ends_at:
             return grant(False, "cancellation_due", "choose_plan")
-        if sub.pause_collection is not None:
+        pause = sub.pause_collection
+        if pause is not None and (pause.resumes_at is None or now < pause.resumes_at):
             return grant(policy.pause_collection_access, "collection_paused")
         if status == "past_due":
             grace_ends = (sub.current_period_start or 0) + policy.past_due_grace_seconds

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from enum import StrEnum
 
+from billing.clock import iso
 from billing.duplicates import duplicate_of, resolution
 from billing.entitlements import AccessPolicy, plan_of, primary_subscription
 from billing.model import (
@@ -22,12 +23,19 @@ from billing.model import (
     Entitlement,
     InvoiceSnapshot,
     LocalPlanChoice,
+    PauseCollection,
+    PriorPause,
     SubscriptionRecord,
     SubscriptionSnapshot,
 )
 from billing.notices import STRIPE_LEAD, notice_effects, plan_schedules, why_not_due
 
 ACCESS_CHANGED = "Account Access Changed"
+PAUSE_EVENTS = {
+    "started": "Collection Paused",
+    "changed": "Collection Pause Changed",
+    "ended": "Collection Resumed",
+}
 INVOICE_EVENTS = {
     "paid": "Payment Succeeded",
     "payment_failed": "Payment Failed",
@@ -74,6 +82,7 @@ class Cause:
     event_type: str
     observed_at: int
     announces_trial_end: bool = False  # the provider's own "trial ends soon" event
+    prior_pause: PriorPause | None = None  # the event's own account of pause_collection before it
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,6 +154,7 @@ def observe_subscription(
     after = entitlement(new_state, now, policy)
     new_state = replace(new_state, entitlement=after)
     effects = _access_changed(state.account_id, snapshot.provider, before, after, cause)
+    effects += _pause_changed(state.account_id, current.snapshot if current else None, snapshot, cause)
     found = duplicate_of(new_state, snapshot) if current is None else None
     if found is not None:
         effects += resolution(notices.duplicate_policy, state.account_id, *found, cause.event_id)
@@ -268,6 +278,53 @@ def observe_invoice(
     new_state = replace(new_state, entitlement=after)
     effects = _access_changed(state.account_id, record.snapshot.provider, before, after, cause) + effects
     return Transition(Outcome.APPLIED, new_state, before, after, effects)
+
+
+def pause_change(before: PauseCollection | None, after: PauseCollection | None) -> str | None:
+    if before == after:
+        return None
+    if before is None:
+        return "started"
+    return "ended" if after is None else "changed"
+
+
+def _pause_changed(
+    account_id: str, stored: SubscriptionSnapshot | None, snapshot: SubscriptionSnapshot, cause: Cause
+) -> tuple[Effect, ...]:
+    """Collection paused, its terms changed, or resumed, whoever did it (the dormancy sweep, the
+    dashboard, Stripe at `resumes_at`). Judged against the stored snapshot, which order safety
+    keeps current; the event's own `previous_attributes` only for a subscription seen first now."""
+    if stored is not None:
+        before = stored.pause_collection
+    elif cause.prior_pause is not None:
+        before = cause.prior_pause.value
+    else:
+        return ()
+    change = pause_change(before, snapshot.pause_collection)
+    if change is None:
+        return ()
+    detail_type = PAUSE_EVENTS[change]
+    return (
+        Effect(
+            kind="bus",
+            key=f"{cause.event_id}:{detail_type}",
+            detail_type=detail_type,
+            detail={
+                "account_id": account_id,
+                "provider": snapshot.provider,
+                "subscription_id": snapshot.subscription_id,
+                "pause_collection": _pause(snapshot.pause_collection),
+                "previous": _pause(before),
+                "cause": _cause(cause),
+            },
+        ),
+    )
+
+
+def _pause(pause: PauseCollection | None) -> dict[str, object] | None:
+    if pause is None:
+        return None
+    return {"behavior": pause.behavior, "resumes_at": iso(pause.resumes_at)}
 
 
 def _access_changed(

@@ -193,6 +193,38 @@ class Effect(Record):
 
 
 @dataclass(frozen=True, slots=True)
+class PriorPause:
+    """What a delivery says `pause_collection` was before it (Stripe's `previous_attributes`)."""
+
+    value: PauseCollection | None
+
+
+@dataclass(frozen=True, slots=True)
+class DormancyRecord(Record):
+    """A dormancy action the sweep took (or is taking) on an inactive account."""
+
+    action: str  # pause | cancel_at_period_end | cancel_now
+    day: str  # the sweep's day, YYYY-MM-DD: names the provider Idempotency-Key
+    subscription_id: str
+    done: bool = False  # False while the provider call may not have happened yet
+
+
+@dataclass(frozen=True, slots=True)
+class Activity(Record):
+    """When the account was last reported active, and the dormancy action standing against it."""
+
+    last_active_at: int
+    dormancy: DormancyRecord | None = None
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Self:
+        data = dict(data)
+        if isinstance(data.get("dormancy"), dict):
+            data["dormancy"] = DormancyRecord.from_dict(data["dormancy"])
+        return super(Activity, cls).from_dict(data)
+
+
+@dataclass(frozen=True, slots=True)
 class AccountState:
     account_id: str
     provider: str | None = None
@@ -205,6 +237,7 @@ class AccountState:
     free_plan: str | None = None  # a free plan chosen locally (no provider subscription)
     entitlement: Entitlement | None = None  # as last published (Account Access Changed)
     checkouts: dict[str, CheckoutRecord] = field(default_factory=dict)  # open sessions by price
+    activity: Activity | None = None  # kept in an item of its own: never written with the account
 
     @property
     def exists(self) -> bool:

@@ -13,7 +13,14 @@ from billing import accounts, clock, processing, store
 from billing.config import Settings, get_settings
 from billing.errors import BadRequest, Conflict
 from billing.lifecycle import account_entitlement
-from billing.model import LIVE_STATUSES, AccountState, CustomerSnapshot, LocalPlanChoice, SubscriptionSnapshot
+from billing.model import (
+    LIVE_STATUSES,
+    AccountState,
+    CustomerSnapshot,
+    Effect,
+    LocalPlanChoice,
+    SubscriptionSnapshot,
+)
 from billing.providers import stripe
 from billing.stripe_access import provider_api
 
@@ -21,10 +28,19 @@ UPGRADABLE = frozenset({"trialing", "active", "past_due"})
 
 
 def apply_current(
-    account_id: str, observed: SubscriptionSnapshot | CustomerSnapshot | LocalPlanChoice, key: str
+    account_id: str,
+    observed: SubscriptionSnapshot | CustomerSnapshot | LocalPlanChoice,
+    key: str,
+    announces: tuple[Effect, ...] = (),
 ) -> None:
+    """Apply what the provider answered our call `key` with, with the domain events of that call."""
     delivery = processing.Delivery(
-        stripe.PROVIDER, f"api:{key}", "api.response", clock.timestamp(), current_state=True
+        stripe.PROVIDER,
+        f"api:{key}",
+        "api.response",
+        clock.timestamp(),
+        current_state=True,
+        announces=announces,
     )
     processing.process(delivery, observed)
 

@@ -34,6 +34,7 @@ from billing.model import (
     Effect,
     InvoiceSnapshot,
     LocalPlanChoice,
+    PriorPause,
     SubscriptionSnapshot,
 )
 
@@ -51,6 +52,8 @@ class Delivery:
     created: int  # the provider's ordering key for this event
     announces_trial_end: bool = False
     current_state: bool = False  # the object came from the provider's API just now, not an event
+    prior_pause: PriorPause | None = None  # what the event says pause_collection was before it
+    announces: tuple[Effect, ...] = ()  # domain events that commit with the observation (our own actions)
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,14 +88,15 @@ def process(
             if state.subscriptions.get(sub_id) != record
         ]
         closed = [price for price in state.checkouts if price not in transition.state.checkouts]
-        marker = _marker(delivery, account_id, transition.effects)
+        pending = transition.effects + delivery.announces
+        marker = _marker(delivery, account_id, pending)
         try:
             store.commit(marker, transition.state, changed, closed_checkouts=closed)
         except store.DuplicateEvent as duplicate:
             return _redrive(delivery, account_id, duplicate.marker)
         except store.ConcurrentUpdate:
             continue
-        _run_effects(delivery, transition.effects)
+        _run_effects(delivery, pending)
         return Result("applied", account_id)
     raise RetryLater("account kept changing during the update", reason="contention")
 
@@ -105,7 +109,13 @@ def _transition(
 ) -> Transition:
     settings = get_settings()
     policy, notices, now = settings.access_policy, settings.notice_policy, clock.timestamp()
-    cause = Cause(delivery.event_id, delivery.event_type, delivery.created, delivery.announces_trial_end)
+    cause = Cause(
+        delivery.event_id,
+        delivery.event_type,
+        delivery.created,
+        delivery.announces_trial_end,
+        delivery.prior_pause,
+    )
     refetched = replace(cause, observed_at=max(delivery.created, now))
     if isinstance(observation, LocalPlanChoice):
         return choose_local_plan(state, observation, cause, now, policy)

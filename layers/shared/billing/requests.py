@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Literal, TypeVar
+from typing import Annotated, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from billing.errors import BadRequest
 
@@ -50,3 +50,28 @@ class CheckoutRequest(BaseModel):
         if (self.plan is None) == (self.price is None):
             raise ValueError("give exactly one of plan and price")
         return self
+
+
+class ActivityRequest(BaseModel):
+    """`at`: when the use happened (default now; a time in the future counts as now)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    at: AwareDatetime | None = None
+
+    @property
+    def timestamp(self) -> int | None:
+        return int(self.at.timestamp()) if self.at else None
+
+
+AccountId = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[^/\s]+$")]
+
+
+class AccountActivity(ActivityRequest):
+    account_id: AccountId
+
+
+class BulkActivityRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    accounts: list[AccountActivity] = Field(min_length=1, max_length=100)

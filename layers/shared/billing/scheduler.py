@@ -17,10 +17,12 @@ def at_expression(when: int) -> str:
     return f"at({datetime.fromtimestamp(when, UTC).strftime('%Y-%m-%dT%H:%M:%S')})"
 
 
-def put_at(name: str, when: int, payload: dict[str, Any]) -> None:
-    """Create the schedule, or move it when it exists: the same name twice is harmless."""
+def put_at(name: str, when: int, payload: dict[str, Any], *, target_arn: str | None = None) -> None:
+    """Create the schedule, or move it when it exists: the same name twice is harmless. The target
+    is the trial-notice function unless another is given."""
     settings = get_settings()
-    if not (settings.trial_notice_target_arn and settings.scheduler_role_arn):
+    target_arn = target_arn or settings.trial_notice_target_arn
+    if not (target_arn and settings.scheduler_role_arn):
         raise RetryLater("scheduler target or role is not configured", reason="not_configured")
     definition = {
         "Name": name,
@@ -30,7 +32,7 @@ def put_at(name: str, when: int, payload: dict[str, Any]) -> None:
         "FlexibleTimeWindow": {"Mode": "OFF"},
         "ActionAfterCompletion": "DELETE",
         "Target": {
-            "Arn": settings.trial_notice_target_arn,
+            "Arn": target_arn,
             "RoleArn": settings.scheduler_role_arn,
             "Input": json.dumps(payload, separators=(",", ":")),
             "RetryPolicy": {"MaximumRetryAttempts": 10, "MaximumEventAgeInSeconds": 86_400},

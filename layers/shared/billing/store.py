@@ -6,14 +6,20 @@
 | subscription of account | ACCOUNT#<account_id>            | SUB#<provider>#<id>|
 | customer -> account     | CUSTOMER#<provider>#<customer>  | CUSTOMER           |
 | processed event marker  | EVENT#<provider>#<event_id>     | EVENT              |
+| last activity           | ACCOUNT#<account_id>            | ACTIVITY           |
+| dormancy sweep progress | SWEEP#dormancy#<warning|action> | CURSOR             |
 
-Subscription items also carry `gsi1pk = SUB#<provider>#<id>` (sparse index `gsi1`) so an
-invoice can find the account that holds its subscription.
+The sparse index `gsi1` answers two questions. Subscription items carry
+`gsi1pk = SUB#<provider>#<id>` so an invoice finds the account that holds its subscription;
+activity items carry `gsi1pk = ACTIVE#<day>#<shard>` (the UTC day of the last activity, the
+shard spreading one day's writes) so the dormancy sweep reads the accounts last active on a
+given day and no others.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import zlib
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -39,15 +45,17 @@ from billing.config import get_settings
 from billing.errors import RetryLater
 from billing.model import (
     AccountState,
+    Activity,
     CheckoutRecord,
     CustomerSnapshot,
+    DormancyRecord,
     Effect,
     Entitlement,
     SubscriptionRecord,
 )
 
 
-class SubscriptionLookup(GlobalSecondaryIndex["BillingItem"]):
+class Lookup(GlobalSecondaryIndex["BillingItem"]):
     class Meta:
         index_name = "gsi1"
         projection = AllProjection()
@@ -65,7 +73,7 @@ class BillingItem(Model):
     kind = DiscriminatorAttribute()
     gsi1pk = UnicodeAttribute(null=True)
     gsi1sk = UnicodeAttribute(null=True)
-    subscription_lookup = SubscriptionLookup()
+    lookup = Lookup()
 
     @classmethod
     def _get_connection(cls) -> TableConnection:
@@ -107,6 +115,15 @@ class CustomerItem(BillingItem, discriminator="customer"):
     observed_at = NumberAttribute()
     event_id = UnicodeAttribute()
     deleted = BooleanAttribute(default=False)
+
+
+class ActivityItem(BillingItem, discriminator="activity"):
+    last_active_at = NumberAttribute()
+    dormancy = MapAttribute[str, Any](null=True)
+
+
+class SweepCursorItem(BillingItem, discriminator="sweep_cursor"):
+    through = UnicodeAttribute()  # the last activity day fully swept
 
 
 class EventMarkerItem(BillingItem, discriminator="event"):
@@ -186,6 +203,7 @@ def load_account(account_id: str, *, consistent: bool = True) -> AccountState:
     account: AccountItem | None = None
     subscriptions: dict[str, SubscriptionRecord] = {}
     checkouts: dict[str, CheckoutRecord] = {}
+    activity: Activity | None = None
     for item in items:
         if isinstance(item, AccountItem):
             account = item
@@ -194,8 +212,12 @@ def load_account(account_id: str, *, consistent: bool = True) -> AccountState:
             subscriptions[record.snapshot.subscription_id] = record
         elif isinstance(item, CheckoutItem):
             checkouts[str(item.price_id)] = _checkout_record(item)
+        elif isinstance(item, ActivityItem):
+            activity = _activity(item)
     if account is None:
-        return AccountState(account_id=account_id, subscriptions=subscriptions, checkouts=checkouts)
+        return AccountState(
+            account_id=account_id, subscriptions=subscriptions, checkouts=checkouts, activity=activity
+        )
     return AccountState(
         account_id=account_id,
         provider=account.provider,
@@ -208,6 +230,7 @@ def load_account(account_id: str, *, consistent: bool = True) -> AccountState:
         free_plan=account.free_plan,
         entitlement=Entitlement.from_dict(account.entitlement.as_dict()) if account.entitlement else None,
         checkouts=checkouts,
+        activity=activity,
     )
 
 
@@ -396,9 +419,7 @@ def customer_account(provider: str, customer_id: str) -> CustomerItem | None:
 
 def subscription_account(provider: str, subscription_id: str) -> str | None:
     try:
-        for item in BillingItem.subscription_lookup.query(
-            subscription_key(provider, subscription_id), limit=1
-        ):
+        for item in BillingItem.lookup.query(subscription_key(provider, subscription_id), limit=1):
             return item.pk.removeprefix("ACCOUNT#")
     except _storage_errors() as exc:
         raise RetryLater("storage unavailable", reason="storage_error") from exc
@@ -456,6 +477,109 @@ def release_effects(provider: str, event_id: str) -> None:
         item.update(actions=[EventMarkerItem.lease_until.set(0)])
     except _storage_errors():
         return
+
+
+def activity_partition(account_id: str, day: str, shards: int) -> str:
+    return f"ACTIVE#{day}#{zlib.crc32(account_id.encode()) % shards}"
+
+
+def record_activity(account_id: str, at: int, day: str, interval: int, shards: int) -> Activity | None:
+    """Move the account's last activity to `at`, unless it moved less than `interval` ago (None) or
+    `at` is older; a standing dormancy action lets it through so the action can be undone."""
+    item = ActivityItem(account_key(account_id), "ACTIVITY")
+    unset = ActivityItem.last_active_at.does_not_exist()
+    moved = _conditional_update(
+        item,
+        [
+            ActivityItem.kind.set(ActivityItem),
+            ActivityItem.last_active_at.set(at),
+            ActivityItem.gsi1pk.set(activity_partition(account_id, day, shards)),
+            ActivityItem.gsi1sk.set(account_key(account_id)),
+        ],
+        (unset | (ActivityItem.last_active_at <= at - interval) | ActivityItem.dormancy.exists())
+        & (unset | (ActivityItem.last_active_at < at)),
+    )
+    return _activity(item) if moved else None
+
+
+def inactive_accounts(day: str, shard: int, page_size: int = 100) -> Iterator[tuple[str, Activity]]:
+    """Accounts whose last activity fell on `day` (one shard), page by page; the index is eventually
+    consistent, so callers check `last_active_at` again before acting."""
+    try:
+        for item in BillingItem.lookup.query(f"ACTIVE#{day}#{shard}", page_size=page_size):
+            if isinstance(item, ActivityItem):
+                yield item.pk.removeprefix("ACCOUNT#"), _activity(item)
+    except _storage_errors() as exc:
+        raise RetryLater("storage unavailable", reason="storage_error") from exc
+
+
+def claim_dormancy(account_id: str, last_active_at: int, record: DormancyRecord) -> bool:
+    """Record the action about to be taken, if the account is still inactive and no other action
+    stands (the same day's unfinished claim may be taken again, to finish it)."""
+    item = ActivityItem(account_key(account_id), "ACTIVITY")
+    return _conditional_update(
+        item,
+        [ActivityItem.dormancy.set(_map(record.to_dict()))],
+        (ActivityItem.last_active_at == last_active_at)
+        & (
+            ActivityItem.dormancy.does_not_exist()
+            | ((ActivityItem.dormancy["day"] == record.day) & (ActivityItem.dormancy["done"] == False))  # noqa: E712
+        ),
+    )
+
+
+def finish_dormancy(account_id: str, last_active_at: int, record: DormancyRecord) -> bool:
+    """Mark the action taken; False when activity arrived meanwhile (the action must be undone)."""
+    item = ActivityItem(account_key(account_id), "ACTIVITY")
+    return _conditional_update(
+        item,
+        [ActivityItem.dormancy["done"].set(True)],
+        (ActivityItem.last_active_at == last_active_at) & (ActivityItem.dormancy["day"] == record.day),
+    )
+
+
+def clear_dormancy(account_id: str, record: DormancyRecord) -> None:
+    item = ActivityItem(account_key(account_id), "ACTIVITY")
+    _conditional_update(item, [ActivityItem.dormancy.remove()], ActivityItem.dormancy["day"] == record.day)
+
+
+def swept_through(kind: str) -> str | None:
+    try:
+        return str(SweepCursorItem.get(f"SWEEP#dormancy#{kind}", "CURSOR", consistent_read=True).through)
+    except SweepCursorItem.DoesNotExist:
+        return None
+    except _storage_errors() as exc:
+        raise RetryLater("storage unavailable", reason="storage_error") from exc
+
+
+def advance_sweep(kind: str, day: str) -> None:
+    """Only forward: a late or repeated run never moves the cursor back."""
+    item = SweepCursorItem(f"SWEEP#dormancy#{kind}", "CURSOR")
+    _conditional_update(
+        item,
+        [SweepCursorItem.kind.set(SweepCursorItem), SweepCursorItem.through.set(day)],
+        SweepCursorItem.through.does_not_exist() | (SweepCursorItem.through < day),
+    )
+
+
+def _conditional_update(item: BillingItem, actions: list[Any], condition: Any) -> bool:
+    try:
+        item.update(actions=actions, condition=condition)
+    except PynamoDBException as exc:
+        if exc.cause_response_code == "ConditionalCheckFailedException":
+            return False
+        raise RetryLater("storage unavailable", reason="storage_error") from exc
+    except (BotoCoreError, ClientError) as exc:
+        raise RetryLater("storage unavailable", reason="storage_error") from exc
+    return True
+
+
+def _activity(item: ActivityItem) -> Activity:
+    dormancy = item.dormancy.as_dict() if item.dormancy is not None else None
+    return Activity(
+        last_active_at=int(item.last_active_at),
+        dormancy=DormancyRecord.from_dict(dormancy) if dormancy else None,
+    )
 
 
 def _map(data: dict[str, Any]) -> MapAttribute[str, Any]:

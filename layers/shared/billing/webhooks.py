@@ -61,6 +61,7 @@ def receive_stripe(body: bytes, signature: str | None) -> Result:
             event.event_type,
             event.created,
             announces_trial_end=event.event_type in stripe.TRIAL_ENDING_EVENTS,
+            prior_pause=stripe.prior_pause(event),
         ),
         route(event.object),
         fetch_subscription if api_key else None,

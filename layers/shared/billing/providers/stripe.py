@@ -20,6 +20,7 @@ from billing.model import (
     CustomerSnapshot,
     InvoiceSnapshot,
     PauseCollection,
+    PriorPause,
     SubscriptionSnapshot,
 )
 
@@ -37,6 +38,7 @@ class StripeEvent:
     livemode: bool
     account: str | None  # the connected account, for Connect deliveries
     object: dict[str, Any]
+    previous_attributes: dict[str, Any] | None = None  # `*.updated` events: old values of what changed
 
 
 def verify_signature(
@@ -95,6 +97,7 @@ def parse_event(payload: bytes) -> StripeEvent:
     if not isinstance(created, int) or isinstance(created, bool) or not isinstance(obj, dict):
         raise BadRequest("event has no created time or data.object")
     account = raw.get("account")
+    previous = data.get("previous_attributes") if isinstance(data, dict) else None
     return StripeEvent(
         event_id=event_id,
         event_type=event_type,
@@ -102,7 +105,28 @@ def parse_event(payload: bytes) -> StripeEvent:
         livemode=bool(raw.get("livemode")),
         account=account if isinstance(account, str) else None,
         object=obj,
+        previous_attributes=previous if isinstance(previous, dict) else None,
     )
+
+
+def prior_pause(event: StripeEvent) -> PriorPause | None:
+    """`pause_collection` before the event, from `previous_attributes`: absent there means unchanged;
+    a nested object lists only the fields that changed (e.g. `{"resumes_at": null}`)."""
+    previous = event.previous_attributes
+    if previous is None:
+        return None
+    current = event.object.get("pause_collection")
+    old = previous.get("pause_collection", current)
+    if old is None:
+        return PriorPause(None)
+    if not isinstance(old, Mapping):
+        return None
+    merged = {**(current if isinstance(current, Mapping) else {}), **old}
+    return PriorPause(_pause(merged))
+
+
+def _pause(value: Mapping[str, Any]) -> PauseCollection:
+    return PauseCollection(behavior=str(value.get("behavior")), resumes_at=_int(value.get("resumes_at")))
 
 
 def _id(value: Any) -> str | None:
@@ -169,11 +193,7 @@ def subscription_snapshot(obj: Mapping[str, Any]) -> SubscriptionSnapshot:
         cancel_at=_int(obj.get("cancel_at")),
         canceled_at=_int(obj.get("canceled_at")),
         ended_at=_int(obj.get("ended_at")),
-        pause_collection=(
-            PauseCollection(behavior=str(pause.get("behavior")), resumes_at=_int(pause.get("resumes_at")))
-            if isinstance(pause, Mapping)
-            else None
-        ),
+        pause_collection=_pause(pause) if isinstance(pause, Mapping) else None,
         has_payment_method=bool(obj.get("default_payment_method") or obj.get("default_source")),
         livemode=bool(obj.get("livemode")),
         item_id=_id(first),
@@ -357,13 +377,7 @@ class StripeApi:
         }
         if end_trial:
             params["trial_end"] = "now"
-        found = self._call(
-            self._client.v1.subscriptions.update,
-            sub.subscription_id,
-            params=params,
-            options={"idempotency_key": key},
-        )
-        return subscription_snapshot(found)
+        return self._update(sub.subscription_id, params, key)
 
     def resume(self, subscription_id: str, *, key: str) -> SubscriptionSnapshot:
         """A paused subscription (trial ended without a card) billed again from now."""
@@ -377,24 +391,47 @@ class StripeApi:
 
     def cancel(self, subscription_id: str, *, at_period_end: bool, key: str) -> SubscriptionSnapshot:
         if at_period_end:
-            found = self._call(
-                self._client.v1.subscriptions.update,
-                subscription_id,
-                params={"cancel_at_period_end": True},
-                options={"idempotency_key": key},
-            )
-        else:
-            found = self._call(
-                self._client.v1.subscriptions.cancel, subscription_id, options={"idempotency_key": key}
-            )
+            return self._update(subscription_id, {"cancel_at_period_end": True}, key)
+        found = self._call(
+            self._client.v1.subscriptions.cancel, subscription_id, options={"idempotency_key": key}
+        )
         return subscription_snapshot(found)
 
-    def cancel_now(self, subscription_id: str, *, prorate: bool, key: str) -> SubscriptionSnapshot:
-        """Cancel at once; with `prorate` the unused time is credited to the customer's balance."""
+    def cancel_now(
+        self, subscription_id: str, *, prorate: bool, key: str, invoice_now: bool | None = None
+    ) -> SubscriptionSnapshot:
+        """Cancel at once; with `prorate` the unused time is credited to the customer's balance, with
+        `invoice_now` (default: as `prorate`) pending usage and prorations are invoiced right away."""
         found = self._call(
             self._client.v1.subscriptions.cancel,
             subscription_id,
-            params={"prorate": prorate, "invoice_now": prorate},
+            params={"prorate": prorate, "invoice_now": prorate if invoice_now is None else invoice_now},
+            options={"idempotency_key": key},
+        )
+        return subscription_snapshot(found)
+
+    def pause_collection(
+        self, subscription_id: str, *, behavior: str, resumes_at: int | None, key: str
+    ) -> SubscriptionSnapshot:
+        """Stop collecting payment (the subscription stays active): its invoices are voided, kept as
+        drafts or marked uncollectible until `resumes_at` or until collection resumes."""
+        pause: dict[str, Any] = {"behavior": behavior}
+        if resumes_at is not None:
+            pause["resumes_at"] = resumes_at
+        return self._update(subscription_id, {"pause_collection": pause}, key)
+
+    def resume_collection(self, subscription_id: str, *, key: str) -> SubscriptionSnapshot:
+        return self._update(subscription_id, {"pause_collection": ""}, key)  # "" unsets it
+
+    def keep(self, subscription_id: str, *, key: str) -> SubscriptionSnapshot:
+        """Withdraw a cancellation at period end."""
+        return self._update(subscription_id, {"cancel_at_period_end": False}, key)
+
+    def _update(self, subscription_id: str, params: dict[str, Any], key: str) -> SubscriptionSnapshot:
+        found = self._call(
+            self._client.v1.subscriptions.update,
+            subscription_id,
+            params=params,
             options={"idempotency_key": key},
         )
         return subscription_snapshot(found)
@@ -423,13 +460,8 @@ class StripeApi:
 
     def extend(self, subscription_id: str, next_billing_at: int, *, key: str) -> SubscriptionSnapshot:
         """Move the next billing date out, charging nothing until then."""
-        found = self._call(
-            self._client.v1.subscriptions.update,
-            subscription_id,
-            params={"trial_end": next_billing_at, "proration_behavior": "none"},
-            options={"idempotency_key": key},
-        )
-        return subscription_snapshot(found)
+        params = {"trial_end": next_billing_at, "proration_behavior": "none"}
+        return self._update(subscription_id, params, key)
 
     def price_product(self, price_id: str) -> str | None:
         return _id(self._call(self._client.v1.prices.retrieve, price_id).get("product"))

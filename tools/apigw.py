@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import time
 import uuid
 from typing import Any
 
@@ -65,6 +66,13 @@ class LambdaContext:
         self.aws_request_id = str(uuid.uuid4())
         self.log_group_name = f"/aws/lambda/{function_name}"
         self.log_stream_name = "local"
+        # Functions of the template run as long as their Timeout allows (a name not in it: 10 s).
+        timeout = (
+            template.function_timeout(function_name)
+            if function_name in template.resources("AWS::Serverless::Function")
+            else 10
+        )
+        self._deadline = time.monotonic() + timeout
 
     def get_remaining_time_in_millis(self) -> int:
-        return 10_000
+        return max(0, int((self._deadline - time.monotonic()) * 1000))

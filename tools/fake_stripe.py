@@ -356,6 +356,9 @@ class FakeStripe:
         self._server_thread: threading.Thread | None = None
         self._delivery_thread: threading.Thread | None = None
         self._routes = self._route_table()
+        # Called with (method, path, form-encoded parameters) as each API request arrives, before
+        # it is answered: lets a test make something happen "while the request is in flight".
+        self.on_request: Callable[[str, str, bytes], None] | None = None
 
     # Lifecycle
 
@@ -474,6 +477,8 @@ class FakeStripe:
     def _handle(self, method: str, target: str, headers: dict[str, str], body: bytes) -> _Response:
         """Answer one API request; its events wait for `released`, set once the answer is sent."""
         parts = urlsplit(target)
+        if self.on_request is not None:
+            self.on_request(method, parts.path, body if method == "POST" else parts.query.encode())
         key = headers.get("idempotency-key") if method == "POST" else None
         cause = _Cause(self._new_id("req"), key)
         with self._operation(cause):

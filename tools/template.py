@@ -193,6 +193,13 @@ def function_environment(logical_id: str) -> dict[str, str]:
     return {k: str(v) for k, v in resolve(env).items()}
 
 
+def function_timeout(logical_id: str) -> int:
+    """Seconds a function may run (its own Timeout, else the Globals one, else Lambda's 3)."""
+    own = load()["Resources"].get(logical_id, {}).get("Properties", {}).get("Timeout")
+    default = load().get("Globals", {}).get("Function", {}).get("Timeout", 3)
+    return int(own if own is not None else default)
+
+
 def all_functions_environment() -> dict[str, str]:
     merged: dict[str, str] = {}
     for logical_id in resources("AWS::Serverless::Function"):

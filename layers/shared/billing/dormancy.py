@@ -60,12 +60,15 @@ def days_to_sweep(today: str, swept_through: str | None, inactive_days: int, cat
 
 def paying_subscription(state: AccountState, now: int, policy: AccessPolicy) -> SubscriptionSnapshot | None:
     """The subscription a dormancy action would stop billing: the one behind the account's access,
-    when it is a paid Stripe subscription still billing (not free, not paused, not ending)."""
+    when it is a paid Stripe subscription that will charge (not free, not paused, not ending, not
+    a trial without a card)."""
     _, sub = account_entitlement(state, now, policy)
     if sub is None or sub.provider != "stripe" or sub.status not in PAYING_STATUSES:
         return None
     if sub.pause_collection is not None or sub.cancel_at_period_end or sub.cancel_at is not None:
         return None
+    if sub.status == "trialing" and not (sub.has_payment_method or state.customer_has_payment_method):
+        return None  # the trial ends by itself: nothing will be charged
     plan = plan_of(sub, policy.catalog)
     if plan is not None and policy.catalog.is_free(plan):
         return None

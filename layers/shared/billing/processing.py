@@ -88,7 +88,7 @@ def process(
             if state.subscriptions.get(sub_id) != record
         ]
         closed = [price for price in state.checkouts if price not in transition.state.checkouts]
-        pending = transition.effects + delivery.announces
+        pending = delivery.announces + transition.effects
         marker = _marker(delivery, account_id, pending)
         try:
             store.commit(marker, transition.state, changed, closed_checkouts=closed)

@@ -57,21 +57,23 @@ class LambdaContext:
     """Enough of the Lambda context object for Powertools."""
 
     def __init__(self, function_name: str) -> None:
-        self.function_name = function_name
+        """`function_name`: a function of the template (its logical id) or any other name."""
+        functions = template.resources("AWS::Serverless::Function")
+        if function_name in functions:
+            self.function_name = template.physical_name(function_name)
+            self.invoked_function_arn = str(template.resolve({"Fn::GetAtt": [function_name, "Arn"]}))
+            timeout = template.function_timeout(function_name)
+        else:
+            self.function_name = function_name
+            self.invoked_function_arn = (
+                f"arn:aws:lambda:{template.LOCAL_REGION}:{template.LOCAL_ACCOUNT}:function:{function_name}"
+            )
+            timeout = 10
         self.function_version = "$LATEST"
-        self.invoked_function_arn = (
-            f"arn:aws:lambda:{template.LOCAL_REGION}:{template.LOCAL_ACCOUNT}:function:{function_name}"
-        )
         self.memory_limit_in_mb = 512
         self.aws_request_id = str(uuid.uuid4())
-        self.log_group_name = f"/aws/lambda/{function_name}"
+        self.log_group_name = f"/aws/lambda/{self.function_name}"
         self.log_stream_name = "local"
-        # Functions of the template run as long as their Timeout allows (a name not in it: 10 s).
-        timeout = (
-            template.function_timeout(function_name)
-            if function_name in template.resources("AWS::Serverless::Function")
-            else 10
-        )
         self._deadline = time.monotonic() + timeout
 
     def get_remaining_time_in_millis(self) -> int:

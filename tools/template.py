@@ -55,8 +55,8 @@ def resources(kind: str) -> dict[str, dict[str, Any]]:
 
 def physical_name(logical_id: str) -> str:
     """The local stand-in for a resource's physical id (CloudFormation would generate one)."""
-    resource = load()["Resources"][logical_id]
-    name = resource.get("Properties", {}).get("Name")
+    properties = load()["Resources"][logical_id].get("Properties", {})
+    name = properties.get("Name", properties.get("FunctionName"))
     return str(resolve(name)) if name is not None else logical_id
 
 

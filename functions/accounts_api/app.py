@@ -8,12 +8,13 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.idempotency import idempotent_function
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from billing import accounts, activity, checkout, plans
+from billing import accounts, activity, checkout, on_demand, plans
 from billing.http import json_response, register_error_handlers
 from billing.idempotency import config, persistence
 from billing.requests import (
     ActivityRequest,
     BulkActivityRequest,
+    ChargeBody,
     CheckoutRequest,
     PlanRequest,
     TrialRequest,
@@ -62,6 +63,10 @@ def choose_plan(account_id: str) -> Response[str]:
 @tracer.capture_method
 def open_checkout_session(account_id: str) -> Response[str]:
     body = parse(CheckoutRequest, app.current_event.body)
+    if body.mode == "on_demand":
+        mandate = on_demand.open_mandate(account_id, body.plan or "", body.success_url, None)
+        metrics.add_metric(name="MandateCheckoutsOpened", unit=MetricUnit.Count, value=1)
+        return json_response(200, {**mandate, "provider": "dodo"})
     session = checkout.open_session(account_id, **body.model_dump())
     metrics.add_metric(
         name="CheckoutSessionsReused" if session["reused"] else "CheckoutSessionsOpened",
@@ -69,6 +74,17 @@ def open_checkout_session(account_id: str) -> Response[str]:
         value=1,
     )
     return json_response(200, session)
+
+
+@app.post("/accounts/<account_id>/charges")
+@tracer.capture_method
+def create_charge(account_id: str) -> Response[str]:
+    body = parse(ChargeBody, app.current_event.body)
+    status, charge = on_demand.charge(account_id, **body.model_dump())
+    metrics.add_metric(
+        name="ChargesRequested" if status == 202 else "ChargesRepeated", unit=MetricUnit.Count, value=1
+    )
+    return json_response(status, charge)
 
 
 @app.post("/accounts/<account_id>/activity")

@@ -65,17 +65,15 @@ def test_the_scheduled_sweep_pauses_a_dormant_account_and_activity_resumes_it(ma
     account = call(make_dev, "GET", f"/accounts/{ACCOUNT}")[1]
     assert (account["access"], account["reason"], account["pause_collection"]) == (True, "active", None)
     advance(make_dev, 60)  # let the fake's webhooks land
-    assert detail_types(
+    published = detail_types(
         make_dev,
         "Dormancy Warning",
         "Dormancy Action Taken",
         "Dormancy Action Undone",
         "Collection Paused",
         "Collection Resumed",
-    ) == [
-        "Dormancy Warning",
-        "Dormancy Action Taken",
-        "Collection Paused",
-        "Dormancy Action Undone",
-        "Collection Resumed",
-    ]
+    )
+    # The pause's own webhook may land before or after the sweep applies Stripe's answer.
+    assert published[0] == "Dormancy Warning"
+    assert sorted(published[1:3]) == ["Collection Paused", "Dormancy Action Taken"]
+    assert sorted(published[3:]) == ["Collection Resumed", "Dormancy Action Undone"]

@@ -9,6 +9,7 @@ from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from billing.catalog import PlanCatalog
+from billing.charges import RetryPolicy
 from billing.dormancy import DormancyPolicy
 from billing.entitlements import AccessPolicy
 from billing.lifecycle import NoticePolicy
@@ -25,6 +26,9 @@ class Settings(BaseSettings):
     # {"webhook_secrets": ["whsec_current", "whsec_previous"], "api_key": "rk_..."}
     stripe_secret_name: str | None = None
     stripe_api_base: str | None = None
+    # The same shape for Dodo Payments: {"webhook_secrets": ["whsec_..."], "api_key": "..."}
+    dodo_secret_name: str | None = None
+    dodo_api_base: str | None = None
     secrets_max_age_seconds: int = Field(default=300, ge=0)
 
     webhook_tolerance_seconds: int = Field(default=300, ge=1)
@@ -74,6 +78,21 @@ class Settings(BaseSettings):
     dormancy_catch_up_days: int = Field(default=14, ge=0, le=366)  # how far back a first sweep looks
     dormancy_sweep_reserve_seconds: int = Field(default=60, ge=1)  # stop and continue this early
 
+    # On-demand charges (Dodo) and their retries on EventBridge Scheduler
+    charge_retry_days: tuple[int, ...] = (3, 10, 17)  # after the first attempt, at its UTC time of day
+    charge_hard_declines: frozenset[str] = frozenset(
+        {"STOLEN_CARD", "LOST_CARD", "PICKUP_CARD", "FRAUDULENT", "DO_NOT_HONOR", "AUTHENTICATION_FAILURE"}
+    )
+    charge_start_lease_seconds: int = Field(default=900, ge=60)  # an unanswered charge call stops blocking
+    charge_retry_target_arn: str | None = None
+
+    @model_validator(mode="after")
+    def retries_come_in_order(self) -> Settings:
+        days = self.charge_retry_days
+        if any(d <= 0 for d in days) or list(days) != sorted(set(days)):
+            raise ValueError("charge_retry_days must be increasing positive day counts")
+        return self
+
     @model_validator(mode="after")
     def activity_writes_outpace_dormancy(self) -> Settings:
         if self.activity_write_interval_seconds >= self.dormancy_days * 86_400:
@@ -87,6 +106,14 @@ class Settings(BaseSettings):
             pause_collection_access=self.pause_collection_access,
             fallback_plan=self.fallback_plan or None,
             catalog=self.plan_catalog,
+        )
+
+    @property
+    def retry_policy(self) -> RetryPolicy:
+        return RetryPolicy(
+            retry_days=self.charge_retry_days,
+            hard_declines=self.charge_hard_declines,
+            start_lease_seconds=self.charge_start_lease_seconds,
         )
 
     @property

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from billing import bus, mail, provider_calls, scheduler
+from billing import bus, charges, mail, provider_calls, scheduler
+from billing.config import get_settings
+from billing.errors import RetryLater
 from billing.model import Effect
 
 
@@ -14,7 +16,9 @@ def drive(effects: Sequence[Effect]) -> None:
         raise ValueError(f"no driver for effect kinds {sorted(unknown)}")
     for effect in effects:
         if effect.kind == "schedule":
-            scheduler.put_at(effect.key, int(effect.detail["at"]), effect.detail["input"])
+            scheduler.put_at(
+                effect.key, int(effect.detail["at"]), effect.detail["input"], target_arn=_target(effect)
+            )
         elif effect.kind == "unschedule":
             scheduler.delete(effect.key)
     for effect in effects:
@@ -26,3 +30,14 @@ def drive(effects: Sequence[Effect]) -> None:
     published = [e for e in effects if e.kind == "bus"]
     if published:
         bus.publish(published)
+
+
+def _target(effect: Effect) -> str | None:
+    """The function a schedule invokes: the one its `target` names, else the trial-notice function."""
+    named = effect.detail.get("target")
+    if named is None:
+        return None
+    arn = {charges.RETRY_TARGET: get_settings().charge_retry_target_arn}.get(named)
+    if not arn:
+        raise RetryLater(f"no function is configured for schedule target {named}", reason="not_configured")
+    return arn

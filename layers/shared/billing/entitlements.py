@@ -9,6 +9,7 @@
 | incomplete         | no                                                          | complete_payment      |
 | paused (the trial  | no, reason trial_ended                                      | choose_plan           |
 | ended without card)|                                                             |                       |
+| paused (Dodo)      | as pause_collection above                                   | -                     |
 | unpaid             | no, reason payment_failed                                   | choose_plan           |
 | canceled,          | no, unless a fallback plan is configured (then that plan)   | choose_plan           |
 | incomplete_expired |                                                             |                       |
@@ -75,7 +76,10 @@ def entitlement_of(sub: SubscriptionSnapshot, now: int, policy: AccessPolicy) ->
         return grant(True, status)
     if status == "incomplete":
         return grant(False, "incomplete", "complete_payment")
-    if status == "paused":  # Stripe pauses a subscription only when its trial ends without a card
+    if status == "paused":
+        if sub.pause_collection is not None:  # Dodo: billing paused as a whole
+            return grant(policy.pause_collection_access, "collection_paused")
+        # Stripe pauses a subscription only when its trial ends without a card
         return grant(False, "trial_ended", "choose_plan")
     if status == "unpaid":
         return grant(False, "payment_failed", "choose_plan")

@@ -58,6 +58,7 @@ class SubscriptionSnapshot(Record):
     livemode: bool = False
     item_id: str | None = None  # the (first) subscription item, to change its price
     created: int | None = None
+    on_demand: bool = False  # Dodo: a mandate charged with variable amounts, no recurring price
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Self:
@@ -81,6 +82,25 @@ class InvoiceSnapshot(Record):
     attempt_count: int | None = None
     next_payment_attempt: int | None = None
     hosted_invoice_url: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PaymentSnapshot(Record):
+    """A payment as the provider last described it (Dodo: an on-demand charge or a renewal)."""
+
+    provider: str
+    payment_id: str
+    status: str  # processing | succeeded | failed | cancelled | requires_*
+    subscription_id: str | None
+    customer_id: str | None
+    account_id: str | None
+    amount: int | None = None
+    currency: str | None = None
+    error_code: str | None = None
+    charge_type: str | None = None  # on_demand | ...
+    charge_key: str | None = None  # metadata.charge_key: the charge this payment is an attempt of
+    attempt: int | None = None  # metadata.retry_attempt: our attempt number (0 = the first)
+    created: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +136,68 @@ class CheckoutRecord(Record):
     expires_at: int
     session_id: str | None = None
     url: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ChargeAttempt(Record):
+    number: int  # 0 = the first attempt, then 1, 2, 3 for the retries
+    started_at: int
+    payment_id: str | None = None  # None until the provider answered the call
+    outcome: str | None = None  # succeeded | failed | cancelled; None while processing
+    error_code: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ChargeRecord(Record):
+    """One on-demand charge, asked for once under the app's idempotency key, and its attempts.
+
+    status: starting (the call is being made) | processing | retry_scheduled | succeeded |
+    failed (a hard decline) | exhausted (every attempt failed)
+    """
+
+    charge_key: str
+    subscription_id: str
+    amount: int
+    currency: str | None
+    description: str | None
+    status: str
+    created_at: int
+    attempts: tuple[ChargeAttempt, ...] = ()
+    next_attempt_at: int | None = None
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Self:
+        data = dict(data)
+        data["attempts"] = tuple(ChargeAttempt.from_dict(a) for a in data.get("attempts") or ())
+        return super(ChargeRecord, cls).from_dict(data)
+
+    @property
+    def current(self) -> ChargeAttempt | None:
+        return self.attempts[-1] if self.attempts else None
+
+
+@dataclass(frozen=True, slots=True)
+class ChargeRequest(Record):
+    """The app asks for a charge (POST /accounts/{id}/charges), or a scheduled retry starts one."""
+
+    account_id: str
+    charge_key: str
+    subscription_id: str
+    amount: int
+    currency: str | None = None
+    description: str | None = None
+    attempt: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class ChargeStarted(Record):
+    """The provider accepted attempt `attempt` of a charge as `payment_id`, or refused it (`refused`)."""
+
+    account_id: str
+    charge_key: str
+    attempt: int
+    payment_id: str | None = None
+    refused: str | None = None  # why the provider refused the call: nothing was charged
 
 
 @dataclass(frozen=True, slots=True)
@@ -238,6 +320,7 @@ class AccountState:
     entitlement: Entitlement | None = None  # as last published (Account Access Changed)
     checkouts: dict[str, CheckoutRecord] = field(default_factory=dict)  # open sessions by price
     activity: Activity | None = None  # kept in an item of its own: never written with the account
+    charges: dict[str, ChargeRecord] = field(default_factory=dict)  # on-demand charges by key
 
     @property
     def exists(self) -> bool:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 
 from aws_lambda_powertools import Logger
 
-from billing import clock, effects, store
+from billing import charges, clock, effects, store
 from billing.config import get_settings
 from billing.errors import InProgress, RetryLater
 from billing.lifecycle import (
@@ -29,11 +29,15 @@ from billing.lifecycle import (
 )
 from billing.model import (
     AccountState,
+    ChargeRecord,
+    ChargeRequest,
+    ChargeStarted,
     CheckoutSnapshot,
     CustomerSnapshot,
     Effect,
     InvoiceSnapshot,
     LocalPlanChoice,
+    PaymentSnapshot,
     PriorPause,
     SubscriptionSnapshot,
 )
@@ -58,8 +62,10 @@ class Delivery:
 
 @dataclass(frozen=True, slots=True)
 class Result:
-    outcome: str  # applied | duplicate | stale | ignored | unknown_account | unknown_subscription
+    # applied | duplicate | stale | ignored | unknown_account | unknown_subscription | a charges.Outcome
+    outcome: str
     account_id: str | None = None
+    charge: ChargeRecord | None = None
 
 
 def process(
@@ -164,7 +170,12 @@ def _transition(
 
 
 def _resolve_account(
-    provider: str, observation: SubscriptionSnapshot | InvoiceSnapshot | CheckoutSnapshot | LocalPlanChoice
+    provider: str,
+    observation: SubscriptionSnapshot
+    | InvoiceSnapshot
+    | CheckoutSnapshot
+    | LocalPlanChoice
+    | PaymentSnapshot,
 ) -> str | None:
     """metadata.account_id, else the account holding the subscription (invoices), else the
     stored customer mapping, else the customer id itself (unless adoption is switched off)."""
@@ -172,7 +183,7 @@ def _resolve_account(
         return observation.account_id
     if isinstance(observation, LocalPlanChoice):
         return None
-    if isinstance(observation, InvoiceSnapshot) and observation.subscription_id:
+    if isinstance(observation, InvoiceSnapshot | PaymentSnapshot) and observation.subscription_id:
         holder = store.subscription_account(provider, observation.subscription_id)
         if holder:
             return holder
@@ -182,6 +193,51 @@ def _resolve_account(
     if mapping is not None:
         return str(mapping.account_id)
     return observation.customer_id if get_settings().adopt_unknown_customers else None
+
+
+def process_charge(
+    delivery: Delivery, observation: ChargeRequest | ChargeStarted | PaymentSnapshot
+) -> Result:
+    """The same exactly-once commit for on-demand charges: the app's request, the provider's answer
+    to our call, and the payment events that settle it."""
+    account_id = (
+        _resolve_account(delivery.provider, observation)
+        if isinstance(observation, PaymentSnapshot)
+        else observation.account_id
+    )
+    if account_id is None:
+        return Result("unknown_account")
+    logger.append_keys(account_id=account_id)
+    if isinstance(observation, PaymentSnapshot) and observation.charge_key is None:
+        announced = charges.payment_event(account_id, observation, delivery.event_id)
+        return once(delivery, account_id, (announced,)) if announced else Result("ignored", account_id)
+    settings = get_settings()
+    for _ in range(MAX_ATTEMPTS):
+        state, now = store.load_account(account_id), clock.timestamp()
+        if isinstance(observation, ChargeRequest):
+            transition = charges.request(state, observation, now, settings.retry_policy)
+        elif isinstance(observation, ChargeStarted):
+            transition = charges.started(state, observation, now, settings.retry_policy)
+        else:
+            transition = charges.settle(state, observation, delivery.event_id, now, settings.retry_policy)
+        if not transition.writes:
+            if isinstance(observation, PaymentSnapshot):
+                stored = store.stored_marker(delivery.provider, delivery.event_id)
+                if stored is not None:
+                    return _redrive(delivery, account_id, stored)
+            return Result(transition.outcome.value, account_id, transition.charge)
+        changed = [k for k, c in transition.state.charges.items() if state.charges.get(k) != c]
+        removed = [k for k in state.charges if k not in transition.state.charges]
+        marker = _marker(delivery, account_id, transition.effects)
+        try:
+            store.commit(marker, transition.state, charge_keys=changed, removed_charges=removed)
+        except store.DuplicateEvent as duplicate:
+            return _redrive(delivery, account_id, duplicate.marker)
+        except store.ConcurrentUpdate:
+            continue
+        _run_effects(delivery, transition.effects)
+        return Result("applied", account_id, transition.charge)
+    raise RetryLater("account kept changing during the update", reason="contention")
 
 
 def _process_customer(delivery: Delivery, customer: CustomerSnapshot) -> Result:

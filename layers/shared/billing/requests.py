@@ -43,12 +43,14 @@ class CheckoutRequest(BaseModel):
     price: str | None = Field(default=None, min_length=1, max_length=255)
     success_url: str = Field(max_length=2000, pattern=r"^https?://")
     cancel_url: str = Field(max_length=2000, pattern=r"^https?://")
-    mode: Literal["subscription", "setup"] = "subscription"
+    mode: Literal["subscription", "setup", "on_demand"] = "subscription"  # on_demand: a Dodo mandate
 
     @model_validator(mode="after")
     def one_of_plan_or_price(self) -> CheckoutRequest:
         if (self.plan is None) == (self.price is None):
             raise ValueError("give exactly one of plan and price")
+        if self.mode == "on_demand" and self.plan is None:
+            raise ValueError("an on_demand checkout takes a plan with a Dodo product")
         return self
 
 
@@ -75,3 +77,30 @@ class BulkActivityRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     accounts: list[AccountActivity] = Field(min_length=1, max_length=100)
+
+
+class ChargeBody(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    amount: int = Field(gt=0, le=100_000_000)  # in the currency's smallest unit
+    currency: str | None = Field(default=None, pattern=r"^[A-Z]{3}$")
+    description: str | None = Field(default=None, max_length=500)
+    idempotency_key: str = Field(min_length=1, max_length=255, pattern=r"^[\x21-\x7e]+$")
+
+
+class RetryInput(BaseModel):
+    """What a charge-retry schedule passes to its target."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    account_id: AccountId
+    charge_key: str = Field(min_length=1, max_length=255)
+    attempt: int = Field(ge=1, le=20)
+
+
+def parse_input(model: type[Body], data: object) -> Body | None:
+    """A scheduler input, or None when it is not one (dropped: retrying it would not help)."""
+    try:
+        return model.model_validate(data)
+    except ValidationError:
+        return None

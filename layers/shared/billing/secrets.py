@@ -26,6 +26,12 @@ def stripe_credentials(settings: Settings) -> ProviderCredentials:
     return _load(settings.stripe_secret_name, settings.secrets_max_age_seconds)
 
 
+def dodo_credentials(settings: Settings) -> ProviderCredentials:
+    if not settings.dodo_secret_name:
+        raise RetryLater("DODO_SECRET_NAME is not configured", reason="not_configured")
+    return _load(settings.dodo_secret_name, settings.secrets_max_age_seconds)
+
+
 @cache
 def _provider(client: Any) -> parameters.SecretsProvider:
     """One caching provider per client: a new client (aws.reset) starts with an empty cache."""

@@ -7,6 +7,7 @@
 | customer -> account     | CUSTOMER#<provider>#<customer>  | CUSTOMER           |
 | processed event marker  | EVENT#<provider>#<event_id>     | EVENT              |
 | last activity           | ACCOUNT#<account_id>            | ACTIVITY           |
+| on-demand charge        | ACCOUNT#<account_id>            | CHARGE#<key>       |
 | dormancy sweep progress | SWEEP#dormancy#<warning|action> | CURSOR             |
 
 The sparse index `gsi1` answers two questions. Subscription items carry
@@ -46,6 +47,7 @@ from billing.errors import RetryLater
 from billing.model import (
     AccountState,
     Activity,
+    ChargeRecord,
     CheckoutRecord,
     CustomerSnapshot,
     DormancyRecord,
@@ -117,6 +119,14 @@ class CustomerItem(BillingItem, discriminator="customer"):
     deleted = BooleanAttribute(default=False)
 
 
+class ChargeItem(BillingItem, discriminator="charge"):
+    record = MapAttribute[str, Any]()
+    expires_at = TTLAttribute(null=True)  # settled charges are kept CHARGE_RETENTION_DAYS, then dropped
+
+
+CHARGE_RETENTION_DAYS = 35
+
+
 class ActivityItem(BillingItem, discriminator="activity"):
     last_active_at = NumberAttribute()
     dormancy = MapAttribute[str, Any](null=True)
@@ -146,6 +156,10 @@ def subscription_key(provider: str, subscription_id: str) -> str:
 
 def customer_key(provider: str, customer_id: str) -> str:
     return f"CUSTOMER#{provider}#{customer_id}"
+
+
+def charge_sort_key(charge_key: str) -> str:
+    return f"CHARGE#{charge_key}"
 
 
 def checkout_key(price_id: str) -> str:
@@ -204,6 +218,7 @@ def load_account(account_id: str, *, consistent: bool = True) -> AccountState:
     subscriptions: dict[str, SubscriptionRecord] = {}
     checkouts: dict[str, CheckoutRecord] = {}
     activity: Activity | None = None
+    charges: dict[str, ChargeRecord] = {}
     for item in items:
         if isinstance(item, AccountItem):
             account = item
@@ -214,9 +229,16 @@ def load_account(account_id: str, *, consistent: bool = True) -> AccountState:
             checkouts[str(item.price_id)] = _checkout_record(item)
         elif isinstance(item, ActivityItem):
             activity = _activity(item)
+        elif isinstance(item, ChargeItem):
+            charge = ChargeRecord.from_dict(item.record.as_dict())
+            charges[charge.charge_key] = charge
     if account is None:
         return AccountState(
-            account_id=account_id, subscriptions=subscriptions, checkouts=checkouts, activity=activity
+            account_id=account_id,
+            subscriptions=subscriptions,
+            checkouts=checkouts,
+            activity=activity,
+            charges=charges,
         )
     return AccountState(
         account_id=account_id,
@@ -231,6 +253,7 @@ def load_account(account_id: str, *, consistent: bool = True) -> AccountState:
         entitlement=Entitlement.from_dict(account.entitlement.as_dict()) if account.entitlement else None,
         checkouts=checkouts,
         activity=activity,
+        charges=charges,
     )
 
 
@@ -273,8 +296,10 @@ def commit(
     customer: CustomerSnapshot | None = None,
     customer_observed_at: int | None = None,
     closed_checkouts: Sequence[str] = (),
+    charge_keys: Sequence[str] = (),
+    removed_charges: Sequence[str] = (),
 ) -> None:
-    """Marker + account (+ changed subscriptions, + customer mapping) in one transaction.
+    """Marker + account (+ changed subscriptions and charges, + customer mapping) in one transaction.
 
     Raises DuplicateEvent when the marker exists, ConcurrentUpdate when the account moved on.
     """
@@ -293,6 +318,22 @@ def commit(
                     gsi1pk=key,
                     gsi1sk=account_key(state.account_id),
                     record=_map(record.to_dict()),
+                ),
+                None,
+            )
+        )
+    for charge_key in charge_keys:
+        charge = state.charges[charge_key]
+        settled_at = datetime.fromtimestamp(state.updated_at or marker.committed_at, UTC)
+        items.append(
+            (
+                ChargeItem(
+                    account_key(state.account_id),
+                    charge_sort_key(charge_key),
+                    record=_map(charge.to_dict()),
+                    expires_at=settled_at + timedelta(days=CHARGE_RETENTION_DAYS)
+                    if charge.status in ("succeeded", "failed", "exhausted")
+                    else None,
                 ),
                 None,
             )
@@ -318,6 +359,8 @@ def commit(
                 transaction.save(item, condition=condition, return_values="ALL_OLD" if index == 0 else None)
             for price_id in closed_checkouts:
                 transaction.delete(CheckoutItem(account_key(state.account_id), checkout_key(price_id)))
+            for charge_key in removed_charges:
+                transaction.delete(ChargeItem(account_key(state.account_id), charge_sort_key(charge_key)))
     except TransactWriteError as exc:
         cancelled = exc.cancellation_reasons
         reasons = [r.code if r else None for r in cancelled]

@@ -1,4 +1,5 @@
-"""Webhook ingestion: size limit, signature, parse, route, then exactly-once processing."""
+"""Webhook ingestion for both providers: size limit, signature, parse, route, then exactly-once
+processing."""
 
 from __future__ import annotations
 
@@ -12,10 +13,10 @@ from aws_lambda_powertools import Logger
 from billing import clock
 from billing.config import get_settings
 from billing.errors import BadRequest, PayloadTooLarge
-from billing.model import SubscriptionSnapshot
-from billing.processing import Delivery, Result, process
-from billing.providers import stripe
-from billing.secrets import stripe_credentials
+from billing.model import PaymentSnapshot, SubscriptionSnapshot
+from billing.processing import Delivery, Result, process, process_charge
+from billing.providers import dodo, stripe
+from billing.secrets import dodo_credentials, stripe_credentials
 
 logger = Logger(child=True)
 
@@ -66,3 +67,33 @@ def receive_stripe(body: bytes, signature: str | None) -> Result:
         route(event.object),
         fetch_subscription if api_key else None,
     )
+
+
+def receive_dodo(body: bytes, headers: Mapping[str, str]) -> Result:
+    settings = get_settings()
+    if len(body) > settings.max_body_bytes:
+        raise PayloadTooLarge(f"body larger than {settings.max_body_bytes} bytes")
+    credentials = dodo_credentials(settings)
+    webhook_id = dodo.verify_signature(
+        body,
+        {name.lower(): value for name, value in headers.items()},
+        credentials.webhook_secrets,
+        now=clock.timestamp(),
+        tolerance=settings.webhook_tolerance_seconds,
+    )
+    event = dodo.parse_event(body, webhook_id)
+    logger.append_keys(event_id=webhook_id, event_type=event.event_type)
+    route = dodo.ROUTES.get(event.event_type)
+    if route is None:
+        return Result("ignored")
+    observation = route(event.object)
+    delivery = Delivery(dodo.PROVIDER, webhook_id, event.event_type, event.occurred_at)
+    if isinstance(observation, PaymentSnapshot):
+        return process_charge(delivery, observation)
+    api_key = credentials.api_key
+
+    def fetch_subscription(subscription_id: str) -> SubscriptionSnapshot:
+        assert api_key is not None
+        return dodo.api_client(api_key, settings.dodo_api_base).subscription(subscription_id)
+
+    return process(delivery, observation, fetch_subscription if api_key else None)

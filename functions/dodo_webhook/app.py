@@ -1,0 +1,32 @@
+"""POST /webhooks/dodo: verify (Standard Webhooks), then hand the event to the shared layer."""
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from billing.http import json_response, register_error_handlers
+from billing.webhooks import receive_dodo, request_body
+
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics()
+app = APIGatewayRestResolver()
+register_error_handlers(app, metrics)
+
+
+@app.post("/webhooks/dodo")
+@tracer.capture_method
+def dodo_webhook() -> Response[str]:
+    event = app.current_event
+    result = receive_dodo(request_body(event.raw_event), dict(event.headers))
+    metrics.add_metric(name=f"Events_{result.outcome}", unit=MetricUnit.Count, value=1)
+    logger.info("event handled", outcome=result.outcome, account_id=result.account_id)
+    return json_response(200, {"received": True, "outcome": result.outcome})
+
+
+@logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict, context: LambdaContext) -> dict:
+    return app.resolve(event, context)

@@ -1,0 +1,147 @@
+"""On-demand charges (Dodo Payments): POST /accounts/{id}/charges, the scheduled retries, and the
+checkout that sets up the mandate.
+
+Dodo's charge call has no idempotency key, so ours lives in DynamoDB: the attempt is committed
+before the call, under the account's version lock, only if the key is new (a request) or the
+attempt is the one due (a retry), so of two concurrent requests or fifty duplicate retry
+invocations exactly one reaches the call; the SDK never repeats it. What the call returned,
+and then the payment webhooks, settle the attempt.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from aws_lambda_powertools import Logger
+
+from billing import charges, clock, processing, store
+from billing.config import Settings, get_settings
+from billing.errors import BadRequest, BillingError, Conflict, RetryLater
+from billing.model import LIVE_STATUSES, AccountState, ChargeRecord, ChargeRequest, ChargeStarted
+from billing.providers import dodo
+from billing.secrets import dodo_credentials
+
+logger = Logger(child=True)
+
+
+def provider_api(settings: Settings) -> dodo.DodoApi:
+    api_key = dodo_credentials(settings).api_key
+    if not api_key:
+        raise RetryLater("no Dodo Payments API key is configured", reason="not_configured")
+    return dodo.api_client(api_key, settings.dodo_api_base)
+
+
+def on_demand_subscription(state: AccountState) -> str | None:
+    for record in state.subscriptions.values():
+        sub = record.snapshot
+        if sub.provider == dodo.PROVIDER and sub.on_demand and sub.status in LIVE_STATUSES - {"paused"}:
+            return sub.subscription_id
+    return None
+
+
+def charge(
+    account_id: str, *, amount: int, idempotency_key: str, currency: str | None, description: str | None
+) -> tuple[int, dict[str, Any]]:
+    """(HTTP status, charge view): 202 for a new charge, 200 for the key charged before."""
+    state = store.load_account(account_id)
+    asked = (amount, currency, description)
+    existing = state.charges.get(idempotency_key)
+    if existing is None:
+        subscription_id = on_demand_subscription(state)
+        if subscription_id is None:
+            raise Conflict("the account has no active on-demand subscription (mandate)", reason="no_mandate")
+        request = ChargeRequest(account_id, idempotency_key, subscription_id, amount, currency, description)
+        result = processing.process_charge(_request_delivery("charge.requested"), request)
+        if result.outcome == charges.Outcome.IN_FLIGHT:
+            raise Conflict(
+                "another charge of this subscription is still processing",
+                reason="charge_in_progress",
+                charge_key=result.charge.charge_key if result.charge else None,
+            )
+        if result.outcome == "applied" and result.charge is not None:
+            return 202, charges.view(_start(account_id, result.charge, 0))
+        existing = store.load_account(account_id).charges.get(idempotency_key)  # a concurrent twin won
+        if existing is None:
+            raise RetryLater("the charge is being recorded by a concurrent request", reason="in_progress")
+    if (existing.amount, existing.currency, existing.description) != asked:
+        raise Conflict("idempotency_key was used for a different charge", reason="idempotency_key_reused")
+    return 200, charges.view(existing)
+
+
+def retry(account_id: str, charge_key: str, attempt: int) -> str:
+    """Target of the retry schedules: start attempt `attempt` if it is still due, at most once."""
+    state = store.load_account(account_id)
+    existing = state.charges.get(charge_key)
+    if existing is None:
+        return "unknown_charge"
+    request = ChargeRequest(
+        account_id,
+        charge_key,
+        existing.subscription_id,
+        existing.amount,
+        existing.currency,
+        existing.description,
+        attempt=attempt,
+    )
+    result = processing.process_charge(_request_delivery("charge.retry"), request)
+    if result.outcome == charges.Outcome.IN_FLIGHT:
+        # Another payment of the subscription is running: fail the invocation, Scheduler retries it.
+        raise RetryLater(
+            "another charge of the subscription is still processing", reason="charge_in_progress"
+        )
+    if result.outcome != "applied" or result.charge is None:
+        return result.outcome
+    _start(account_id, result.charge, attempt)
+    return "charged"
+
+
+def _start(account_id: str, charge: ChargeRecord, attempt: int) -> ChargeRecord:
+    """Make the one provider call of this attempt, and record what it answered."""
+    api = provider_api(get_settings())
+    metadata = {"account_id": account_id, "charge_key": charge.charge_key, "retry_attempt": str(attempt)}
+    started_at = charge.current.started_at if charge.current else 0
+    # One answer per attempt; an attempt 0 refused and asked for again is a new attempt (new time).
+    answer = processing.Delivery(
+        dodo.PROVIDER,
+        f"charge.answered:{account_id}:{charge.charge_key}:{attempt}:{started_at}",
+        "charge.answered",
+        clock.timestamp(),
+    )
+    try:
+        payment_id = api.charge(
+            charge.subscription_id,
+            charge.amount,
+            currency=charge.currency,
+            description=charge.description,
+            metadata=metadata,
+        )
+    except RetryLater:
+        # No answer: it may or may not have been charged. The attempt stays `starting` (the same
+        # key answers it); the payment webhook, if there was a payment, settles it.
+        logger.warning("charge call unanswered", charge_attempt=attempt)
+        raise
+    except BillingError as refused:
+        logger.info("charge refused by the provider", charge_attempt=attempt, reason=refused.reason)
+        started = ChargeStarted(account_id, charge.charge_key, attempt, refused=refused.reason)
+        processing.process_charge(answer, started)
+        raise
+    started = ChargeStarted(account_id, charge.charge_key, attempt, payment_id=payment_id)
+    result = processing.process_charge(answer, started)
+    return result.charge or store.load_account(account_id).charges[charge.charge_key]
+
+
+def _request_delivery(kind: str) -> processing.Delivery:
+    """Requests are told apart by the state they find, not by an id: each gets its own."""
+    return processing.Delivery(dodo.PROVIDER, f"{kind}:{uuid.uuid4().hex}", kind, clock.timestamp())
+
+
+def open_mandate(account_id: str, plan: str, return_url: str, email: str | None) -> dict[str, Any]:
+    """A Dodo checkout that authorises a card for on-demand charges of the plan's product."""
+    settings = get_settings()
+    entry = settings.plan_catalog.root.get(plan)
+    if entry is None:
+        raise BadRequest(f"unknown plan {plan!r}", reason="unknown_plan")
+    if not entry.dodo_products:
+        raise BadRequest(f"plan {plan!r} has no Dodo product", reason="plan_not_billable")
+    return provider_api(settings).mandate_checkout(account_id, entry.dodo_products[0], return_url, email)

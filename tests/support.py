@@ -26,6 +26,7 @@ EVENTS = ROOT / "events"
 REFERENCE = ROOT / "tests" / "data"
 WEBHOOK_SECRET = "whsec_test_4eC39HqLyjWDarjtT1zdp7dc"
 ROTATED_OUT_SECRET = "whsec_test_previous_0000000000000000"
+DODO_WEBHOOK_SECRET = "whsec_ZG9kby10ZXN0LXdlYmhvb2stc2VjcmV0LTAxMjM0NTY3"  # base64 of a test key
 START = datetime(2026, 1, 1, 0, 0, 10, tzinfo=UTC)
 
 
@@ -68,6 +69,7 @@ def embedded_aws() -> Iterator[Aws]:
         local_aws.put_secret(
             os.environ["STRIPE_SECRET_NAME"], {"webhook_secrets": [WEBHOOK_SECRET, ROTATED_OUT_SECRET]}
         )
+        local_aws.put_secret(os.environ["DODO_SECRET_NAME"], {"webhook_secrets": [DODO_WEBHOOK_SECRET]})
         billing_aws.reset()
         get_settings.cache_clear()
         yield Aws(observer=local_aws.BusObserver.attach())
@@ -89,6 +91,43 @@ def use_stripe_api(monkeypatch: pytest.MonkeyPatch, url: str) -> None:
     )
     billing_aws.reset()
     get_settings.cache_clear()
+
+
+def use_dodo_api(monkeypatch: pytest.MonkeyPatch, url: str) -> None:
+    """Point the layer's Dodo client at a fake API on `url`, with an API key in the secret."""
+    monkeypatch.setenv("DODO_API_BASE", url)
+    local_aws.put_secret(
+        os.environ["DODO_SECRET_NAME"],
+        {"webhook_secrets": [DODO_WEBHOOK_SECRET], "api_key": "dodo_test_fake"},
+    )
+    billing_aws.reset()
+    get_settings.cache_clear()
+
+
+def dodo_delivery(body: bytes, headers: dict[str, str]) -> dict[str, Any]:
+    return proxy_event(
+        "POST",
+        "/webhooks/dodo",
+        body=body,
+        headers={"Content-Type": "application/json", "User-Agent": "Svix-Webhooks/1.0", **headers},
+    )
+
+
+def deliver_dodo(body: bytes, headers: dict[str, str]) -> tuple[int, dict[str, Any]]:
+    from functions.dodo_webhook import app
+
+    return invoke(app, dodo_delivery(body, headers))
+
+
+def dodo_headers(
+    body: bytes, webhook_id: str, at: int | None = None, secret: str = DODO_WEBHOOK_SECRET
+) -> dict[str, str]:
+    """Signed by the `standardwebhooks` package, as Dodo signs."""
+    from standardwebhooks import Webhook
+
+    timestamp = clock.timestamp() if at is None else at
+    signature = Webhook(secret).sign(webhook_id, datetime.fromtimestamp(timestamp, UTC), body.decode())
+    return {"webhook-id": webhook_id, "webhook-timestamp": str(timestamp), "webhook-signature": signature}
 
 
 def signed_delivery(

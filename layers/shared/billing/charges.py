@@ -179,7 +179,8 @@ def settle(
     final = payment.status == "cancelled" or (code is not None and code in policy.hard_declines)
     if final:
         done = replace(charge, status="failed", next_attempt_at=None)
-        remaining = _unschedule_from(state.account_id, charge, number + 1, policy)
+        # The retries of later attempts exist only once an earlier attempt failed softly.
+        remaining = _unschedule_from(state.account_id, charge, number + 1, policy) if number > 0 else ()
         announced = _event(FAILED, state.account_id, done, event_id, payment, hard=True)
         return _with(state, done, now, (*remaining, announced))
     if number + 1 >= policy.max_attempts:

@@ -214,6 +214,7 @@ SUBSCRIPTION_EVENTS = (
     "updated",
     "plan_changed",
     "past_due",
+    "unpaused",
 )
 PAYMENT_EVENTS = ("succeeded", "failed", "processing", "cancelled")
 # The one registry of handled event types; every other type is acknowledged and counted.

@@ -630,4 +630,12 @@ def _map(data: dict[str, Any]) -> MapAttribute[str, Any]:
 
 
 def _without_nulls(data: dict[str, Any]) -> dict[str, Any]:
-    return {k: _without_nulls(v) if isinstance(v, dict) else v for k, v in data.items() if v is not None}
+    return {k: _storable(v) for k, v in data.items() if v is not None}
+
+
+def _storable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return _without_nulls(value)
+    if isinstance(value, list | tuple):
+        return [_storable(v) for v in value]
+    return value

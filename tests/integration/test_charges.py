@@ -1,0 +1,245 @@
+"""On-demand charges against the fake Dodo (real `dodopayments` SDK over HTTP) on moto: the
+mandate checkout, one charge per key and per subscription, declines and retries on EventBridge
+Scheduler, duplicate retry invocations."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import boto3
+import pytest
+
+from billing import charges, clock
+from billing.config import get_settings
+from functions.accounts_api import app as accounts_api
+from functions.payment_retry import app as payment_retry
+from tests.support import DODO_WEBHOOK_SECRET, Aws, deliver_dodo, get_account, invoke, use_dodo_api
+from tools.apigw import LambdaContext, proxy_event
+from tools.fake_dodo import FakeDodo
+
+DAY = 86_400
+CATALOG = {"od": {"dodo_products": ["pdt_usage"]}}
+
+
+@pytest.fixture
+def dodo(aws: Aws, monkeypatch: pytest.MonkeyPatch, frozen_clock) -> Iterator[FakeDodo]:
+    fake = FakeDodo(clock=clock.timestamp, webhook=deliver_dodo, secret=DODO_WEBHOOK_SECRET)
+    fake.add_product("pdt_usage", 0)
+    with fake:
+        monkeypatch.setenv("PLAN_CATALOG", json.dumps(CATALOG))
+        use_dodo_api(monkeypatch, fake.url)
+        yield fake
+
+
+def mandate(dodo: FakeDodo, account_id: str) -> str:
+    subscription = dodo.on_demand_subscription(
+        f"{account_id}@example.com", "pdt_usage", {"account_id": account_id}
+    )
+    dodo.wait_idle()
+    return str(subscription["subscription_id"])
+
+
+def post_charge(account_id: str, **body: Any) -> tuple[int, dict[str, Any]]:
+    event = proxy_event(
+        "POST",
+        f"/accounts/{account_id}/charges",
+        resource="/accounts/{account_id}/charges",
+        path_parameters={"account_id": account_id},
+        body=json.dumps({"amount": 2500, "currency": "USD", **body}).encode(),
+        iam_caller="arn:aws:iam::1:user/app",
+    )
+    return invoke(accounts_api, event)
+
+
+def run_retry(schedule_input: dict[str, Any]) -> dict[str, Any]:
+    result: dict[str, Any] = payment_retry.lambda_handler(
+        schedule_input, LambdaContext("PaymentRetryFunction")
+    )
+    return result
+
+
+def schedules() -> dict[str, dict[str, Any]]:
+    client = boto3.client("scheduler")
+    group = get_settings().schedule_group
+    found = {}
+    for summary in client.list_schedules(GroupName=group)["Schedules"]:
+        found[summary["Name"]] = client.get_schedule(Name=summary["Name"], GroupName=group)
+    return found
+
+
+def detail_types(aws: Aws, prefix: str = "") -> list[str]:
+    return [e["detail_type"] for e in aws.bus_events() if e["detail_type"].startswith(prefix)]
+
+
+def test_the_mandate_is_set_up_through_a_checkout(dodo: FakeDodo) -> None:
+    event = proxy_event(
+        "POST",
+        "/accounts/acct-c0/checkout-sessions",
+        resource="/accounts/{account_id}/checkout-sessions",
+        path_parameters={"account_id": "acct-c0"},
+        body=json.dumps(
+            {
+                "plan": "od",
+                "mode": "on_demand",
+                "success_url": "https://app/ok",
+                "cancel_url": "https://app/no",
+            }
+        ).encode(),
+    )
+    status, session = invoke(accounts_api, event)
+    assert (status, session["provider"]) == (200, "dodo")
+    dodo.complete_checkout(session["id"])
+    dodo.wait_idle()
+    account = get_account("acct-c0")[1]
+    assert (account["provider"], account["plan"], account["status"], account["access"]) == (
+        "dodo",
+        "od",
+        "active",
+        True,
+    )
+
+
+def test_a_charge_settles_by_webhook_and_its_key_answers_it_again(dodo: FakeDodo, aws: Aws) -> None:
+    mandate(dodo, "acct-c1")
+    status, charge = post_charge("acct-c1", idempotency_key="order-1", description="March usage")
+    assert (status, charge["attempts"][0]["number"]) == (202, 0)
+    assert charge["status"] in ("processing", "succeeded")  # the fake's webhook may beat its answer
+    dodo.wait_idle()
+    status, again = post_charge("acct-c1", idempotency_key="order-1", description="March usage")
+    assert (status, again["status"], again["attempts"][0]["outcome"]) == (200, "succeeded", "succeeded")
+    assert dodo.charge_requests == 1
+    payment = dodo.objects("payment")[0]
+    assert payment["metadata"] == {"account_id": "acct-c1", "charge_key": "order-1", "retry_attempt": "0"}
+    assert (payment["total_amount"], payment["status"]) == (2500, "succeeded")
+    assert detail_types(aws, "Charge") == [charges.SUCCEEDED]
+
+    assert (
+        post_charge("acct-c1", idempotency_key="order-1", amount=999)[1]["error"] == "idempotency_key_reused"
+    )
+
+
+def test_one_charge_in_flight_per_subscription(dodo: FakeDodo) -> None:
+    mandate(dodo, "acct-c2")
+    dodo.hold_payments = True
+    assert post_charge("acct-c2", idempotency_key="order-1")[0] == 202
+    status, refused = post_charge("acct-c2", idempotency_key="order-2")
+    assert (status, refused["error"], refused["charge_key"]) == (409, "charge_in_progress", "order-1")
+    assert dodo.charge_requests == 1  # refused before calling Dodo
+    dodo.settle()
+    dodo.wait_idle()
+    assert post_charge("acct-c2", idempotency_key="order-2")[0] == 202
+
+
+def test_dodo_refusing_a_second_payment_frees_the_key(dodo: FakeDodo) -> None:
+    sub_id = mandate(dodo, "acct-c3")
+    dodo.hold_payments = True
+    import dodopayments
+
+    outside = dodopayments.DodoPayments(bearer_token="k", base_url=dodo.url, max_retries=0)
+    outside.subscriptions.charge(sub_id, product_price=100)  # a payment we did not make
+    status, refused = post_charge("acct-c3", idempotency_key="order-1")
+    assert (status, refused["error"]) == (409, "charge_in_progress")
+    dodo.settle()
+    dodo.wait_idle()
+    assert post_charge("acct-c3", idempotency_key="order-1")[0] == 202  # the same key, charged now
+
+
+def test_a_soft_decline_is_retried_on_schedule_and_success_deletes_the_rest(
+    dodo: FakeDodo, aws: Aws, frozen_clock
+) -> None:
+    sub_id = mandate(dodo, "acct-c4")
+    dodo.decline_next_charges(sub_id, "INSUFFICIENT_FUNDS")
+    first_at = clock.timestamp()
+    post_charge("acct-c4", idempotency_key="order-1")
+    dodo.wait_idle()
+    pending = schedules()
+    assert sorted(s["ScheduleExpression"] for s in pending.values()) == sorted(
+        f"at({clock.iso(first_at + d * DAY)[:-1]})" for d in (3, 10, 17)
+    )
+    notice = next(e["detail"] for e in aws.bus_events() if e["detail_type"] == charges.RETRY_SCHEDULED)
+    assert (notice["next_attempt"], notice["retry_at"], notice["error_code"]) == (
+        1,
+        clock.iso(first_at + 3 * DAY),
+        "INSUFFICIENT_FUNDS",
+    )
+
+    frozen_clock.advance(3 * DAY)
+    first_retry = next(
+        s for s in pending.values() if s["ScheduleExpression"] == f"at({clock.iso(first_at + 3 * DAY)[:-1]})"
+    )
+    assert run_retry(json.loads(first_retry["Target"]["Input"])) == {"outcome": "charged"}
+    dodo.wait_idle()
+    assert [p["metadata"]["retry_attempt"] for p in dodo.objects("payment")] == ["0", "1"]
+    assert schedules() == {}
+    assert post_charge("acct-c4", idempotency_key="order-1")[1]["status"] == "succeeded"
+    assert detail_types(aws, "Charge") == [charges.SUCCEEDED]
+
+
+def test_a_hard_decline_schedules_nothing(dodo: FakeDodo, aws: Aws) -> None:
+    sub_id = mandate(dodo, "acct-c5")
+    dodo.decline_next_charges(sub_id, "STOLEN_CARD")
+    post_charge("acct-c5", idempotency_key="order-1")
+    dodo.wait_idle()
+    assert schedules() == {}
+    assert post_charge("acct-c5", idempotency_key="order-1")[1]["status"] == "failed"
+    failed = next(e["detail"] for e in aws.bus_events() if e["detail_type"] == charges.FAILED)
+    assert (failed["error_code"], failed["hard_decline"]) == ("STOLEN_CARD", True)
+
+
+def test_four_attempts_then_exhausted(dodo: FakeDodo, aws: Aws, frozen_clock) -> None:
+    sub_id = mandate(dodo, "acct-c6")
+    dodo.decline_next_charges(
+        sub_id, "INSUFFICIENT_FUNDS", "GENERIC_DECLINE", "TRY_AGAIN_LATER", "INSUFFICIENT_FUNDS"
+    )
+    start = clock.timestamp()
+    post_charge("acct-c6", idempotency_key="order-1")
+    dodo.wait_idle()
+    for attempt, days in ((1, 3), (2, 10), (3, 17)):
+        frozen_clock.set(datetime.fromtimestamp(start + days * DAY, UTC))
+        assert (
+            run_retry({"account_id": "acct-c6", "charge_key": "order-1", "attempt": attempt})["outcome"]
+            == "charged"
+        )
+        dodo.wait_idle()
+    assert dodo.charge_requests == 4
+    assert post_charge("acct-c6", idempotency_key="order-1")[1]["status"] == "exhausted"
+    assert detail_types(aws, "Payment Retr") == [charges.RETRY_SCHEDULED] * 3 + [charges.EXHAUSTED]
+
+
+def test_fifty_duplicate_retry_invocations_charge_once(dodo: FakeDodo, frozen_clock) -> None:
+    sub_id = mandate(dodo, "acct-c7")
+    dodo.decline_next_charges(sub_id, "INSUFFICIENT_FUNDS")
+    post_charge("acct-c7", idempotency_key="order-1")
+    dodo.wait_idle()
+    frozen_clock.advance(3 * DAY)
+    outcomes: list[str] = []
+    barrier = threading.Barrier(50)
+
+    def invoke_once() -> None:
+        barrier.wait()
+        try:
+            outcomes.append(
+                run_retry({"account_id": "acct-c7", "charge_key": "order-1", "attempt": 1})["outcome"]
+            )
+        except Exception as exc:  # a contended invocation fails and Scheduler would retry it
+            outcomes.append(type(exc).__name__)
+
+    threads = [threading.Thread(target=invoke_once) for _ in range(50)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    dodo.wait_idle()
+    assert outcomes.count("charged") == 1
+    assert dodo.charge_requests == 2  # the first attempt and exactly one retry
+    assert post_charge("acct-c7", idempotency_key="order-1")[1]["status"] == "succeeded"
+
+
+def test_a_charge_needs_a_mandate(dodo: FakeDodo) -> None:
+    status, refused = post_charge("acct-c8", idempotency_key="order-1")
+    assert (status, refused["error"]) == (409, "no_mandate")
+    assert post_charge("acct-c8", idempotency_key="", amount=-1)[0] == 400

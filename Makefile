@@ -59,8 +59,9 @@ sam-event: venv ## wrap events/$(FILE) into a signed API Gateway event (build/sa
 aws-local: venv ## run the embedded AWS alone (moto server) for `sam local start-api`
 	$(BIN)/python -m tools.aws_local
 
-bench: venv ## print DynamoDB requests per event, warm latency and cold start figures
+bench: venv ## print DynamoDB requests per event, warm latency, cold start, and the dormancy sweep's reads
 	$(BIN)/python -m bench.bench
+	$(BIN)/python -m bench.sweep
 
 clean: ## remove the virtualenv and build output
 	rm -rf $(VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache

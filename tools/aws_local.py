@@ -22,7 +22,10 @@ from moto.server import ThreadedMotoServer
 from tools import local_aws, template
 
 DEFAULT_WEBHOOK_SECRET = "whsec_local_dev_secret"  # noqa: S105 (public, only ever used locally)
+# Standard Webhooks secrets are base64: this one is base64 of "local dodo webhook secret".
+DEFAULT_DODO_WEBHOOK_SECRET = "whsec_bG9jYWwgZG9kbyB3ZWJob29rIHNlY3JldA=="  # noqa: S105 (local only)
 STRIPE_WEBHOOK_FUNCTION = "StripeWebhookFunction"
+DODO_WEBHOOK_FUNCTION = "DodoWebhookFunction"
 
 
 def start_moto(host: str, port: int) -> tuple[ThreadedMotoServer, str]:
@@ -49,13 +52,26 @@ def stripe_secret_name() -> str:
     return template.function_environment(STRIPE_WEBHOOK_FUNCTION)["STRIPE_SECRET_NAME"]
 
 
-def provision(webhook_secret: str, api_key: str | None) -> local_aws.BusObserver:
-    """Resources of the template, the Stripe secret, and an observer on the buses."""
+def provision(
+    webhook_secret: str,
+    api_key: str | None,
+    dodo_webhook_secret: str = DEFAULT_DODO_WEBHOOK_SECRET,
+    dodo_api_key: str | None = None,
+) -> local_aws.BusObserver:
+    """Resources of the template, both providers' secrets, and an observer on the buses."""
     local_aws.provision()
-    secret: dict[str, Any] = {"webhook_secrets": [webhook_secret]}
-    if api_key:
-        secret["api_key"] = api_key
-    local_aws.put_secret(stripe_secret_name(), secret)
+    for name, webhook, key in (
+        (stripe_secret_name(), webhook_secret, api_key),
+        (
+            template.function_environment(DODO_WEBHOOK_FUNCTION)["DODO_SECRET_NAME"],
+            dodo_webhook_secret,
+            dodo_api_key,
+        ),
+    ):
+        secret: dict[str, Any] = {"webhook_secrets": [webhook]}
+        if key:
+            secret["api_key"] = key
+        local_aws.put_secret(name, secret)
     return local_aws.BusObserver.attach()
 
 

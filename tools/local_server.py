@@ -34,6 +34,7 @@ from moto.server import ThreadedMotoServer
 
 from tools import aws_local, local_aws, local_scheduler, template
 from tools.apigw import LambdaContext, proxy_event
+from tools.fake_dodo import FakeDodo, http_webhook
 from tools.fake_stripe import FakeStripe, signing_webhook
 
 LambdaHandler = Callable[[dict[str, Any], LambdaContext], Any]
@@ -58,10 +59,12 @@ LOCAL_PRICES = (
     ("price_local_s", "prod_local_s", 1900, "plan_s_monthly"),
     ("price_local_m", "prod_local_m", 4900, "plan_m_monthly"),
 )
+LOCAL_DODO_PRODUCT = "pdt_local_usage"  # on-demand: charged with custom amounts
 LOCAL_CATALOG = {
     "free": {"free": True},
     "s": {"stripe_prices": ["price_local_s"]},
     "m": {"stripe_prices": ["price_local_m"]},
+    "usage": {"dodo_products": [LOCAL_DODO_PRODUCT]},
 }
 LOCAL_ROUTES = {
     ("GET", "/_local/clock"),
@@ -99,6 +102,10 @@ class LocalServer:
         stripe_api_key: str | None = None,
         stripe_api_base: str | None = None,
         fake_stripe: bool = False,
+        dodo_webhook_secret: str = aws_local.DEFAULT_DODO_WEBHOOK_SECRET,
+        dodo_api_key: str | None = None,
+        dodo_api_base: str | None = None,
+        fake_dodo: bool = False,
     ) -> None:
         _put_layers_on_path()
         self.port = port
@@ -109,6 +116,17 @@ class LocalServer:
             self._stripe_webhook: Callable[[bytes], None] | None = None
             for price, product, amount, lookup_key in LOCAL_PRICES:
                 self.fake_stripe.add_price(price, product, amount, lookup_key=lookup_key)
+        self.fake_dodo: FakeDodo | None = None
+        if fake_dodo:
+            # Dodo Payments offline: on-demand charges at the fake, its signed webhooks come back.
+            self.fake_dodo = FakeDodo(
+                clock=self._now, webhook=self._deliver_dodo_event, secret=dodo_webhook_secret
+            )
+            self._dodo_webhook: Callable[[bytes, dict[str, str]], None] | None = None
+            self.fake_dodo.add_product(LOCAL_DODO_PRODUCT, 0)
+        self.dodo_webhook_secret = dodo_webhook_secret
+        self.dodo_api_key = dodo_api_key
+        self.dodo_api_base = dodo_api_base
         self.moto_port = moto_port
         self.webhook_secret = webhook_secret
         self.stripe_api_key = stripe_api_key
@@ -130,6 +148,7 @@ class LocalServer:
         self._firing_lock = threading.Lock()
         self._fired: list[Firing] = []
         self._recurring_since: dict[str, datetime] = {}  # schedule -> its last occurrence handled
+        self._started_at = self.clock.now()  # recurring schedules count their occurrences from here
         self._handlers: dict[tuple[str, str], LambdaHandler] = {}
         self._handlers_lock = threading.Lock()
 
@@ -165,12 +184,20 @@ class LocalServer:
                 environment["PLAN_CATALOG"] = json.dumps(LOCAL_CATALOG)
         if self.stripe_api_base:
             environment["STRIPE_API_BASE"] = self.stripe_api_base
+        if self.fake_dodo is not None:
+            self.fake_dodo.start()
+            self.dodo_api_base = self.fake_dodo.url
+            self.dodo_api_key = self.dodo_api_key or "dodo_local_fake"
+        if self.dodo_api_base:
+            environment["DODO_API_BASE"] = self.dodo_api_base
         self._saved_environment = {name: os.environ.get(name) for name in environment}
         os.environ.update(environment)
 
         from billing import clock
 
-        self._observer = aws_local.provision(self.webhook_secret, self.stripe_api_key)
+        self._observer = aws_local.provision(
+            self.webhook_secret, self.stripe_api_key, self.dodo_webhook_secret, self.dodo_api_key
+        )
         self._scheduler = boto3.client("scheduler")
         self._previous_clock = clock.use(self.clock)
 
@@ -183,15 +210,26 @@ class LocalServer:
             thread.start()
         if self.fake_stripe is not None:
             self._stripe_webhook = signing_webhook(f"{self.url}/webhooks/stripe", self.webhook_secret)
+        if self.fake_dodo is not None:
+            self._dodo_webhook = http_webhook(f"{self.url}/webhooks/dodo")
 
     def _deliver_stripe_event(self, payload: bytes) -> None:
         if self._stripe_webhook is not None:
             self._stripe_webhook(payload)
 
+    def _deliver_dodo_event(self, body: bytes, headers: dict[str, str]) -> None:
+        if self._dodo_webhook is not None:
+            self._dodo_webhook(body, headers)
+
+    def _now(self) -> int:
+        return int(self.clock.now().timestamp())
+
     def stop(self) -> None:
         self._stopping.set()
         if self.fake_stripe is not None:
             self.fake_stripe.stop()
+        if self.fake_dodo is not None:
+            self.fake_dodo.stop()
         if self._http is not None:
             if self._threads:
                 self._http.shutdown()
@@ -226,6 +264,7 @@ class LocalServer:
             f"Stripe webhook secret: {secret_source}",
             f"Live events: stripe listen --forward-to localhost:{self.bound_port}/webhooks/stripe",
             "  (then restart with STRIPE_WEBHOOK_SECRET set to the whsec_ it prints)",
+            f"Dodo webhook secret: {self.dodo_webhook_secret} (DODO_WEBHOOK_SECRET overrides)",
             "Sample events: make replay FILE=stripe/customer.subscription.created.json",
             "Ctrl-C to stop.",
         ]
@@ -353,7 +392,7 @@ class LocalServer:
                         self._fire(schedule, now, due)
                     continue
                 key = f"{schedule['GroupName']}/{schedule['Name']}"
-                since = self._recurring_since.setdefault(key, now)
+                since = self._recurring_since.get(key, self._started_at)
                 latest = local_scheduler.latest_due(schedule, since, now)
                 if latest is not None:
                     self._recurring_since[key] = latest
@@ -365,6 +404,9 @@ class LocalServer:
         if self.fake_stripe is not None:
             self.fake_stripe.advance()
             self.fake_stripe.wait_idle()
+        if self.fake_dodo is not None:
+            self.fake_dodo.advance()
+            self.fake_dodo.wait_idle()
         self.fire_due_schedules()
 
     def _poll_schedules(self) -> None:
@@ -501,6 +543,10 @@ def main() -> None:
         stripe_api_key=os.environ.get("STRIPE_API_KEY") or None,
         stripe_api_base=os.environ.get("STRIPE_API_BASE") or None,
         fake_stripe=not os.environ.get("STRIPE_API_BASE"),
+        dodo_webhook_secret=os.environ.get("DODO_WEBHOOK_SECRET") or aws_local.DEFAULT_DODO_WEBHOOK_SECRET,
+        dodo_api_key=os.environ.get("DODO_API_KEY") or None,
+        dodo_api_base=os.environ.get("DODO_API_BASE") or None,
+        fake_dodo=not os.environ.get("DODO_API_BASE"),
     )
     secret_source = (
         "from STRIPE_WEBHOOK_SECRET"

@@ -36,5 +36,5 @@ def local_server() -> Iterator[LocalServer]:
 
 @pytest.fixture
 def make_dev() -> Iterator[LocalServer]:
-    """The local server as `make dev` runs it offline: with the fake Stripe and the local catalog."""
-    yield from running(LocalServer(port=0, fake_stripe=True))
+    """The local server as `make dev` runs it offline: with the fake Stripe and Dodo and the local catalog."""
+    yield from running(LocalServer(port=0, fake_stripe=True, fake_dodo=True))

@@ -142,7 +142,7 @@ def _warn(account_id: str, seen: Activity, settings: Settings) -> str:
     if seen.dormancy is not None:
         return "acted_before"
     now = clock.timestamp()
-    state = store.load_account(account_id)
+    state = store.load_account(account_id, consistent=False)  # half the read units; a warning can wait
     sub = dormancy.paying_subscription(state, now, settings.access_policy)
     if sub is None:
         return "not_paying"
@@ -158,7 +158,8 @@ def _act(account_id: str, seen: Activity, today: str, settings: Settings) -> str
     if standing is not None and (standing.done or standing.day != today):
         return "acted_before"
     now = clock.timestamp()
-    state = store.load_account(account_id)
+    # Eventually consistent is enough: the claim below is conditional on the activity it saw.
+    state = store.load_account(account_id, consistent=False)
     if state.activity is None or state.activity.last_active_at != seen.last_active_at:
         return "active_again"
     if standing is not None:

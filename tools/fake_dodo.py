@@ -363,6 +363,15 @@ class FakeDodo:
             customer = self._customer_for({"email": customer_email})
             return copy.deepcopy(self._start_subscription(customer, product_id, _metadata(metadata)))
 
+    def recurring_subscription(self, customer_email: str, product_id: str, metadata: Json) -> Json:
+        """Billed its product's price every month (not on-demand); emits subscription.active."""
+        with self._operation():
+            if product_id not in self._products:
+                raise LookupError(f"no product {product_id}")
+            customer = self._customer_for({"email": customer_email})
+            started = self._start_subscription(customer, product_id, _metadata(metadata), on_demand=False)
+            return copy.deepcopy(started)
+
     def complete_checkout(self, session_id: str) -> Json:
         """The customer finished checkout: the mandate-only on-demand subscription starts, no payment."""
         with self._operation():
@@ -540,7 +549,9 @@ class FakeDodo:
 
     # Subscriptions
 
-    def _start_subscription(self, customer: Json, product_id: str, metadata: Json) -> Json:
+    def _start_subscription(
+        self, customer: Json, product_id: str, metadata: Json, *, on_demand: bool = True
+    ) -> Json:
         price, currency = self._products[product_id]
         now = self._clock()
         subscription_id = self._new_id("sub")
@@ -559,7 +570,7 @@ class FakeDodo:
             "meter_credit_entitlement_cart": [],
             "meters": [],
             "next_billing_date": _iso(_one_month_later(now)),
-            "on_demand": True,
+            "on_demand": on_demand,
             "paused_at": None,
             "payment_frequency_count": 1,
             "payment_frequency_interval": "Month",

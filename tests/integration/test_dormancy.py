@@ -15,8 +15,19 @@ from billing import activity, clock, store
 from billing.config import get_settings
 from functions.accounts_api import app as accounts_api
 from functions.dormancy_sweep import app as dormancy_sweep
-from tests.support import EVENTS, Aws, deliver_stripe, get_account, invoke, use_stripe_api
+from tests.support import (
+    DODO_WEBHOOK_SECRET,
+    EVENTS,
+    Aws,
+    deliver_dodo,
+    deliver_stripe,
+    get_account,
+    invoke,
+    use_dodo_api,
+    use_stripe_api,
+)
 from tools.apigw import LambdaContext, proxy_event
+from tools.fake_dodo import FakeDodo
 from tools.fake_stripe import FakeStripe
 
 DAY = 86_400
@@ -367,3 +378,68 @@ def test_a_pause_from_the_dashboard_is_followed_without_the_sweep(
     changed = next(e["detail"] for e in aws.bus_events() if e["detail_type"] == "Collection Pause Changed")
     assert changed["previous"] == {"behavior": "keep_as_draft", "resumes_at": None}
     assert changed["pause_collection"]["resumes_at"] == clock.iso(resumes_at)
+
+
+@pytest.fixture
+def dodo(aws: Aws, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeDodo]:
+    fake = FakeDodo(clock=clock.timestamp, webhook=deliver_dodo, secret=DODO_WEBHOOK_SECRET)
+    fake.add_product("pdt_pro", 1500)
+    activity.forget_recent()
+    with fake:
+        monkeypatch.setenv("PLAN_CATALOG", json.dumps({"pro": {"dodo_products": ["pdt_pro"]}}))
+        monkeypatch.setenv("DORMANCY_DAYS", "30")
+        monkeypatch.setenv("DORMANCY_WARNING_DAYS", "0")
+        use_dodo_api(monkeypatch, fake.url)
+        yield fake
+
+
+def dodo_subscription(dodo: FakeDodo, subscription_id: str) -> dict[str, Any]:
+    return next(s for s in dodo.objects("subscription") if s["subscription_id"] == subscription_id)
+
+
+@pytest.mark.parametrize(
+    ("action", "field", "taken", "undone", "reason"),
+    [
+        ("pause", "status", "paused", "active", "collection_paused"),
+        ("cancel_at_period_end", "cancel_at_next_billing_date", True, False, "cancel_scheduled"),
+    ],
+)
+def test_dodo_subscriptions_get_what_dodo_supports(
+    dodo: FakeDodo,
+    aws: Aws,
+    frozen_clock,
+    monkeypatch: pytest.MonkeyPatch,
+    action,
+    field,
+    taken,
+    undone,
+    reason,
+) -> None:
+    configure(monkeypatch, dormancy_action=action)
+    sub_id = dodo.recurring_subscription("d@example.com", "pdt_pro", {"account_id": "acct-dd1"})[
+        "subscription_id"
+    ]
+    dodo.wait_idle()
+    report_activity("acct-dd1")
+    frozen_clock.advance(30 * DAY)
+
+    assert sweep()["outcomes"] == {"action_acted": 1}
+    assert dodo_subscription(dodo, sub_id)[field] == taken
+    assert get_account("acct-dd1")[1]["reason"] == reason
+    assert report_activity("acct-dd1")["undone"] == action
+    assert dodo_subscription(dodo, sub_id)[field] == undone
+    dodo.wait_idle()
+    assert get_account("acct-dd1")[1]["reason"] == "active"
+    assert kinds(aws, "Dormancy Action Taken", "Dormancy Action Undone") == [
+        "Dormancy Action Taken",
+        "Dormancy Action Undone",
+    ]
+
+
+def test_an_on_demand_mandate_is_never_acted_on(dodo: FakeDodo, frozen_clock) -> None:
+    dodo.add_product("pdt_usage", 0)
+    dodo.on_demand_subscription("o@example.com", "pdt_usage", {"account_id": "acct-dd2"})
+    dodo.wait_idle()
+    report_activity("acct-dd2")
+    frozen_clock.advance(30 * DAY)
+    assert sweep()["outcomes"] == {"action_not_paying": 1}

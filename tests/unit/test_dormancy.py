@@ -92,7 +92,7 @@ def test_only_a_subscription_that_will_charge_is_acted_on() -> None:
         replace(ACTIVE, cancel_at=NOW + 86_400),
         replace(ACTIVE, status="trialing", has_payment_method=False),
         replace(ACTIVE, status="canceled"),
-        replace(ACTIVE, provider="dodo"),
+        replace(ACTIVE, provider="dodo", on_demand=True),
     ):
         assert paying_subscription(account(not_paying), NOW, POLICY) is None, not_paying
     assert paying_subscription(account(replace(ACTIVE, status="trialing")), NOW, POLICY) is not None

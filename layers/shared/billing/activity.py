@@ -7,11 +7,10 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 
-from billing import clock, dormancy, plans, store
+from billing import clock, dormancy, dormancy_actions, plans, store
 from billing.clock import iso
 from billing.config import get_settings
 from billing.model import DormancyRecord
-from billing.stripe_access import provider_api
 
 logger = Logger(child=True)
 
@@ -53,12 +52,8 @@ def undo(account_id: str, record: DormancyRecord, active_at: int, suffix: str = 
     call = dormancy.undo_call(record, stored.snapshot if stored else None, now)
     if call is None:
         return False
-    api = provider_api(settings)
     key = dormancy.undo_key(account_id, record, suffix)
-    if call == "resume_collection":
-        snapshot = api.resume_collection(record.subscription_id, key=key)
-    else:
-        snapshot = api.keep(record.subscription_id, key=key)
+    snapshot = dormancy_actions.undo(record, call, settings, key)
     plans.apply_current(
         account_id, snapshot, key, announces=(dormancy.undone(account_id, record, active_at, key),)
     )

@@ -60,11 +60,11 @@ def days_to_sweep(today: str, swept_through: str | None, inactive_days: int, cat
 
 def paying_subscription(state: AccountState, now: int, policy: AccessPolicy) -> SubscriptionSnapshot | None:
     """The subscription a dormancy action would stop billing: the one behind the account's access,
-    when it is a paid Stripe subscription that will charge (not free, not paused, not ending, not
-    a trial without a card)."""
+    when it is a paid subscription that will charge (not free, not paused, not ending, not a trial
+    without a card, not an on-demand mandate)."""
     _, sub = account_entitlement(state, now, policy)
-    if sub is None or sub.provider != "stripe" or sub.status not in PAYING_STATUSES:
-        return None
+    if sub is None or sub.on_demand or sub.status not in PAYING_STATUSES:
+        return None  # an on-demand (Dodo) subscription bills nothing by itself
     if sub.pause_collection is not None or sub.cancel_at_period_end or sub.cancel_at is not None:
         return None
     if sub.status == "trialing" and not (sub.has_payment_method or state.customer_has_payment_method):
@@ -91,7 +91,7 @@ def pause_resumes_at(now: int, policy: DormancyPolicy) -> int | None:
 def undo_call(record: DormancyRecord, sub: SubscriptionSnapshot | None, now: int) -> str | None:
     """What brings the subscription back: `resume_collection`, `keep` (no cancel at period end), or
     None when nothing is left to undo (resumed meanwhile, already ended, or cancelled at once)."""
-    if sub is None or sub.status not in PAYING_STATUSES:
+    if sub is None or sub.status not in PAYING_STATUSES | {"paused"}:  # Dodo pauses with a status
         return None
     if record.action == "pause" and sub.pause_collection is not None:
         return "resume_collection"
@@ -128,13 +128,13 @@ def taken(
 ) -> Effect:
     detail: dict[str, object] = {
         "account_id": account_id,
-        "provider": "stripe",
+        "provider": record.provider,
         "subscription_id": record.subscription_id,
         "action": record.action,
         "day": record.day,
         "last_active_at": iso(last_active_at),
     }
-    if record.action == "pause":
+    if record.action == "pause" and record.provider == "stripe":
         detail["behavior"] = policy.pause_behavior
     elif record.action == "cancel_now":
         detail["prorate"] = policy.cancel_prorate
@@ -148,7 +148,7 @@ def undone(account_id: str, record: DormancyRecord, active_at: int, key: str) ->
         detail_type=UNDONE,
         detail={
             "account_id": account_id,
-            "provider": "stripe",
+            "provider": record.provider,
             "subscription_id": record.subscription_id,
             "action": record.action,
             "day": record.day,

@@ -17,13 +17,11 @@ from datetime import UTC, datetime
 
 from aws_lambda_powertools import Logger
 
-from billing import activity, clock, dormancy, plans, processing, scheduler, store
+from billing import activity, clock, dormancy, dormancy_actions, plans, processing, scheduler, store
 from billing.clock import iso
 from billing.config import Settings, get_settings
 from billing.errors import BillingError, RetryLater
-from billing.model import Activity, DormancyRecord, SubscriptionSnapshot
-from billing.providers.stripe import StripeApi
-from billing.stripe_access import provider_api
+from billing.model import Activity, DormancyRecord
 
 logger = Logger(child=True)
 
@@ -168,11 +166,11 @@ def _act(account_id: str, seen: Activity, today: str, settings: Settings) -> str
         sub = dormancy.paying_subscription(state, now, settings.access_policy)
         if sub is None:
             return "not_paying"
-        record = DormancyRecord(settings.dormancy_policy.action, today, sub.subscription_id)
+        record = DormancyRecord(settings.dormancy_policy.action, today, sub.subscription_id, sub.provider)
         if not store.claim_dormancy(account_id, seen.last_active_at, record):
             return "active_again"
     key = dormancy.action_key(account_id, record)
-    snapshot = _take(provider_api(settings), record, settings, key)
+    snapshot = dormancy_actions.take(record, settings, key)
     taken = dormancy.taken(account_id, record, seen.last_active_at, settings.dormancy_policy, key)
     plans.apply_current(account_id, snapshot, key, announces=(taken,))
     if not store.finish_dormancy(account_id, seen.last_active_at, record):
@@ -180,19 +178,3 @@ def _act(account_id: str, seen: Activity, today: str, settings: Settings) -> str
         activity.undo(account_id, record, clock.timestamp(), suffix=":late")
         return "undone_late"
     return "acted"
-
-
-def _take(api: StripeApi, record: DormancyRecord, settings: Settings, key: str) -> SubscriptionSnapshot:
-    policy = settings.dormancy_policy
-    if record.action == "pause":
-        # From the sweep's day, not the clock: a retried call must repeat the same parameters.
-        midnight = int(datetime.fromisoformat(record.day).replace(tzinfo=UTC).timestamp())
-        return api.pause_collection(
-            record.subscription_id,
-            behavior=policy.pause_behavior,
-            resumes_at=dormancy.pause_resumes_at(midnight, policy),
-            key=key,
-        )
-    if record.action == "cancel_at_period_end":
-        return api.cancel(record.subscription_id, at_period_end=True, key=key)
-    return api.cancel_now(record.subscription_id, prorate=policy.cancel_prorate, invoice_now=True, key=key)

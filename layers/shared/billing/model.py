@@ -288,6 +288,7 @@ class DormancyRecord(Record):
     action: str  # pause | cancel_at_period_end | cancel_now
     day: str  # the sweep's day, YYYY-MM-DD: names the provider Idempotency-Key
     subscription_id: str
+    provider: str = "stripe"
     done: bool = False  # False while the provider call may not have happened yet
 
 

@@ -35,7 +35,7 @@ def apply_current(
 ) -> None:
     """Apply what the provider answered our call `key` with, with the domain events of that call."""
     delivery = processing.Delivery(
-        stripe.PROVIDER,
+        observed.provider if isinstance(observed, SubscriptionSnapshot) else stripe.PROVIDER,
         f"api:{key}",
         "api.response",
         clock.timestamp(),

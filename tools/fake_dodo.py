@@ -24,11 +24,8 @@ other statuses are assumptions following its status table.
 
 from __future__ import annotations
 
-import base64
 import calendar
 import copy
-import hashlib
-import hmac
 import itertools
 import json
 import logging
@@ -48,6 +45,8 @@ from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
+
+from tools.signing import standard_webhooks_signature
 
 Json = dict[str, Any]
 Webhook = Callable[[bytes, dict[str, str]], None]
@@ -176,21 +175,6 @@ def _not_found() -> ApiError:
 
 def wall_clock() -> int:
     return int(time.time())
-
-
-def webhook_signature(secret: str, webhook_id: str, timestamp: int, body: bytes) -> str:
-    """`webhook-signature` (Standard Webhooks): `v1,<base64 HMAC-SHA256 of "id.timestamp.body">` per key.
-
-    `secret` may list several space-separated `whsec_` keys (a rotation): each signs, space-separated.
-    """
-    signed = f"{webhook_id}.{timestamp}.".encode() + body
-    signatures = []
-    for key in secret.split():
-        # Extra padding is ignored; it lets unpadded keys decode, as standardwebhooks does.
-        raw_key = base64.b64decode(key.removeprefix("whsec_") + "==")
-        digest = hmac.new(raw_key, signed, hashlib.sha256).digest()
-        signatures.append("v1," + base64.b64encode(digest).decode())
-    return " ".join(signatures)
 
 
 def http_webhook(url: str) -> Webhook:
@@ -746,7 +730,9 @@ class FakeDodo:
         headers = {
             "webhook-id": message.webhook_id,
             "webhook-timestamp": str(timestamp),
-            "webhook-signature": webhook_signature(self.secret, message.webhook_id, timestamp, message.body),
+            "webhook-signature": standard_webhooks_signature(
+                self.secret, message.webhook_id, timestamp, message.body
+            ),
         }
         with self._idle:
             self._unfinished += 1

@@ -1,33 +1,42 @@
-"""`make replay`: sign a Stripe event from events/ and POST it to the local server.
+"""`make replay`: sign a Stripe or Dodo event from events/ and POST it to the local server.
 
     python -m tools.replay stripe/invoice.paid.json [--url URL] [--secret whsec_...] [--account ID] [--now]
+    python -m tools.replay dodo/payment.failed.json [...]
 
-The signature's timestamp is the local server's clock (GET /_local/clock), so a delivery is
-accepted whatever time the server's clock was moved to; against a server without that route
-(`sam local start-api`) the real time is used.
+A Stripe event is signed with `Stripe-Signature`, a Dodo one (an envelope with `business_id`)
+with the Standard Webhooks headers; its `webhook-id` comes from the body, so replaying the same
+file is a redelivery of the same message. The signature's timestamp is the local server's clock
+(GET /_local/clock), so a delivery is accepted whatever time the server's clock was moved to;
+against a server without that route (`sam local start-api`) the real time is used.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import sys
 import time
 import urllib.error
 import urllib.request
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from tools.aws_local import DEFAULT_WEBHOOK_SECRET
-from tools.signing import stripe_signature
+from tools.aws_local import DEFAULT_DODO_WEBHOOK_SECRET, DEFAULT_WEBHOOK_SECRET
+from tools.signing import standard_webhooks_signature, stripe_signature
 from tools.template import ROOT
 
 EVENTS = ROOT / "events"
 DEFAULT_URL = "http://127.0.0.1:3000"
-WEBHOOK_PATH = "/webhooks/stripe"
-SIGNING_HELP = "webhook secret (default: STRIPE_WEBHOOK_SECRET, else the local default)"
+SIGNING_HELP = (
+    "webhook secret (default: STRIPE_WEBHOOK_SECRET or DODO_WEBHOOK_SECRET, else the local default)"
+)
+
+
+def is_dodo(event: dict[str, Any]) -> bool:
+    return "business_id" in event and "object" not in event
 
 
 def event_path(name: str) -> Path:
@@ -39,6 +48,9 @@ def event_path(name: str) -> Path:
 def with_account(event: dict[str, Any], account_id: str) -> dict[str, Any]:
     """The event with every `metadata.account_id` of its object set to account_id."""
     rewritten = json.loads(json.dumps(event))
+    if is_dodo(rewritten):
+        rewritten["data"].setdefault("metadata", {})["account_id"] = account_id
+        return rewritten
     obj = rewritten["data"]["object"]
     metadatas = [obj.setdefault("metadata", {})]
     if obj.get("object") == "invoice":
@@ -65,15 +77,26 @@ def server_clock(url: str) -> int | None:
     return int(datetime.fromisoformat(now).timestamp())
 
 
-def deliver(url: str, payload: bytes, secret: str, timestamp: int) -> tuple[int, str]:
-    """POST a signed delivery the way Stripe does; returns the status and the body."""
-    headers = {
-        "Content-Type": "application/json; charset=utf-8",
-        "User-Agent": "Stripe/1.0 (+https://stripe.com/docs/webhooks)",
-        "Stripe-Signature": stripe_signature(payload, secret, timestamp),
-    }
+def deliver(url: str, payload: bytes, secret: str, timestamp: int, *, dodo: bool = False) -> tuple[int, str]:
+    """POST a signed delivery the way the provider does; returns the status and the body."""
+    if dodo:
+        webhook_id = "msg_" + hashlib.sha256(payload).hexdigest()[:24]
+        path = "/webhooks/dodo"
+        headers = {
+            "Content-Type": "application/json",
+            "webhook-id": webhook_id,
+            "webhook-timestamp": str(timestamp),
+            "webhook-signature": standard_webhooks_signature(secret, webhook_id, timestamp, payload),
+        }
+    else:
+        path = "/webhooks/stripe"
+        headers = {
+            "Content-Type": "application/json; charset=utf-8",
+            "User-Agent": "Stripe/1.0 (+https://stripe.com/docs/webhooks)",
+            "Stripe-Signature": stripe_signature(payload, secret, timestamp),
+        }
     try:
-        with _open(f"{url}{WEBHOOK_PATH}", payload, headers) as response:
+        with _open(f"{url}{path}", payload, headers) as response:
             return response.status, response.read().decode()
     except urllib.error.HTTPError as error:
         return error.code, error.read().decode()
@@ -83,21 +106,26 @@ def replay(
     path: Path,
     *,
     url: str = DEFAULT_URL,
-    secret: str = DEFAULT_WEBHOOK_SECRET,
+    secret: str | None = None,
     account_id: str | None = None,
     created_now: bool = False,
 ) -> tuple[int, str]:
+    """`secret`: the provider's local default when None."""
     clock = server_clock(url)
     timestamp = clock if clock is not None else int(time.time())
     payload = path.read_bytes()
+    event = json.loads(payload)
+    dodo = is_dodo(event)
     if account_id is not None or created_now:
-        event = json.loads(payload)
         if account_id is not None:
             event = with_account(event, account_id)
-        if created_now:
+        if created_now and dodo:
+            event["timestamp"] = datetime.fromtimestamp(timestamp, UTC).isoformat().replace("+00:00", "Z")
+        elif created_now:
             event["created"] = timestamp
         payload = json.dumps(event, indent=2).encode()
-    return deliver(url, payload, secret, timestamp)
+    default = DEFAULT_DODO_WEBHOOK_SECRET if dodo else DEFAULT_WEBHOOK_SECRET
+    return deliver(url, payload, secret or default, timestamp, dodo=dodo)
 
 
 def _open(url: str, body: bytes | None = None, headers: dict[str, str] | None = None) -> Any:
@@ -110,19 +138,22 @@ def _open(url: str, body: bytes | None = None, headers: dict[str, str] | None = 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m tools.replay", description="Sign a Stripe event and POST it to the local server."
+        prog="python -m tools.replay", description="Sign a provider event and POST it to the local server."
     )
     parser.add_argument("event", help="a file under events/ (stripe/invoice.paid.json) or a path")
     parser.add_argument("--url", default=DEFAULT_URL, help=f"server base URL (default {DEFAULT_URL})")
     parser.add_argument("--secret", help=SIGNING_HELP)
     parser.add_argument("--account", help="set metadata.account_id of the event's object to this account")
-    parser.add_argument("--now", action="store_true", help="set the event's created to the server's clock")
+    parser.add_argument(
+        "--now", action="store_true", help="set the event's created (Dodo: timestamp) to the server's clock"
+    )
     args = parser.parse_args(argv)
 
     path = event_path(args.event)
     if not path.is_file():
         parser.error(f"no such event file: {args.event} (looked in {EVENTS} too)")
-    secret = args.secret or os.environ.get("STRIPE_WEBHOOK_SECRET") or DEFAULT_WEBHOOK_SECRET
+    variable = "DODO_WEBHOOK_SECRET" if is_dodo(json.loads(path.read_bytes())) else "STRIPE_WEBHOOK_SECRET"
+    secret = args.secret or os.environ.get(variable) or None
     try:
         status, body = replay(
             path, url=args.url.rstrip("/"), secret=secret, account_id=args.account, created_now=args.now

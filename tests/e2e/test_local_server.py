@@ -170,3 +170,15 @@ def test_bad_signatures_and_unknown_paths_are_refused(local_server: LocalServer)
     assert deliver(local_server.url, payload, DEFAULT_WEBHOOK_SECRET, clock - 3600)[0] == 401
     assert call(local_server, "GET", "/no/such/route") == (404, {"message": "Not Found"})
     assert call(local_server, "DELETE", f"/accounts/{ACCOUNT}")[0] == 405
+
+
+def test_replayed_dodo_events_are_signed_with_standard_webhooks(local_server: LocalServer) -> None:
+    path = EVENTS / "dodo" / "subscription.active.json"
+    status, body = replay(path, url=local_server.url, account_id="acct-replay-dodo", created_now=True)
+    assert (status, json.loads(body)["outcome"]) == (200, "applied")
+    status, body = replay(path, url=local_server.url, account_id="acct-replay-dodo", created_now=True)
+    assert (status, json.loads(body)["outcome"]) == (200, "duplicate")  # same body, same webhook-id
+    account = call(local_server, "GET", "/accounts/acct-replay-dodo")[1]
+    assert (account["provider"], account["status"], account["access"]) == ("dodo", "active", True)
+    status, body = replay(path, url=local_server.url, secret="whsec_" + "QUFBQQ==")
+    assert status == 401

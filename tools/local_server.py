@@ -71,6 +71,7 @@ LOCAL_ROUTES = {
     ("POST", "/_local/clock"),
     ("GET", "/_local/events"),
     ("GET", "/_local/schedules"),
+    ("POST", "/_local/dodo/declines"),
 }
 
 
@@ -260,7 +261,8 @@ class LocalServer:
             note = "  (IAM-protected when deployed; open locally)" if route.iam_auth else ""
             lines.append(f"  {route.method:<6} {route.path:<{width}}  -> {route.function}{note}")
         lines += [
-            "Local only: GET|POST /_local/clock, GET /_local/events, GET /_local/schedules",
+            "Local only: GET|POST /_local/clock, GET /_local/events, GET /_local/schedules,",
+            "  POST /_local/dodo/declines {subscription_id, codes} (the fake Dodo's next charges fail)",
             f"Stripe webhook secret: {secret_source}",
             f"Live events: stripe listen --forward-to localhost:{self.bound_port}/webhooks/stripe",
             "  (then restart with STRIPE_WEBHOOK_SECRET set to the whsec_ it prints)",
@@ -342,7 +344,24 @@ class LocalServer:
             return _json(200, {"now": _iso(self.clock.now())})
         if path == "/_local/events":
             return _json(200, self.events())
+        if path == "/_local/dodo/declines":
+            return self._queue_dodo_declines(body)
         return _json(200, self.schedules())
+
+    def _queue_dodo_declines(self, body: bytes) -> HttpResponse:
+        """`{"subscription_id": "sub_...", "codes": ["INSUFFICIENT_FUNDS"]}`: the fake Dodo declines
+        the subscription's next charges with these codes, in order."""
+        if self.fake_dodo is None:
+            return _json(404, {"message": "no fake Dodo in this run (DODO_API_BASE is set)"})
+        try:
+            request = json.loads(body or b"{}")
+            codes = request["codes"]
+            if not isinstance(codes, list) or not all(isinstance(c, str) for c in codes):
+                raise ValueError("codes must be a list of Dodo decline codes")
+            self.fake_dodo.decline_next_charges(str(request["subscription_id"]), *codes)
+        except (ValueError, KeyError, TypeError, LookupError) as exc:
+            return _json(400, {"message": f"send {{subscription_id, codes}}: {exc}"})
+        return _json(200, {"subscription_id": request["subscription_id"], "declines_queued": codes})
 
     def _move_clock(self, request: Any) -> None:
         if not isinstance(request, dict) or len(request.keys() & {"now", "advance_seconds"}) != 1:

@@ -57,7 +57,9 @@ def events(server: LocalServer, detail_type: str) -> list[dict[str, Any]]:
 
 def test_a_declined_charge_is_retried_three_days_later_and_succeeds(make_dev: LocalServer) -> None:
     fake, subscription_id = with_mandate(make_dev, "acct-od-1")
-    fake.decline_next_charges(subscription_id, "INSUFFICIENT_FUNDS")
+    declines = {"subscription_id": subscription_id, "codes": ["INSUFFICIENT_FUNDS"]}
+    assert call(make_dev, "POST", "/_local/dodo/declines", declines)[0] == 200
+    assert call(make_dev, "POST", "/_local/dodo/declines", {**declines, "codes": ["NOPE"]})[0] == 400
     status, answer = charge(make_dev, "acct-od-1", "invoice-77")
     assert status == 202, answer
     fake.wait_idle()

@@ -57,6 +57,8 @@ import botocore.handlers  # noqa: E402
 import moto  # noqa: E402  (registers its botocore hooks before any client exists)
 from moto.server import ThreadedMotoServer  # noqa: E402
 
+from bench.report import print_table  # noqa: E402
+
 
 class AwsCalls:
     """Counts and times every AWS API call of every botocore client, by (service, operation).
@@ -421,24 +423,6 @@ def run_probe(probe: Probe, run: int, env: dict[str, str]) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------- printing
-
-
-def print_table(title: str, headers: Sequence[str], rows: Sequence[Sequence[object]]) -> None:
-    """Aligned plain text; columns holding only numbers are right-aligned."""
-    cells = [[f"{c:.1f}" if isinstance(c, float) else str(c) for c in row] for row in rows]
-    numeric = [all(isinstance(row[i], int | float) for row in rows) for i in range(len(headers))]
-    widths = [max([len(h), *(len(row[i]) for row in cells)]) for i, h in enumerate(headers)]
-
-    def line(values: Sequence[str]) -> str:
-        return "  ".join(
-            v.rjust(w) if right else v.ljust(w) for v, w, right in zip(values, widths, numeric, strict=True)
-        ).rstrip()
-
-    print(f"\n{title}")
-    print(line(headers))
-    print(line(["-" * w for w in widths]))
-    for row in cells:
-        print(line(row))
 
 
 def by_op(counts: Counter[str]) -> str:

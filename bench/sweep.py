@@ -59,6 +59,8 @@ import botocore.handlers  # noqa: E402
 import moto  # noqa: E402  (registers its botocore hooks before any client exists)
 from moto.dynamodb.models.table import Table  # noqa: E402
 
+from bench.report import print_table  # noqa: E402
+
 READ_OPERATIONS = frozenset({"GetItem", "Query", "Scan"})
 READ_UNIT_BYTES = 4096
 
@@ -349,24 +351,6 @@ def run(total: int, paying_items: Sequence[dict[str, Any]]) -> Run:
 
 
 # ---------------------------------------------------------------- printing
-
-
-def print_table(title: str, headers: Sequence[str], rows: Sequence[Sequence[object]]) -> None:
-    """Aligned plain text; columns holding only numbers are right-aligned (as bench.bench prints)."""
-    cells = [[f"{c:.1f}" if isinstance(c, float) else str(c) for c in row] for row in rows]
-    numeric = [all(isinstance(row[i], int | float) for row in rows) for i in range(len(headers))]
-    widths = [max([len(h), *(len(row[i]) for row in cells)]) for i, h in enumerate(headers)]
-
-    def line(values: Sequence[str]) -> str:
-        return "  ".join(
-            v.rjust(w) if right else v.ljust(w) for v, w, right in zip(values, widths, numeric, strict=True)
-        ).rstrip()
-
-    print(f"\n{title}")
-    print(line(headers))
-    print(line(["-" * w for w in widths]))
-    for row in cells:
-        print(line(row))
 
 
 def listing(values: Mapping[str, object]) -> str:

@@ -424,21 +424,16 @@ def claim_checkout(
 def record_checkout(account_id: str, record: CheckoutRecord) -> None:
     """Attach the provider's session to the claim that created it."""
     item = CheckoutItem(account_key(account_id), checkout_key(record.price_id))
-    try:
-        item.update(
-            actions=[
-                CheckoutItem.session_id.set(record.session_id or ""),
-                CheckoutItem.url.set(record.url or ""),
-                CheckoutItem.expires_at.set(datetime.fromtimestamp(record.expires_at, UTC)),
-            ],
-            condition=CheckoutItem.claim_id == record.claim_id,
-        )
-    except PynamoDBException as exc:
-        if exc.cause_response_code == "ConditionalCheckFailedException":
-            return  # the slot moved on (the session completed or expired meanwhile)
-        raise RetryLater("storage unavailable", reason="storage_error") from exc
-    except (BotoCoreError, ClientError) as exc:
-        raise RetryLater("storage unavailable", reason="storage_error") from exc
+    # False when the slot moved on (the session completed or expired meanwhile): nothing to attach.
+    _conditional_update(
+        item,
+        [
+            CheckoutItem.session_id.set(record.session_id or ""),
+            CheckoutItem.url.set(record.url or ""),
+            CheckoutItem.expires_at.set(datetime.fromtimestamp(record.expires_at, UTC)),
+        ],
+        CheckoutItem.claim_id == record.claim_id,
+    )
 
 
 def _checkout_record(item: CheckoutItem) -> CheckoutRecord:
@@ -490,19 +485,12 @@ def _stored(item: EventMarkerItem) -> StoredMarker:
 def claim_effects(provider: str, event_id: str, now: int, lease_seconds: int) -> bool:
     """Take the lease on a marker's pending effects; False when someone else holds it."""
     item = EventMarkerItem(event_key(provider, event_id), "EVENT")
-    try:
-        item.update(
-            actions=[EventMarkerItem.lease_until.set(now + lease_seconds)],
-            condition=(EventMarkerItem.effects_pending == True)  # noqa: E712 (PynamoDB condition)
-            & (EventMarkerItem.lease_until < now),
-        )
-    except PynamoDBException as exc:
-        if exc.cause_response_code == "ConditionalCheckFailedException":
-            return False
-        raise RetryLater("storage unavailable", reason="storage_error") from exc
-    except (BotoCoreError, ClientError) as exc:
-        raise RetryLater("storage unavailable", reason="storage_error") from exc
-    return True
+    return _conditional_update(
+        item,
+        [EventMarkerItem.lease_until.set(now + lease_seconds)],
+        (EventMarkerItem.effects_pending == True)  # noqa: E712 (PynamoDB condition)
+        & (EventMarkerItem.lease_until < now),
+    )
 
 
 def finish_effects(provider: str, event_id: str) -> None:

@@ -11,10 +11,10 @@ export AWS_DEFAULT_REGION ?= us-east-1
 export SAM_CLI_TELEMETRY := 0
 PORT ?= 3000
 
-.PHONY: help venv lint fmt typecheck pytest validate build smoke test dev replay sam-event aws-local bench clean
+.PHONY: help venv browser lint fmt typecheck pytest validate build smoke test dev replay sam-event aws-local bench screenshots clean
 
 help: ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
 
 $(BIN)/.installed: requirements-dev.txt layers/shared/requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +22,13 @@ $(BIN)/.installed: requirements-dev.txt layers/shared/requirements.txt
 	touch $@
 
 venv: $(BIN)/.installed ## create the virtualenv with the pinned dependencies
+
+# Debian's headless Chromium and its driver, for the console's browser tests.
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+browser: ## install Debian's chromium and chromium-driver (for tests/browser) when missing
+	@if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then \
+		$(SUDO) apt-get update && $(SUDO) apt-get install -y --no-install-recommends chromium chromium-driver; \
+	fi
 
 lint: venv ## ruff (lint + format check) and mypy on the layer
 	$(BIN)/ruff check .
@@ -32,7 +39,7 @@ fmt: venv ## format and autofix
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-pytest: venv ## unit, moto integration and end-to-end tests
+pytest: venv browser ## unit, moto integration, end-to-end and browser tests
 	$(BIN)/pytest
 
 validate: venv ## sam validate --lint (no network or credentials needed)
@@ -58,6 +65,9 @@ sam-event: venv ## wrap events/$(FILE) into a signed API Gateway event (build/sa
 
 aws-local: venv ## run the embedded AWS alone (moto server) for `sam local start-api`
 	$(BIN)/python -m tools.aws_local
+
+screenshots: venv browser ## regenerate the console screenshots in docs/console/
+	UPDATE_SCREENSHOTS=1 $(BIN)/pytest tests/browser
 
 bench: venv ## print DynamoDB requests per event, warm latency, cold start, and the dormancy sweep's reads
 	$(BIN)/python -m bench.bench

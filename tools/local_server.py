@@ -5,7 +5,8 @@ handed to that function's handler in this process. AWS is a moto server provisio
 template. One clock, read by every component, can be moved through `/_local/clock`, and
 EventBridge Scheduler schedules fire when that clock passes them: one-time `at()` schedules
 once, recurring `cron()`/`rate()` ones (the template's dormancy sweep) once per clock move, for
-the latest occurrence it passed (the sweep catches up on the days in between itself).
+the latest occurrence it passed (the sweep catches up on the days in between itself). The
+console at /_local/ (tools/console.py) shows the deliveries, accounts, schedules and bus events.
 
 Environment: PORT (default 3000), MOTO_PORT (default: any free port), STRIPE_WEBHOOK_SECRET
 (default: the local secret `make replay` signs with), STRIPE_API_KEY, STRIPE_API_BASE.
@@ -33,7 +34,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 from moto.server import ThreadedMotoServer
 
 from tools import aws_local, local_aws, local_scheduler, template
-from tools.apigw import LambdaContext, proxy_event
+from tools.apigw import LambdaContext, isolate_router_events_per_thread, proxy_event
+from tools.console import Console
 from tools.fake_dodo import FakeDodo, http_webhook
 from tools.fake_stripe import FakeStripe, signing_webhook
 
@@ -152,6 +154,7 @@ class LocalServer:
         self._started_at = self.clock.now()  # recurring schedules count their occurrences from here
         self._handlers: dict[tuple[str, str], LambdaHandler] = {}
         self._handlers_lock = threading.Lock()
+        self.console = Console(self)
 
     @property
     def url(self) -> str:
@@ -196,6 +199,7 @@ class LocalServer:
 
         from billing import clock
 
+        isolate_router_events_per_thread()
         self._observer = aws_local.provision(
             self.webhook_secret, self.stripe_api_key, self.dodo_webhook_secret, self.dodo_api_key
         )
@@ -263,6 +267,7 @@ class LocalServer:
         lines += [
             "Local only: GET|POST /_local/clock, GET /_local/events, GET /_local/schedules,",
             "  POST /_local/dodo/declines {subscription_id, codes} (the fake Dodo's next charges fail)",
+            f"Console: {self.url}/_local/ (deliveries, accounts, schedules, bus, clock, send)",
             f"Stripe webhook secret: {secret_source}",
             f"Live events: stripe listen --forward-to localhost:{self.bound_port}/webhooks/stripe",
             "  (then restart with STRIPE_WEBHOOK_SECRET set to the whsec_ it prints)",
@@ -276,6 +281,16 @@ class LocalServer:
 
     def handle(self, method: str, target: str, headers: dict[str, str], body: bytes) -> HttpResponse:
         parts = urlsplit(target)
+        if self.console.serves(parts.path):
+            answer = self.console.handle(method, parts.path, dict(parse_qsl(parts.query)), body)
+            return HttpResponse(answer.status, answer.body, [("Content-Type", answer.content_type)])
+        if parts.path.startswith("/webhooks/"):
+            return self.console.record_delivery(
+                parts.path, headers, body, lambda: self._route(method, parts, headers, body)
+            )
+        return self._route(method, parts, headers, body)
+
+    def _route(self, method: str, parts: SplitResult, headers: dict[str, str], body: bytes) -> HttpResponse:
         if (method, parts.path) in LOCAL_ROUTES:
             return self._local_route(method, parts.path, body)
         allowed = {m for m, path in LOCAL_ROUTES if path == parts.path}
@@ -392,6 +407,7 @@ class LocalServer:
                 "expression": schedule["ScheduleExpression"],
                 "due": _iso(due) if (due := local_scheduler.next_due(schedule, self.clock.now())) else None,
                 "target": schedule["Target"]["Arn"],
+                "input": json.loads(schedule["Target"].get("Input") or "{}"),
             }
             for schedule in self._enabled_schedules()
         ]
@@ -493,6 +509,11 @@ class _RequestHandler(BaseHTTPRequestHandler):
         self.wfile.write(response.body)
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = _dispatch
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        # The console polls /_local/ every second: its reads would drown the requests that matter.
+        if not (self.command == "GET" and self.path.startswith("/_local/") and code == 200):
+            super().log_request(code, size)
 
 
 class _HttpServer(ThreadingHTTPServer):

@@ -77,10 +77,15 @@ def server_clock(url: str) -> int | None:
     return int(datetime.fromisoformat(now).timestamp())
 
 
+def dodo_webhook_id(payload: bytes) -> str:
+    """Derived from the body, so sending the same body again is a redelivery of the same message."""
+    return "msg_" + hashlib.sha256(payload).hexdigest()[:24]
+
+
 def deliver(url: str, payload: bytes, secret: str, timestamp: int, *, dodo: bool = False) -> tuple[int, str]:
     """POST a signed delivery the way the provider does; returns the status and the body."""
     if dodo:
-        webhook_id = "msg_" + hashlib.sha256(payload).hexdigest()[:24]
+        webhook_id = dodo_webhook_id(payload)
         path = "/webhooks/dodo"
         headers = {
             "Content-Type": "application/json",

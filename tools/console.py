@@ -1,0 +1,420 @@
+"""The local console of `make dev` at /_local/: one static page (tools/console/) and the JSON it polls.
+
+Local only, never deployed: the local server records every `/webhooks/*` request here (with the
+account's entitlement before and after), and the page sends signed sample events back to it.
+
+`billing` is imported inside the functions: the local server puts the layer on sys.path and sets
+its environment before anything here runs.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import uuid
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+from tools.replay import EVENTS, deliver, dodo_webhook_id, is_dodo, with_account
+
+if TYPE_CHECKING:
+    from tools.local_server import HttpResponse, LocalServer
+
+PAGE_DIR = Path(__file__).resolve().parent / "console"
+PAGE_FILES = {
+    "/_local/": ("index.html", "text/html; charset=utf-8"),
+    "/_local/console.js": ("console.js", "text/javascript; charset=utf-8"),
+    "/_local/console.css": ("console.css", "text/css; charset=utf-8"),
+}
+API = "/_local/api/"
+DELIVERY_PATH = re.compile(r"^/_local/api/deliveries/(\d+)$")
+PROVIDERS = ("stripe", "dodo")
+DELIVERIES_KEPT = 500
+ENTITLEMENT_FIELDS = ("plan", "status", "access", "reason")
+ACCESS_CHANGED = "Account Access Changed"
+OLDER_BY = timedelta(hours=1)
+
+REDACTED = "[redacted]"
+PERSONAL_KEYS = {
+    "email",
+    "name",
+    "phone",
+    "receipt_email",
+    "customer_email",
+    "customer_name",
+    "customer_phone",
+}
+ADDRESS_KEYS = {
+    "address",
+    "billing",
+    "billing_details",
+    "shipping",
+    "shipping_details",
+    "customer_address",
+    "customer_shipping",
+}
+CARD_KEYS = {"last4", "card_last_four", "exp_month", "exp_year", "fingerprint"}
+EMAIL_ADDRESS = re.compile(r"[^\s@\"'<>]+@[^\s@\"'<>]+\.[A-Za-z]{2,}")
+
+
+class Answer(NamedTuple):
+    status: int
+    content_type: str
+    body: bytes
+
+
+@dataclass(frozen=True)
+class Delivery:
+    number: int
+    time: str
+    provider: str
+    event_type: str | None
+    event_id: str | None
+    account_id: str | None
+    status: int
+    outcome: str
+    message: str | None
+    before: dict[str, Any] | None
+    after: dict[str, Any] | None
+    payload: Any  # redacted
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "number": self.number,
+            "time": self.time,
+            "provider": self.provider,
+            "event_type": self.event_type,
+            "event_id": self.event_id,
+            "account_id": self.account_id,
+            "status": self.status,
+            "outcome": self.outcome,
+            "message": self.message,
+            "change": entitlement_change(self.before, self.after),
+        }
+
+    def details(self) -> dict[str, Any]:
+        return {**self.summary(), "payload": self.payload, "before": self.before, "after": self.after}
+
+
+@dataclass(frozen=True)
+class SentEvent:
+    body: bytes
+    dodo: bool
+
+
+class Console:
+    def __init__(self, server: LocalServer) -> None:
+        self._server = server
+        self._lock = threading.Lock()
+        self._deliveries: deque[Delivery] = deque(maxlen=DELIVERIES_KEPT)
+        self._delivered = 0
+        self._last_sent: SentEvent | None = None
+
+    @staticmethod
+    def serves(path: str) -> bool:
+        return path in PAGE_FILES or path.startswith(API)
+
+    def handle(self, method: str, path: str, query: dict[str, str], body: bytes) -> Answer:
+        if path in PAGE_FILES:
+            if method != "GET":
+                return _json(405, {"message": "Method Not Allowed"})
+            name, content_type = PAGE_FILES[path]
+            return Answer(200, content_type, (PAGE_DIR / name).read_bytes())
+        if method == "POST" and path == f"{API}send":
+            return self._send(body)
+        if method != "GET":
+            return _json(405, {"message": "Method Not Allowed"})
+        if path == f"{API}deliveries":
+            with self._lock:
+                return _json(200, [delivery.summary() for delivery in self._deliveries])
+        if found := DELIVERY_PATH.match(path):
+            return self._delivery(int(found.group(1)))
+        if path == f"{API}accounts":
+            return self._account(query.get("q", "").strip())
+        if path == f"{API}samples":
+            return _json(200, samples())
+        return _json(404, {"message": "Not Found"})
+
+    # Deliveries
+
+    def record_delivery(
+        self, path: str, headers: dict[str, str], body: bytes, invoke: Callable[[], HttpResponse]
+    ) -> HttpResponse:
+        """Invoke the webhook route and remember what came in, what it answered and what it changed."""
+        received_at = _iso(self._server.clock.now())
+        provider = path.removeprefix("/webhooks/").strip("/")
+        event = _json_object(body)
+        account_id = account_of(provider, event) if event is not None else None
+        before = entitlement(account_id)
+        response = invoke()
+        after = entitlement(account_id)
+        answer = _json_object(response.body) or {}
+        if provider == "dodo":
+            event_id = next((v for k, v in headers.items() if k.lower() == "webhook-id"), None)
+        else:
+            event_id = _text(event, "id")
+        outcome = answer.get("outcome") if response.status == 200 else answer.get("error")
+        with self._lock:
+            self._delivered += 1
+            self._deliveries.appendleft(
+                Delivery(
+                    number=self._delivered,
+                    time=received_at,
+                    provider=provider,
+                    event_type=_text(event, "type"),
+                    event_id=event_id,
+                    account_id=account_id,
+                    status=response.status,
+                    outcome=str(outcome or ("ok" if response.status == 200 else "error")),
+                    message=answer.get("message"),
+                    before=before,
+                    after=after,
+                    payload=redact(event if event is not None else body.decode("utf-8", "replace")),
+                )
+            )
+        return response
+
+    def _delivery(self, number: int) -> Answer:
+        with self._lock:
+            found = next((d for d in self._deliveries if d.number == number), None)
+        if found is None:
+            return _json(404, {"message": f"no delivery {number} (the last {DELIVERIES_KEPT} are kept)"})
+        return _json(200, found.details())
+
+    # Accounts
+
+    def _account(self, query: str) -> Answer:
+        from billing import store
+        from billing.charges import view as charge_view
+
+        resolved = resolve_account(query) if query else None
+        if resolved is None:
+            return _json(404, {"message": f"no account, customer or subscription {query!r}"})
+        account_id, matched_by = resolved
+        state = store.load_account(account_id)
+        history = [
+            {"time": event["time"], **event["detail"]}
+            for event in self._server.events()
+            if event["detail_type"] == ACCESS_CHANGED and event["detail"].get("account_id") == account_id
+        ]
+        checkouts = [
+            {
+                "price_id": checkout.price_id,
+                "session_id": checkout.session_id,
+                "url": checkout.url,
+                "expires_at": _iso(datetime.fromtimestamp(checkout.expires_at, UTC)),
+            }
+            for checkout in state.checkouts.values()
+        ]
+        return _json(
+            200,
+            {
+                "query": query,
+                "matched_by": matched_by,
+                "account": entitlement(account_id),
+                "history": history,
+                "checkouts": checkouts,
+                "charges": [charge_view(charge) for charge in state.charges.values()],
+            },
+        )
+
+    # Send
+
+    def _send(self, body: bytes) -> Answer:
+        """`{file | payload, account_id?, mode: new | again | older}`: sign it and POST it to ourselves."""
+        request = _json_object(body)
+        if request is None:
+            return _json(400, {"message": "send a JSON object"})
+        mode = request.get("mode", "new")
+        now = self._server.clock.now()
+        if mode == "new":
+            try:
+                sent = self._new_event(request, now)
+            except ValueError as exc:
+                return _json(400, {"message": str(exc)})
+        elif mode in ("again", "older"):
+            with self._lock:
+                last = self._last_sent
+            if last is None:
+                return _json(409, {"message": "nothing sent yet"})
+            sent = last if mode == "again" else _older(last)
+        else:
+            return _json(400, {"message": "mode is new, again or older"})
+        with self._lock:  # before it is delivered: once its delivery shows, "again" means this one
+            self._last_sent = sent
+        secret = self._server.dodo_webhook_secret if sent.dodo else self._server.webhook_secret
+        status, text = deliver(self._server.url, sent.body, secret, int(now.timestamp()), dodo=sent.dodo)
+        event = json.loads(sent.body)
+        return _json(
+            200,
+            {
+                "status": status,
+                "answer": _json_object(text.encode()) or text,
+                "type": event.get("type"),
+                "event_id": dodo_webhook_id(sent.body) if sent.dodo else event.get("id"),
+            },
+        )
+
+    def _new_event(self, request: dict[str, Any], now: datetime) -> SentEvent:
+        if isinstance(request.get("payload"), dict):
+            event = request["payload"]
+        elif request.get("file") in samples():
+            event = json.loads((EVENTS / request["file"]).read_bytes())
+        else:
+            raise ValueError("send a file of /_local/api/samples or a JSON object as payload")
+        dodo = is_dodo(event)
+        if account_id := str(request.get("account_id") or "").strip():
+            event = with_account(event, account_id)
+        if dodo:
+            event["timestamp"] = _iso(now)
+        else:
+            event["created"] = int(now.timestamp())
+        return SentEvent(json.dumps(event, indent=2).encode(), dodo)
+
+
+def samples() -> list[str]:
+    """The provider events under events/, as paths relative to it."""
+    return sorted(
+        path.relative_to(EVENTS).as_posix()
+        for provider in PROVIDERS
+        for path in (EVENTS / provider).rglob("*.json")
+    )
+
+
+def _older(last: SentEvent) -> SentEvent:
+    """The last event again as a different event (its own id) that happened an hour earlier."""
+    event = json.loads(last.body)
+    if last.dodo:  # the webhook-id is derived from the body, so the new timestamp makes a new id
+        event["timestamp"] = _iso(datetime.fromisoformat(event["timestamp"]) - OLDER_BY)
+    else:
+        event["id"] = f"evt_{uuid.uuid4().hex[:24]}"
+        event["created"] = int(event["created"]) - int(OLDER_BY.total_seconds())
+    return SentEvent(json.dumps(event, indent=2).encode(), last.dodo)
+
+
+def account_of(provider: str, event: dict[str, Any]) -> str | None:
+    """The account a delivery concerns, found as the handlers find it: `metadata.account_id`, else
+    the account holding the subscription, else the stored customer mapping, else the customer id."""
+    from billing import store
+    from billing.errors import RetryLater
+
+    if provider == "dodo":
+        obj = _dig(event, "data")
+        account_id = _text(obj, "metadata", "account_id")
+        subscription_id = _text(obj, "subscription_id")
+        customer_id = _text(obj, "customer", "customer_id")
+    else:
+        obj = _dig(event, "data", "object")
+        kind = _text(obj, "object")
+        account_id = _text(obj, "metadata", "account_id") or _text(
+            obj, "parent", "subscription_details", "metadata", "account_id"
+        )
+        subscription_id = (
+            _text(obj, "id")
+            if kind == "subscription"
+            else _text(obj, "subscription") or _text(obj, "parent", "subscription_details", "subscription")
+        )
+        customer_id = _text(obj, "id") if kind == "customer" else _text(obj, "customer")
+    if account_id:
+        return account_id
+    try:
+        if subscription_id and (holder := store.subscription_account(provider, subscription_id)):
+            return holder
+        if customer_id and (mapping := store.customer_account(provider, customer_id)) is not None:
+            return str(mapping.account_id)
+    except RetryLater:
+        pass  # the handler meets the same storage failure and answers for it
+    return customer_id
+
+
+def resolve_account(query: str) -> tuple[str, str] | None:
+    """(account id, what the query was: account | customer | subscription), or None."""
+    from billing import store
+
+    if store.load_account(query, consistent=False).exists:
+        return query, "account"
+    for provider in PROVIDERS:
+        if (mapping := store.customer_account(provider, query)) is not None:
+            return str(mapping.account_id), "customer"
+        if holder := store.subscription_account(provider, query):
+            return holder, "subscription"
+    return None
+
+
+def entitlement(account_id: str | None) -> dict[str, Any] | None:
+    """The account as GET /accounts/{id} shows it; None for an account never seen."""
+    from billing import accounts
+    from billing.errors import NotFound, RetryLater
+
+    if account_id is None:
+        return None
+    try:
+        return accounts.view(account_id)
+    except (NotFound, RetryLater):
+        return None
+
+
+def entitlement_change(before: dict[str, Any] | None, after: dict[str, Any] | None) -> dict[str, list[Any]]:
+    """field -> [before, after] for the entitlement fields that differ."""
+    if after is None:
+        return {}
+    return {
+        name: [before.get(name) if before else None, after.get(name)]
+        for name in ENTITLEMENT_FIELDS
+        if before is None or before.get(name) != after.get(name)
+    }
+
+
+def redact(value: Any) -> Any:
+    """The payload with personal data and card details replaced; ids, amounts, statuses and times kept."""
+    if isinstance(value, dict):
+        return {key: _redact_field(key, item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [redact(item) for item in value]
+    if isinstance(value, str):
+        return EMAIL_ADDRESS.sub(REDACTED, value)
+    return value
+
+
+def _redact_field(key: str, value: Any) -> Any:
+    if value is None:
+        return None
+    if key in CARD_KEYS or (key in PERSONAL_KEYS and isinstance(value, str)):
+        return REDACTED
+    if key in ADDRESS_KEYS and isinstance(value, dict):
+        return REDACTED
+    return redact(value)
+
+
+def _dig(value: Any, *keys: str) -> Any:
+    for key in keys:
+        if not isinstance(value, dict):
+            return None
+        value = value.get(key)
+    return value
+
+
+def _text(value: Any, *keys: str) -> str | None:
+    found = _dig(value, *keys)
+    return found if isinstance(found, str) and found else None
+
+
+def _json_object(body: bytes) -> dict[str, Any] | None:
+    try:
+        parsed = json.loads(body)
+    except ValueError:
+        return None
+    return parsed if isinstance(parsed, dict) else None
+
+
+def _json(status: int, body: Any) -> Answer:
+    return Answer(status, "application/json", json.dumps(body).encode())
+
+
+def _iso(when: datetime) -> str:
+    return when.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")

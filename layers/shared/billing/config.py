@@ -26,6 +26,11 @@ class Settings(BaseSettings):
     # {"webhook_secrets": ["whsec_current", "whsec_previous"], "api_key": "rk_..."}
     stripe_secret_name: str | None = None
     stripe_api_base: str | None = None
+    # Deliveries this deployment refuses: test-mode events on a live deployment (or the reverse), and
+    # events of another Stripe account / Dodo business than the one configured (empty: any).
+    stripe_mode: Literal["any", "live", "test"] = "any"
+    stripe_account_id: str | None = None
+    dodo_business_id: str | None = None
     # The same shape for Dodo Payments: {"webhook_secrets": ["whsec_..."], "api_key": "..."}
     dodo_secret_name: str | None = None
     dodo_api_base: str | None = None

@@ -46,6 +46,12 @@ def receive_stripe(body: bytes, signature: str | None) -> Result:
     )
     event = stripe.parse_event(body)
     logger.append_keys(event_id=event.event_id, event_type=event.event_type)
+    if settings.stripe_mode != "any" and event.livemode != (settings.stripe_mode == "live"):
+        mode = "live" if event.livemode else "test"
+        message = f"a {mode}-mode event for a {settings.stripe_mode}-mode deployment"
+        raise BadRequest(message, reason="wrong_mode")
+    if settings.stripe_account_id and event.account not in (None, settings.stripe_account_id):
+        raise BadRequest("an event of another Stripe account", reason="wrong_account")
     route = stripe.ROUTES.get(event.event_type)
     if route is None:
         return Result("ignored")
@@ -83,6 +89,8 @@ def receive_dodo(body: bytes, headers: Mapping[str, str]) -> Result:
     )
     event = dodo.parse_event(body, webhook_id)
     logger.append_keys(event_id=webhook_id, event_type=event.event_type)
+    if settings.dodo_business_id and event.business_id != settings.dodo_business_id:
+        raise BadRequest("an event of another Dodo Payments business", reason="wrong_account")
     route = dodo.ROUTES.get(event.event_type)
     if route is None:
         return Result("ignored")

@@ -1,0 +1,130 @@
+"""Security claims read from template.yaml and the repository itself: no app route without IAM,
+every function's IAM scoped to the project's own resources, no secret literal anywhere."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tools import template
+
+# What a statement may name: the project's own table, bus, secrets, schedule group and roles.
+OWN_RESOURCES = re.compile(
+    r"BillingTable|BillingBus|\$\{StripeSecretName\}|\$\{DodoSecretName\}|\$\{NoticeScheduleGroup\}"
+    r"|SchedulerInvokeRole|billing-webhooks-\$\{Environment\}-(dormancy-sweep|payment-retry)|TrialNoticeFunction"
+)
+LIVE_OR_CLOUD_SECRETS = {
+    "Stripe live key": re.compile(r"\b[rsp]k_live_[0-9A-Za-z]{10,}"),
+    "AWS access key id": re.compile(r"\bAKIA[0-9A-Z]{16}\b"),
+    "private key": re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----"),
+}
+# In what is deployed, not even a test or local secret.
+ANY_PROVIDER_SECRET = re.compile(r"\b(whsec_[A-Za-z0-9+/=]{16,}|[rsp]k_(test|live)_[0-9A-Za-z]{8,})")
+DEPLOYED = ("template.yaml", "samconfig.toml", "layers/", "functions/")
+
+
+def test_every_app_route_requires_iam_and_only_webhooks_are_open() -> None:
+    routes = template.routes()
+    assert routes
+    for route in routes:
+        if route.path.startswith("/webhooks/"):
+            assert not route.iam_auth, f"{route.path}: the provider's signature is its only credential"
+        else:
+            assert route.iam_auth, f"{route.method} {route.path} is deployed without IAM auth"
+    api = next(iter(template.resources("AWS::Serverless::Api").values()))
+    assert api["Properties"]["Auth"]["DefaultAuthorizer"] == "AWS_IAM"  # a new route is closed by default
+
+
+def statements(policy: Any) -> Iterator[dict[str, Any]]:
+    """The statements of an inline policy, through `Fn::If` conditions."""
+    for statement in policy.get("Statement", []):
+        if isinstance(statement, dict) and "Fn::If" in statement:
+            _, when_true, when_false = statement["Fn::If"]
+            yield from (s for s in (when_true, when_false) if "Effect" in s)
+        else:
+            yield statement
+
+
+def function_policies() -> Iterator[tuple[str, dict[str, Any]]]:
+    resources = template.load()["Resources"]
+    for logical_id, function in template.resources("AWS::Serverless::Function").items():
+        for policy in function["Properties"].get("Policies", []):
+            if "Statement" in policy:
+                yield logical_id, policy
+            elif "Ref" in policy:
+                yield logical_id, resources[policy["Ref"]]["Properties"]["PolicyDocument"]
+            else:  # a SAM policy template: the bus put is the only one used
+                assert set(policy) == {"EventBridgePutEventsPolicy"}, (logical_id, policy)
+                assert policy["EventBridgePutEventsPolicy"] == {"EventBusName": {"Ref": "BillingBus"}}
+
+
+@pytest.mark.parametrize("logical_id", sorted(template.resources("AWS::Serverless::Function")))
+def test_each_function_may_touch_only_the_projects_own_resources(logical_id: str) -> None:
+    for owner, policy in function_policies():
+        if owner != logical_id:
+            continue
+        for statement in statements(policy):
+            actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+            assert all("*" not in action for action in actions), (logical_id, actions)
+            resources = (
+                statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+            )
+            for resource in resources:
+                if resource == "*":
+                    # Only SES sending, and only from the configured sender.
+                    assert actions == ["ses:SendTemplatedEmail"], (logical_id, statement)
+                    assert statement["Condition"]["StringEquals"]["ses:FromAddress"] == {
+                        "Ref": "NoticeSender"
+                    }
+                    continue
+                assert OWN_RESOURCES.search(json.dumps(resource)), (logical_id, resource)
+
+
+def test_the_scheduler_role_invokes_only_the_schedule_targets() -> None:
+    role = template.load()["Resources"]["SchedulerInvokeRole"]["Properties"]
+    assert role["AssumeRolePolicyDocument"]["Statement"][0]["Principal"] == {
+        "Service": "scheduler.amazonaws.com"
+    }
+    [statement] = role["Policies"][0]["PolicyDocument"]["Statement"]
+    assert statement["Action"] == "lambda:InvokeFunction"
+    targets = json.dumps(statement["Resource"])
+    assert "TrialNoticeFunction" in targets and "dormancy-sweep" in targets and "payment-retry" in targets
+    assert len(statement["Resource"]) == 3
+
+
+def tracked_files() -> list[str]:
+    git = shutil.which("git")
+    assert git is not None
+    listed = subprocess.run(  # noqa: S603 (a fixed git command)
+        [git, "ls-files", "-z"], cwd=template.ROOT, capture_output=True, check=True
+    )
+    return [name for name in listed.stdout.decode().split("\0") if name]
+
+
+def test_no_secret_literal_in_the_repository() -> None:
+    found = []
+    for name in tracked_files():
+        try:
+            text = (template.ROOT / name).read_text()
+        except (UnicodeDecodeError, FileNotFoundError, IsADirectoryError):
+            continue  # images, and files deleted in the working tree
+        for kind, pattern in LIVE_OR_CLOUD_SECRETS.items():
+            found += [f"{name}: {kind}" for _ in pattern.finditer(text)]
+        if name.startswith(DEPLOYED):
+            found += [f"{name}: {m.group(0)[:12]}..." for m in ANY_PROVIDER_SECRET.finditer(text)]
+    assert found == []
+
+
+def test_secrets_reach_functions_by_name_only() -> None:
+    for logical_id in template.resources("AWS::Serverless::Function"):
+        environment = template.function_environment(logical_id)
+        for name, value in environment.items():
+            assert not ANY_PROVIDER_SECRET.search(value), (logical_id, name)
+        secret_names = {k for k in environment if k.endswith("_SECRET_NAME")}
+        assert all("SECRET" not in k or k in secret_names for k in environment), logical_id

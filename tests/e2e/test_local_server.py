@@ -174,9 +174,9 @@ def test_bad_signatures_and_unknown_paths_are_refused(local_server: LocalServer)
 
 def test_replayed_dodo_events_are_signed_with_standard_webhooks(local_server: LocalServer) -> None:
     path = EVENTS / "dodo" / "subscription.active.json"
-    status, body = replay(path, url=local_server.url, account_id="acct-replay-dodo", created_now=True)
+    status, body = replay(path, url=local_server.url, account_id="acct-replay-dodo")
     assert (status, json.loads(body)["outcome"]) == (200, "applied")
-    status, body = replay(path, url=local_server.url, account_id="acct-replay-dodo", created_now=True)
+    status, body = replay(path, url=local_server.url, account_id="acct-replay-dodo")
     assert (status, json.loads(body)["outcome"]) == (200, "duplicate")  # same body, same webhook-id
     account = call(local_server, "GET", "/accounts/acct-replay-dodo")[1]
     assert (account["provider"], account["status"], account["access"]) == ("dodo", "active", True)

@@ -323,7 +323,7 @@ class LocalServer:
             binary = True
         event = proxy_event(
             route.method,
-            unquote(parts.path),
+            parts.path,  # percent-encoded, as a REST API hands it over; pathParameters are decoded
             resource=route.path,
             path_parameters=path_parameters,
             body=body or None,

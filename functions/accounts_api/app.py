@@ -19,6 +19,7 @@ from billing.requests import (
     PlanRequest,
     TrialRequest,
     parse,
+    path_account_id,
 )
 
 logger = Logger()
@@ -28,9 +29,14 @@ app = APIGatewayRestResolver()
 register_error_handlers(app, metrics)
 
 
+def _decoded(routed: str) -> str:
+    return path_account_id(app.current_event.path_parameters, routed)
+
+
 @app.get("/accounts/<account_id>")
 @tracer.capture_method
 def get_account(account_id: str) -> Response[str]:
+    account_id = _decoded(account_id)
     view = accounts.view(account_id)
     metrics.add_metric(name="AccountReads", unit=MetricUnit.Count, value=1)
     return json_response(200, view)
@@ -39,6 +45,7 @@ def get_account(account_id: str) -> Response[str]:
 @app.post("/accounts/<account_id>/trial")
 @tracer.capture_method
 def start_trial(account_id: str) -> Response[str]:
+    account_id = _decoded(account_id)
     body = parse(TrialRequest, app.current_event.body)
     view = start_trial_once(request={"account_id": account_id, **body.model_dump()})
     metrics.add_metric(name="TrialsStarted", unit=MetricUnit.Count, value=1)
@@ -53,6 +60,7 @@ def start_trial_once(request: dict[str, Any]) -> dict[str, Any]:
 @app.post("/accounts/<account_id>/plan")
 @tracer.capture_method
 def choose_plan(account_id: str) -> Response[str]:
+    account_id = _decoded(account_id)
     body = parse(PlanRequest, app.current_event.body)
     result = plans.choose_plan(account_id, **body.model_dump())
     metrics.add_metric(name=f"PlanChoice_{result['action']}", unit=MetricUnit.Count, value=1)
@@ -62,6 +70,7 @@ def choose_plan(account_id: str) -> Response[str]:
 @app.post("/accounts/<account_id>/checkout-sessions")
 @tracer.capture_method
 def open_checkout_session(account_id: str) -> Response[str]:
+    account_id = _decoded(account_id)
     body = parse(CheckoutRequest, app.current_event.body)
     if body.mode == "on_demand":
         mandate = on_demand.open_mandate(account_id, body.plan or "", body.success_url, None)
@@ -79,6 +88,7 @@ def open_checkout_session(account_id: str) -> Response[str]:
 @app.post("/accounts/<account_id>/charges")
 @tracer.capture_method
 def create_charge(account_id: str) -> Response[str]:
+    account_id = _decoded(account_id)
     body = parse(ChargeBody, app.current_event.body)
     status, charge = on_demand.charge(account_id, **body.model_dump())
     metrics.add_metric(
@@ -90,6 +100,7 @@ def create_charge(account_id: str) -> Response[str]:
 @app.post("/accounts/<account_id>/activity")
 @tracer.capture_method
 def report_activity(account_id: str) -> Response[str]:
+    account_id = _decoded(account_id)
     body = parse(ActivityRequest, app.current_event.body or "{}")
     result = activity.report(account_id, body.timestamp)
     _count_activity([result])

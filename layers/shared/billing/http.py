@@ -7,13 +7,14 @@ from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
+from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.idempotency.exceptions import (
     IdempotencyAlreadyInProgressError,
     IdempotencyPersistenceLayerError,
 )
 
-from billing.errors import BillingError, InProgress, RetryLater
+from billing.errors import BillingError, InProgress, NotFound, RetryLater
 
 logger = Logger(child=True)
 
@@ -36,6 +37,10 @@ def register_error_handlers(app: APIGatewayRestResolver, metrics: Metrics) -> No
     @app.exception_handler(BillingError)
     def billing_error(exc: BillingError) -> Response[str]:
         return refuse(exc)
+
+    @app.exception_handler(NotFoundError)  # no route matches: else the catch-all below answers 500
+    def no_such_route(exc: Exception) -> Response[str]:
+        return refuse(NotFound("no such route"))
 
     @app.exception_handler(IdempotencyAlreadyInProgressError)
     def same_request_in_progress(exc: Exception) -> Response[str]:

@@ -52,6 +52,7 @@ def charge(
         if subscription_id is None:
             raise Conflict("the account has no active on-demand subscription (mandate)", reason="no_mandate")
         request = ChargeRequest(account_id, idempotency_key, subscription_id, amount, currency, description)
+        api = provider_api(get_settings())  # before the attempt is recorded: without a key, nothing is
         result = processing.process_charge(_request_delivery("charge.requested"), request)
         if result.outcome == charges.Outcome.IN_FLIGHT:
             raise Conflict(
@@ -60,7 +61,7 @@ def charge(
                 charge_key=result.charge.charge_key if result.charge else None,
             )
         if result.outcome == "applied" and result.charge is not None:
-            return 202, charges.view(_start(account_id, result.charge, 0))
+            return 202, charges.view(_start(api, account_id, result.charge, 0))
         existing = store.load_account(account_id).charges.get(idempotency_key)  # a concurrent twin won
         if existing is None:
             raise RetryLater("the charge is being recorded by a concurrent request", reason="in_progress")
@@ -84,6 +85,7 @@ def retry(account_id: str, charge_key: str, attempt: int) -> str:
         existing.description,
         attempt=attempt,
     )
+    api = provider_api(get_settings())
     result = processing.process_charge(_request_delivery("charge.retry"), request)
     if result.outcome == charges.Outcome.IN_FLIGHT:
         # Another payment of the subscription is running: fail the invocation, Scheduler retries it.
@@ -92,13 +94,12 @@ def retry(account_id: str, charge_key: str, attempt: int) -> str:
         )
     if result.outcome != "applied" or result.charge is None:
         return result.outcome
-    _start(account_id, result.charge, attempt)
+    _start(api, account_id, result.charge, attempt)
     return "charged"
 
 
-def _start(account_id: str, charge: ChargeRecord, attempt: int) -> ChargeRecord:
+def _start(api: dodo.DodoApi, account_id: str, charge: ChargeRecord, attempt: int) -> ChargeRecord:
     """Make the one provider call of this attempt, and record what it answered."""
-    api = provider_api(get_settings())
     metadata = {"account_id": account_id, "charge_key": charge.charge_key, "retry_attempt": str(attempt)}
     started_at = charge.current.started_at if charge.current else 0
     # One answer per attempt; an attempt 0 refused and asked for again is a new attempt (new time).

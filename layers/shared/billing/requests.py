@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Annotated, Literal, TypeVar
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    model_validator,
+)
 
 from billing.errors import BadRequest
+from billing.wire import LATEST_TIME, MAX_ID_BYTES, is_bounded_id
 
 Body = TypeVar("Body", bound=BaseModel)
 
@@ -61,12 +72,37 @@ class ActivityRequest(BaseModel):
 
     at: AwareDatetime | None = None
 
+    @model_validator(mode="after")
+    def at_in_range(self) -> ActivityRequest:
+        if self.at is not None and not 0 <= self.at.timestamp() <= LATEST_TIME:
+            raise ValueError("at is not a time between 1970 and 9000")
+        return self
+
     @property
     def timestamp(self) -> int | None:
         return int(self.at.timestamp()) if self.at else None
 
 
-AccountId = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[^/\s]+$")]
+def _key_sized(value: str) -> str:
+    if not is_bounded_id(value):
+        raise ValueError(f"longer than {MAX_ID_BYTES} bytes in UTF-8")
+    return value
+
+
+AccountId = Annotated[
+    str, Field(min_length=1, max_length=200, pattern=r"^[^/\s]+$"), AfterValidator(_key_sized)
+]
+_ACCOUNT_ID: TypeAdapter[str] = TypeAdapter(AccountId)
+
+
+def path_account_id(path_parameters: Mapping[str, str] | None, routed: str) -> str:
+    """The account id of a request's path, held to the same rules as one in a body. API Gateway's
+    `pathParameters` are decoded; a REST API's `path`, which the router matched, is still
+    percent-encoded, so `routed` is only the fallback for an event without them."""
+    try:
+        return _ACCOUNT_ID.validate_python((path_parameters or {}).get("account_id", routed))
+    except ValidationError:
+        raise BadRequest("invalid account id in the path") from None
 
 
 class AccountActivity(ActivityRequest):

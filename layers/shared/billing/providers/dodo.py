@@ -11,15 +11,16 @@ import base64
 import binascii
 import hashlib
 import hmac
-import json
+import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import cache
 from typing import Any
 
 from billing.errors import BadRequest, Conflict, PaymentDeclined, RetryLater, SignatureError
 from billing.model import PauseCollection, PaymentSnapshot, SubscriptionSnapshot
+from billing.wire import bounded_id, bounded_int, bounded_time, load_json
 
 PROVIDER = "dodo"
 ID_HEADER, TIMESTAMP_HEADER, SIGNATURE_HEADER = "webhook-id", "webhook-timestamp", "webhook-signature"
@@ -97,16 +98,16 @@ def _seconds(value: Any) -> int | None:
     if not isinstance(value, str) or not value:
         return None
     try:
-        return int(datetime.fromisoformat(value).timestamp())
+        moment = datetime.fromisoformat(value)
     except ValueError:
         return None
+    if moment.tzinfo is None:  # read as UTC, whatever zone the process runs in
+        moment = moment.replace(tzinfo=UTC)
+    return bounded_time(int(moment.timestamp()), "a time")
 
 
 def parse_event(body: bytes, webhook_id: str) -> DodoEvent:
-    try:
-        raw = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        raise BadRequest("body is not JSON") from None
+    raw = load_json(body)
     if not isinstance(raw, dict):
         raise BadRequest("event is not a JSON object")
     event_type, data = raw.get("type"), raw.get("data")
@@ -115,7 +116,7 @@ def parse_event(body: bytes, webhook_id: str) -> DodoEvent:
         raise BadRequest("event has no type, timestamp or data")
     business = raw.get("business_id")
     return DodoEvent(
-        webhook_id=webhook_id,
+        webhook_id=bounded_id(webhook_id, "webhook-id"),
         event_type=event_type,
         occurred_at=occurred_at,
         business_id=business if isinstance(business, str) else None,
@@ -124,15 +125,15 @@ def parse_event(body: bytes, webhook_id: str) -> DodoEvent:
 
 
 def _str(value: Any) -> str | None:
-    return value if isinstance(value, str) and value else None
+    return bounded_id(value, "a field") if isinstance(value, str) and value else None
 
 
 def _metadata(obj: Mapping[str, Any], key: str) -> str | None:
     metadata = obj.get("metadata")
     value = metadata.get(key) if isinstance(metadata, Mapping) else None
-    return (
-        str(value) if isinstance(value, str | int) and not isinstance(value, bool) and value != "" else None
-    )
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(bounded_int(value, f"metadata.{key}"))
+    return bounded_id(value, f"metadata.{key}") if isinstance(value, str) and value else None
 
 
 def _customer_id(obj: Mapping[str, Any]) -> str | None:
@@ -182,12 +183,14 @@ def payment_snapshot(obj: Mapping[str, Any]) -> PaymentSnapshot:
         subscription_id=_str(obj.get("subscription_id")),
         customer_id=_customer_id(obj),
         account_id=_metadata(obj, "account_id"),
-        amount=amount if isinstance(amount, int) and not isinstance(amount, bool) else None,
+        amount=bounded_int(amount, "total_amount")
+        if isinstance(amount, int) and not isinstance(amount, bool)
+        else None,
         currency=_str(obj.get("currency")),
         error_code=_str(obj.get("error_code")),
         charge_type=_str(obj.get("charge_type")),
         charge_key=_metadata(obj, "charge_key"),
-        attempt=int(attempt) if attempt is not None and attempt.isdigit() else None,
+        attempt=int(attempt) if attempt is not None and re.fullmatch(r"[0-9]{1,4}", attempt) else None,
         created=_seconds(obj.get("created_at")),
     )
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from functools import cache
@@ -23,6 +22,7 @@ from billing.model import (
     PriorPause,
     SubscriptionSnapshot,
 )
+from billing.wire import bounded_id, bounded_int, bounded_time, load_json
 
 PROVIDER = "stripe"
 SIGNATURE_HEADER = "stripe-signature"
@@ -83,10 +83,7 @@ def verify_signature(
 
 
 def parse_event(payload: bytes) -> StripeEvent:
-    try:
-        raw = json.loads(payload)
-    except (ValueError, UnicodeDecodeError):
-        raise BadRequest("body is not JSON") from None
+    raw = load_json(payload)
     if not isinstance(raw, dict):
         raise BadRequest("event is not a JSON object")
     data = raw.get("data")
@@ -99,11 +96,11 @@ def parse_event(payload: bytes) -> StripeEvent:
     account = raw.get("account")
     previous = data.get("previous_attributes") if isinstance(data, dict) else None
     return StripeEvent(
-        event_id=event_id,
+        event_id=bounded_id(event_id, "event id"),
         event_type=event_type,
-        created=created,
+        created=bounded_time(created, "created"),
         livemode=bool(raw.get("livemode")),
-        account=account if isinstance(account, str) else None,
+        account=bounded_id(account, "account") if isinstance(account, str) else None,
         object=obj,
         previous_attributes=previous if isinstance(previous, dict) else None,
     )
@@ -126,26 +123,29 @@ def prior_pause(event: StripeEvent) -> PriorPause | None:
 
 
 def _pause(value: Mapping[str, Any]) -> PauseCollection:
-    return PauseCollection(behavior=str(value.get("behavior")), resumes_at=_int(value.get("resumes_at")))
+    return PauseCollection(behavior=str(value.get("behavior")), resumes_at=_time(value.get("resumes_at")))
 
 
 def _id(value: Any) -> str | None:
     """An id field that may be a string or an expanded object."""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, Mapping) and isinstance(value.get("id"), str):
-        return str(value["id"])
-    return None
+    if isinstance(value, Mapping):
+        value = value.get("id")
+    return bounded_id(value, "an id") if isinstance(value, str) else None
 
 
 def _int(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
+    return bounded_int(value, "a number") if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _time(value: Any) -> int | None:
+    seconds = _int(value)
+    return None if seconds is None else bounded_time(seconds, "a time")
 
 
 def _metadata_value(obj: Mapping[str, Any], key: str) -> str | None:
     metadata = obj.get("metadata")
     value = metadata.get(key) if isinstance(metadata, Mapping) else None
-    return value if isinstance(value, str) and value else None
+    return bounded_id(value, f"metadata.{key}") if isinstance(value, str) and value else None
 
 
 def _metadata_account(obj: Mapping[str, Any]) -> str | None:
@@ -156,7 +156,7 @@ def _require_id(obj: Mapping[str, Any], kind: str) -> str:
     object_id = obj.get("id")
     if not isinstance(object_id, str) or not object_id:
         raise BadRequest(f"{kind} object has no id")
-    return object_id
+    return bounded_id(object_id, f"{kind} id")
 
 
 def subscription_snapshot(obj: Mapping[str, Any]) -> SubscriptionSnapshot:
@@ -172,8 +172,8 @@ def subscription_snapshot(obj: Mapping[str, Any]) -> SubscriptionSnapshot:
     price = first.get("price") or first.get("plan") or obj.get("plan") or {}
     if not isinstance(price, Mapping):
         price = {"id": price}
-    period_starts = [s for i in items_data if (s := _int(i.get("current_period_start"))) is not None]
-    period_ends = [e for i in items_data if (e := _int(i.get("current_period_end"))) is not None]
+    period_starts = [s for i in items_data if (s := _time(i.get("current_period_start"))) is not None]
+    period_ends = [e for i in items_data if (e := _time(i.get("current_period_end"))) is not None]
     pause = obj.get("pause_collection")
     return SubscriptionSnapshot(
         provider=PROVIDER,
@@ -184,20 +184,21 @@ def subscription_snapshot(obj: Mapping[str, Any]) -> SubscriptionSnapshot:
         price_id=_id(price),
         product_id=_id(price.get("product")),
         lookup_key=price.get("lookup_key") if isinstance(price.get("lookup_key"), str) else None,
-        trial_start=_int(obj.get("trial_start")),
-        trial_end=_int(obj.get("trial_end")),
-        current_period_start=_int(obj.get("current_period_start"))
+        trial_start=_time(obj.get("trial_start")),
+        trial_end=_time(obj.get("trial_end")),
+        current_period_start=_time(obj.get("current_period_start"))
         or (min(period_starts) if period_starts else None),
-        current_period_end=_int(obj.get("current_period_end")) or (max(period_ends) if period_ends else None),
+        current_period_end=_time(obj.get("current_period_end"))
+        or (max(period_ends) if period_ends else None),
         cancel_at_period_end=bool(obj.get("cancel_at_period_end")),
-        cancel_at=_int(obj.get("cancel_at")),
-        canceled_at=_int(obj.get("canceled_at")),
-        ended_at=_int(obj.get("ended_at")),
+        cancel_at=_time(obj.get("cancel_at")),
+        canceled_at=_time(obj.get("canceled_at")),
+        ended_at=_time(obj.get("ended_at")),
         pause_collection=_pause(pause) if isinstance(pause, Mapping) else None,
         has_payment_method=bool(obj.get("default_payment_method") or obj.get("default_source")),
         livemode=bool(obj.get("livemode")),
         item_id=_id(first),
-        created=_int(obj.get("created")),
+        created=_time(obj.get("created")),
     )
 
 
@@ -232,7 +233,7 @@ def _invoice(outcome: str) -> Callable[[Mapping[str, Any]], InvoiceSnapshot]:
             amount_due=_int(obj.get("amount_due")),
             currency=obj.get("currency") if isinstance(obj.get("currency"), str) else None,
             attempt_count=_int(obj.get("attempt_count")),
-            next_payment_attempt=_int(obj.get("next_payment_attempt")),
+            next_payment_attempt=_time(obj.get("next_payment_attempt")),
             hosted_invoice_url=obj.get("hosted_invoice_url")
             if isinstance(obj.get("hosted_invoice_url"), str)
             else None,
@@ -260,12 +261,11 @@ def _customer(deleted: bool) -> Callable[[Mapping[str, Any]], CustomerSnapshot]:
 
 
 def _checkout(obj: Mapping[str, Any]) -> CheckoutSnapshot:
-    reference = obj.get("client_reference_id")
+    reference = _id(obj.get("client_reference_id"))
     return CheckoutSnapshot(
         provider=PROVIDER,
         session_id=_require_id(obj, "checkout.session"),
-        account_id=_metadata_account(obj)
-        or (reference if isinstance(reference, str) and reference else None),
+        account_id=_metadata_account(obj) or reference or None,
         customer_id=_id(obj.get("customer")),
         subscription_id=_id(obj.get("subscription")),
         status=str(obj.get("status") or "open"),

@@ -224,6 +224,7 @@ class FakeDodo:
         secret: str = TEST_WEBHOOK_SECRET,
         port: int = 0,
         business_id: str = "bus_fake",
+        id_stem: str | None = None,  # fixed: the same ids on every run (random: unique across fakes)
     ) -> None:
         self._clock = clock
         self._webhook = webhook
@@ -240,7 +241,9 @@ class FakeDodo:
         self._messages: list[_Message] = []
         self._released: threading.Event | None = None
         self._charge_requests = 0
-        self._id_stem = "".join(secrets.choice(string.ascii_letters + string.digits) for _ in range(8))
+        self._id_stem = id_stem or "".join(
+            secrets.choice(string.ascii_letters + string.digits) for _ in range(8)
+        )
         self._id_counter = itertools.count(1)
         self._deliveries: queue.Queue[tuple[bytes, dict[str, str], threading.Event] | None] = queue.Queue()
         self._unfinished = 0  # deliveries queued and settlements promised, not yet done

@@ -334,6 +334,7 @@ class FakeStripe:
         webhook: Callable[[bytes], None] | None = None,
         *,
         port: int = 0,
+        id_stem: str | None = None,  # fixed: the same ids on every run (random: unique across fakes)
     ) -> None:
         self._clock = clock
         self._webhook = webhook
@@ -347,7 +348,9 @@ class FakeStripe:
         self._idempotent: dict[str, _SavedResponse] = {}
         self._events: list[Json] = []
         self._cause: _Cause | None = None
-        self._id_stem = "".join(secrets.choice(string.ascii_letters + string.digits) for _ in range(8))
+        self._id_stem = id_stem or "".join(
+            secrets.choice(string.ascii_letters + string.digits) for _ in range(8)
+        )
         self._id_counter = itertools.count(1)
         self._deliveries: queue.Queue[tuple[bytes, threading.Event] | None] = queue.Queue()
         self._undelivered = 0
@@ -1061,7 +1064,10 @@ class FakeStripe:
     def _cancel_subscription(self, params: Json, subscription_id: str) -> Json:
         subscription = self._lookup("subscription", subscription_id)
         if subscription["status"] in ENDED_STATUSES:
-            raise ApiError(400, f"The subscription {subscription_id} has already been canceled.")
+            # What Stripe answers: a canceled subscription counts as deleted for DELETE.
+            raise ApiError(
+                404, f"No such subscription: '{subscription_id}'", code="resource_missing", param="id"
+            )
         for name in ("invoice_now", "prorate"):
             if name in params:
                 _boolean(params[name], name)

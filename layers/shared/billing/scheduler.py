@@ -31,6 +31,7 @@ def put_at(name: str, when: int, payload: dict[str, Any], *, target_arn: str | N
         "ScheduleExpressionTimezone": "UTC",
         "FlexibleTimeWindow": {"Mode": "OFF"},
         "ActionAfterCompletion": "DELETE",
+        "State": "ENABLED",  # UpdateSchedule replaces every field: an omitted state is not kept
         "Target": {
             "Arn": target_arn,
             "RoleArn": settings.scheduler_role_arn,

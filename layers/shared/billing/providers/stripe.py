@@ -25,6 +25,7 @@ from billing.model import (
 from billing.wire import bounded_id, bounded_int, bounded_time, load_json
 
 PROVIDER = "stripe"
+ENDED_STATUSES = frozenset({"canceled", "incomplete_expired"})
 SIGNATURE_HEADER = "stripe-signature"
 
 Observation = SubscriptionSnapshot | InvoiceSnapshot | CustomerSnapshot | CheckoutSnapshot
@@ -392,22 +393,31 @@ class StripeApi:
     def cancel(self, subscription_id: str, *, at_period_end: bool, key: str) -> SubscriptionSnapshot:
         if at_period_end:
             return self._update(subscription_id, {"cancel_at_period_end": True}, key)
-        found = self._call(
-            self._client.v1.subscriptions.cancel, subscription_id, options={"idempotency_key": key}
-        )
-        return subscription_snapshot(found)
+        return self._cancel(subscription_id, {}, key)
 
     def cancel_now(
         self, subscription_id: str, *, prorate: bool, key: str, invoice_now: bool | None = None
     ) -> SubscriptionSnapshot:
         """Cancel at once; with `prorate` the unused time is credited to the customer's balance, with
         `invoice_now` (default: as `prorate`) pending usage and prorations are invoiced right away."""
-        found = self._call(
-            self._client.v1.subscriptions.cancel,
-            subscription_id,
-            params={"prorate": prorate, "invoice_now": prorate if invoice_now is None else invoice_now},
-            options={"idempotency_key": key},
-        )
+        params = {"prorate": prorate, "invoice_now": prorate if invoice_now is None else invoice_now}
+        return self._cancel(subscription_id, params, key)
+
+    def _cancel(self, subscription_id: str, params: dict[str, Any], key: str) -> SubscriptionSnapshot:
+        """Stripe ignores Idempotency-Key on DELETE and refuses to cancel a canceled subscription: a
+        retry after an unanswered cancel (a timeout, a lost answer) finds it done, and that is success."""
+        try:
+            found = self._call(
+                self._client.v1.subscriptions.cancel,
+                subscription_id,
+                params=params,
+                options={"idempotency_key": key},
+            )
+        except RetryLater:
+            current = self.subscription(subscription_id)
+            if current.status in ENDED_STATUSES:
+                return current
+            raise
         return subscription_snapshot(found)
 
     def pause_collection(

@@ -69,9 +69,10 @@ aws-local: venv ## run the embedded AWS alone (moto server) for `sam local start
 screenshots: venv browser ## regenerate the console screenshots in docs/console/
 	UPDATE_SCREENSHOTS=1 $(BIN)/pytest tests/browser
 
-bench: venv ## print DynamoDB requests per event, warm latency, cold start, and the dormancy sweep's reads
+bench: venv ## print DynamoDB requests per event, warm latency, cold start, the dormancy sweep's reads, and every flow's costs
 	$(BIN)/python -m bench.bench
 	$(BIN)/python -m bench.sweep
+	$(BIN)/python -m bench.flows
 
 clean: ## remove the virtualenv and build output
 	rm -rf $(VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache

@@ -11,6 +11,7 @@ from typing import Any
 class FakeStripeApi:
     def __init__(self) -> None:
         self.subscriptions: dict[str, dict[str, Any]] = {}
+        self.customers: dict[str, dict[str, Any]] = {}
         self.requests: list[tuple[str, str]] = []
         self.fail_with: int | None = None
         fake = self
@@ -21,9 +22,10 @@ class FakeStripeApi:
                 if fake.fail_with:
                     self._answer(fake.fail_with, {"error": {"type": "api_error", "message": "injected"}})
                     return
-                prefix = "/v1/subscriptions/"
-                found = fake.subscriptions.get(self.path.removeprefix(prefix).split("?")[0])
-                if self.path.startswith(prefix) and found is not None:
+                kind, _, object_id = self.path.removeprefix("/v1/").split("?")[0].partition("/")
+                stored = {"subscriptions": fake.subscriptions, "customers": fake.customers}.get(kind, {})
+                found = stored.get(object_id)
+                if found is not None:
                     self._answer(200, found)
                 else:
                     self._answer(

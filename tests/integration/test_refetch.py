@@ -8,6 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from billing import store
 from tests.fakes.stripe_api import FakeStripeApi
 from tests.support import Aws, deliver_stripe, get_account, stripe_event, use_stripe_api
 
@@ -78,3 +79,32 @@ def test_tie_delivered_within_the_same_second_still_applies_the_refetched_object
     stripe_api.subscriptions["sub_1Q1acme1001"] = current
     assert deliver_stripe(same_second_update("active"))[1]["outcome"] == "applied"
     assert get_account("acct-1001")[1]["status"] == "paused"
+
+
+def same_second_customer_events() -> tuple[dict, dict]:
+    """customer.created and, in the same second, the card saved at signup (customer.updated)."""
+    created = stripe_event("customer.created.json")
+    updated = stripe_event("customer.updated.json")
+    updated["created"] = created["created"]
+    updated["data"]["object"]["invoice_settings"]["default_payment_method"] = "pm_saved_at_signup"
+    return created, updated
+
+
+def test_a_card_saved_in_the_customers_first_second_is_kept_without_api_key(aws: Aws) -> None:
+    created, updated = same_second_customer_events()
+    assert deliver_stripe(created)[1]["outcome"] == "applied"
+    assert deliver_stripe(updated)[1]["outcome"] == "applied"  # a tie, and further along
+    assert store.load_account("acct-1001").customer_has_payment_method is True
+    late = copy.deepcopy(created)
+    late["id"] = "evt_same_second_created_again"
+    assert deliver_stripe(late)[1]["outcome"] == "stale"  # a tie, and not further along
+    assert store.load_account("acct-1001").customer_has_payment_method is True
+
+
+def test_a_customer_tie_is_settled_by_the_customer_stripe_returns(stripe_api: FakeStripeApi) -> None:
+    created, updated = same_second_customer_events()
+    stripe_api.customers["cus_Q1acme1001"] = updated["data"]["object"]
+    assert deliver_stripe(updated)[1]["outcome"] == "applied"
+    assert deliver_stripe(created)[1]["outcome"] == "applied"  # settled by the re-fetch
+    assert stripe_api.requests == [("GET", "/v1/customers/cus_Q1acme1001")]
+    assert store.load_account("acct-1001").customer_has_payment_method is True

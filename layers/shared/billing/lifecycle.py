@@ -19,6 +19,7 @@ from billing.model import (
     LIVE_STATUSES,
     AccountState,
     CheckoutSnapshot,
+    CustomerSnapshot,
     Effect,
     Entitlement,
     InvoiceSnapshot,
@@ -116,6 +117,12 @@ def published(state: AccountState, now: int, policy: AccessPolicy) -> Entitlemen
 def settle_tie(current: SubscriptionSnapshot, incoming: SubscriptionSnapshot) -> bool:
     """Without a re-fetch: the snapshot further along the lifecycle wins; equal ranks keep the current."""
     return _LIFECYCLE_RANK.get(incoming.status, 0) > _LIFECYCLE_RANK.get(current.status, 0)
+
+
+def settle_customer_tie(has_payment_method: bool, incoming: CustomerSnapshot) -> bool:
+    """Without a re-fetch, a customer event of the same second as the stored one wins when it is
+    further along: deleted, or a payment method where none was known (a card saved at signup)."""
+    return incoming.deleted or (incoming.has_payment_method and not has_payment_method)
 
 
 def observe_subscription(

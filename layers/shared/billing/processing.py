@@ -25,6 +25,7 @@ from billing.lifecycle import (
     observe_invoice,
     observe_subscription,
     published,
+    settle_customer_tie,
     settle_tie,
 )
 from billing.model import (
@@ -46,6 +47,7 @@ logger = Logger(child=True)
 
 MAX_ATTEMPTS = 4
 SubscriptionFetcher = Callable[[str], SubscriptionSnapshot]
+CustomerFetcher = Callable[[str], CustomerSnapshot]
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,9 +78,10 @@ def process(
     | CheckoutSnapshot
     | LocalPlanChoice,
     fetch_subscription: SubscriptionFetcher | None = None,
+    fetch_customer: CustomerFetcher | None = None,
 ) -> Result:
     if isinstance(observation, CustomerSnapshot):
-        return _process_customer(delivery, observation)
+        return _process_customer(delivery, observation, fetch_customer)
     account_id = _resolve_account(delivery.provider, observation)
     if account_id is None:
         return Result("unknown_account")
@@ -240,7 +243,9 @@ def process_charge(
     raise RetryLater("account kept changing during the update", reason="contention")
 
 
-def _process_customer(delivery: Delivery, customer: CustomerSnapshot) -> Result:
+def _process_customer(
+    delivery: Delivery, customer: CustomerSnapshot, fetch: CustomerFetcher | None
+) -> Result:
     account_id = customer.account_id
     if account_id is None:
         mapping = store.customer_account(delivery.provider, customer.customer_id)
@@ -248,6 +253,7 @@ def _process_customer(delivery: Delivery, customer: CustomerSnapshot) -> Result:
             return Result("ignored")
         account_id = str(mapping.account_id)
         customer = replace(customer, account_id=account_id)
+    observed_at, current_state = delivery.created, False
     for _ in range(MAX_ATTEMPTS):
         state = store.load_account(account_id)
         now = clock.timestamp()
@@ -266,12 +272,23 @@ def _process_customer(delivery: Delivery, customer: CustomerSnapshot) -> Result:
                 _marker(delivery, account_id, ()),
                 new_state,
                 customer=customer,
-                customer_observed_at=delivery.created,
+                customer_observed_at=observed_at,
+                customer_current_state=current_state,
             )
         except store.DuplicateEvent as duplicate:
             return _redrive(delivery, account_id, duplicate.marker)
-        except store.StaleWrite:
-            return Result("stale", account_id)
+        except store.StaleWrite as stale:
+            # Two events of one second (customer.created, then the card saved at signup): settled
+            # by the customer as the provider has it now, else by which one is further along.
+            if current_state or stale.stored_at != delivery.created:
+                return Result("stale", account_id)
+            if fetch is not None:
+                logger.info("same-second customer tie settled by re-fetch")
+                customer = replace(fetch(customer.customer_id), account_id=account_id)
+            elif not settle_customer_tie(state.customer_has_payment_method, customer):
+                return Result("stale", account_id)
+            observed_at, current_state = max(delivery.created, now), True
+            continue
         except store.ConcurrentUpdate:
             continue
         return Result("applied", account_id)

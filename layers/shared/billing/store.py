@@ -179,7 +179,11 @@ class DuplicateEvent(Exception):
 
 
 class StaleWrite(Exception):
-    """A newer version of the written object is already stored."""
+    """A newer version of the written object is already stored (`stored_at`: its ordering key)."""
+
+    def __init__(self, object_id: str, stored_at: int | None) -> None:
+        super().__init__(object_id)
+        self.stored_at = stored_at
 
 
 class ConcurrentUpdate(Exception):
@@ -295,6 +299,7 @@ def commit(
     subscription_ids: Sequence[str] = (),
     customer: CustomerSnapshot | None = None,
     customer_observed_at: int | None = None,
+    customer_current_state: bool = False,
     closed_checkouts: Sequence[str] = (),
     charge_keys: Sequence[str] = (),
     removed_charges: Sequence[str] = (),
@@ -349,14 +354,20 @@ def commit(
                     event_id=marker.event_id,
                     deleted=customer.deleted,
                 ),
-                CustomerItem.pk.does_not_exist() | (CustomerItem.observed_at < customer_observed_at),
+                CustomerItem.pk.does_not_exist()
+                | (
+                    CustomerItem.observed_at <= customer_observed_at
+                    if customer_current_state  # the provider's object as it is now: a tie goes to it
+                    else CustomerItem.observed_at < customer_observed_at
+                ),
             )
         )
     try:
         with TransactWrite(connection=BillingItem._get_connection().connection) as transaction:
             for index, (item, condition) in enumerate(items):
-                # The stored marker comes back with a duplicate's failure: no extra read.
-                transaction.save(item, condition=condition, return_values="ALL_OLD" if index == 0 else None)
+                # The stored marker (first) and customer (last) come back with a failure: no extra read.
+                returned = index in (0, len(items) - 1)
+                transaction.save(item, condition=condition, return_values="ALL_OLD" if returned else None)
             for price_id in closed_checkouts:
                 transaction.delete(CheckoutItem(account_key(state.account_id), checkout_key(price_id)))
             for charge_key in removed_charges:
@@ -370,7 +381,9 @@ def commit(
                 marker.event_id, _stored(EventMarkerItem.from_raw_data(stored)) if stored else None
             ) from exc
         if customer is not None and reasons[-1:] == ["ConditionalCheckFailed"]:
-            raise StaleWrite(customer.customer_id) from exc
+            stored_customer = cancelled[-1].raw_item if cancelled[-1] else None
+            stored_at = CustomerItem.from_raw_data(stored_customer).observed_at if stored_customer else None
+            raise StaleWrite(customer.customer_id, int(stored_at) if stored_at is not None else None) from exc
         if "ConditionalCheckFailed" in reasons or "TransactionConflict" in reasons:
             raise ConcurrentUpdate(state.account_id) from exc
         raise RetryLater("storage unavailable", reason="storage_error") from exc

@@ -13,7 +13,7 @@ from aws_lambda_powertools import Logger
 from billing import clock
 from billing.config import get_settings
 from billing.errors import BadRequest, PayloadTooLarge
-from billing.model import PaymentSnapshot, SubscriptionSnapshot
+from billing.model import CustomerSnapshot, PaymentSnapshot, SubscriptionSnapshot
 from billing.processing import Delivery, Result, process, process_charge
 from billing.providers import dodo, stripe
 from billing.secrets import dodo_credentials, stripe_credentials
@@ -61,6 +61,10 @@ def receive_stripe(body: bytes, signature: str | None) -> Result:
         assert api_key is not None
         return stripe.api_client(api_key, settings.stripe_api_base).subscription(subscription_id)
 
+    def fetch_customer(customer_id: str) -> CustomerSnapshot:
+        assert api_key is not None
+        return stripe.api_client(api_key, settings.stripe_api_base).customer(customer_id)
+
     return process(
         Delivery(
             stripe.PROVIDER,
@@ -72,6 +76,7 @@ def receive_stripe(body: bytes, signature: str | None) -> Result:
         ),
         route(event.object),
         fetch_subscription if api_key else None,
+        fetch_customer if api_key else None,
     )
 
 

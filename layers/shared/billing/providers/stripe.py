@@ -15,6 +15,7 @@ from typing import Any
 
 from billing.errors import BadRequest, PaymentDeclined, RetryLater, SignatureError
 from billing.model import (
+    ENDED_STATUSES,
     CheckoutSnapshot,
     CustomerSnapshot,
     InvoiceSnapshot,
@@ -25,7 +26,6 @@ from billing.model import (
 from billing.wire import bounded_id, bounded_int, bounded_time, load_json
 
 PROVIDER = "stripe"
-ENDED_STATUSES = frozenset({"canceled", "incomplete_expired"})
 SIGNATURE_HEADER = "stripe-signature"
 
 Observation = SubscriptionSnapshot | InvoiceSnapshot | CustomerSnapshot | CheckoutSnapshot
@@ -317,6 +317,7 @@ class StripeApi:
         if api_base:
             options["base_addresses"] = {"api": api_base}
         self._client = stripe.StripeClient(api_key, **options)
+        self._price_products: dict[str, str | None] = {}
 
     def _call(self, method: Callable[..., Any], *args: Any, **kwargs: Any) -> dict[str, Any]:
         try:
@@ -474,7 +475,11 @@ class StripeApi:
         return self._update(subscription_id, params, key)
 
     def price_product(self, price_id: str) -> str | None:
-        return _id(self._call(self._client.v1.prices.retrieve, price_id).get("product"))
+        """Cached for the container's life: a price's product never changes."""
+        if price_id not in self._price_products:
+            found = self._call(self._client.v1.prices.retrieve, price_id)
+            self._price_products[price_id] = _id(found.get("product"))
+        return self._price_products[price_id]
 
     def create_checkout_session(
         self,

@@ -11,7 +11,7 @@ export AWS_DEFAULT_REGION ?= us-east-1
 export SAM_CLI_TELEMETRY := 0
 PORT ?= 3000
 
-.PHONY: help venv browser lint fmt typecheck pytest validate build smoke test dev replay sam-event aws-local bench screenshots clean
+.PHONY: help venv browser lint fmt typecheck pytest validate build smoke test dev replay sam-event aws-local bench soak screenshots clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -73,6 +73,9 @@ bench: venv ## print DynamoDB requests per event, warm latency, cold start, the 
 	$(BIN)/python -m bench.bench
 	$(BIN)/python -m bench.sweep
 	$(BIN)/python -m bench.flows
+
+soak: venv ## a bounded load through the local server on loopback (SECONDS=60): events/s, p99, errors, memory
+	$(BIN)/python -m bench.soak --seconds $(or $(SECONDS),60)
 
 clean: ## remove the virtualenv and build output
 	rm -rf $(VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache

@@ -6,6 +6,7 @@ moto's threaded server (`AWS_ENDPOINT_URL`) for `make dev` and `make aws-local`.
 
 from __future__ import annotations
 
+import copy
 import functools
 import json
 import threading
@@ -126,3 +127,103 @@ def serialize_requests() -> None:
 
         serialized.serialized = True  # type: ignore[attr-defined]
         setattr(owner, name, serialized)
+    _back_up_transactions_by_item()
+    _query_only_the_partition()
+
+
+def _query_only_the_partition() -> None:
+    """moto answers every Query by sorting every item of the table, then keeping the partition's:
+    a Query costs tens of milliseconds once the table holds a few thousand items. Query sorts its
+    own results, so it gets the asked partition (or, through an index, the items unsorted); a Scan,
+    whose pages follow the table's order, still gets them sorted."""
+    from moto.dynamodb.models.table import Table
+
+    original = Table.query
+    if getattr(original, "by_partition", False):
+        return
+
+    @functools.wraps(original)
+    def query(table: Table, hash_key: Any, *args: Any, **kwargs: Any) -> Any:
+        index_name = args[6] if len(args) > 6 else kwargs.get("index_name")
+        if index_name:
+            candidates = [item for stored in table.items.values() for item in _items_of(table, stored)]
+        else:
+            candidates = _items_of(table, table.items.get(hash_key))
+        table.all_items = lambda: candidates  # type: ignore[method-assign]
+        try:
+            return original(table, hash_key, *args, **kwargs)
+        finally:
+            del table.all_items
+
+    query.by_partition = True  # type: ignore[attr-defined]
+    Table.query = query  # type: ignore[method-assign]
+
+
+def _items_of(table: Any, stored: Any) -> list[Any]:
+    """The items under one hash key of a moto table: a dict by range key, or the item itself."""
+    if stored is None:
+        return []
+    return list(stored.values()) if table.range_key_attr else [stored]
+
+
+def _back_up_transactions_by_item() -> None:
+    """moto backs a DynamoDB transaction up by deep-copying the whole table, once per item it
+    names: a transaction then costs seconds once the table holds a few thousand items. Back up
+    only the items the transaction names, and put those back when it fails; with requests
+    serialized, nothing else changes them in between."""
+    import moto.dynamodb.models as dynamodb_models
+    from moto.dynamodb.exceptions import MockValidationException
+    from moto.dynamodb.models import DynamoDBBackend
+    from moto.dynamodb.models.table import Table
+
+    original = DynamoDBBackend.transact_write_items
+    if getattr(original, "by_item", False):
+        return
+
+    class TablesNotCopied:
+        """Stands for the `copy` module inside moto.dynamodb.models: tables are not copied."""
+
+        copy = staticmethod(copy.copy)
+
+        @staticmethod
+        def deepcopy(value: Any, memo: dict[int, Any] | None = None) -> Any:
+            return value if isinstance(value, Table) else copy.deepcopy(value, memo)
+
+    dynamodb_models.copy = TablesNotCopied  # type: ignore[assignment]
+
+    @functools.wraps(original)
+    def transact_write_items(backend: DynamoDBBackend, transact_items: list[dict[str, Any]]) -> None:
+        saved = []
+        for entry in transact_items:
+            operation = next(iter(entry.values()))
+            table = backend.tables.get(operation.get("TableName"))
+            if table is None:
+                continue
+            key = operation.get("Key") or {
+                name: operation["Item"][name]
+                for name in (table.hash_key_attr, table.range_key_attr)
+                if name and name in operation.get("Item", {})
+            }
+            try:
+                hash_key, range_key = backend.get_keys_value(table, key)
+            except MockValidationException:
+                continue  # a key missing: moto refuses the whole transaction with its own error
+            saved.append((table, hash_key, range_key, copy.deepcopy(table.get_item(hash_key, range_key))))
+        try:
+            original(backend, transact_items)
+        except Exception:
+            for table, hash_key, range_key, before in reversed(saved):
+                if range_key is None:
+                    table.items.pop(hash_key, None)
+                    if before is not None:
+                        table.items[hash_key] = before
+                    continue
+                table.items[hash_key].pop(range_key, None)
+                if before is not None:
+                    table.items[hash_key][range_key] = before
+                elif not table.items[hash_key]:
+                    del table.items[hash_key]
+            raise
+
+    transact_write_items.by_item = True  # type: ignore[attr-defined]
+    DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]

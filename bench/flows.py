@@ -71,7 +71,7 @@ from functions.payment_retry import app as payment_retry  # noqa: E402
 from functions.stripe_webhook import app as stripe_webhook  # noqa: E402
 from functions.trial_notice import app as trial_notice  # noqa: E402
 from tools import local_aws  # noqa: E402
-from tools.apigw import LambdaContext, proxy_event  # noqa: E402
+from tools.apigw import LambdaContext, dodo_webhook_event, proxy_event  # noqa: E402
 from tools.fake_dodo import FakeDodo  # noqa: E402
 from tools.fake_stripe import FakeStripe  # noqa: E402
 from tools.signing import stripe_signature  # noqa: E402
@@ -205,15 +205,6 @@ def stripe_delivery(payload: bytes) -> dict[str, Any]:
         "Stripe-Signature": stripe_signature(payload, STRIPE_WEBHOOK_SECRET, clock.timestamp()),
     }
     return proxy_event("POST", "/webhooks/stripe", body=payload, headers=headers)
-
-
-def dodo_delivery(body: bytes, headers: dict[str, str]) -> dict[str, Any]:
-    return proxy_event(
-        "POST",
-        "/webhooks/dodo",
-        body=body,
-        headers={"Content-Type": "application/json", "User-Agent": "Svix-Webhooks/1.0", **headers},
-    )
 
 
 def api_request(method: str, resource: str, account_id: str | None, body: object = None) -> dict[str, Any]:
@@ -353,7 +344,7 @@ class Bench:
             self.invoke(
                 "DodoWebhookFunction",
                 dodo_webhook.lambda_handler,
-                dodo_delivery(body, headers),
+                dodo_webhook_event(body, headers),
                 status=200,
                 expect={},
             )
@@ -436,9 +427,9 @@ def dodo_account(bench: Bench, number: int) -> None:
     bench.dodo.recurring_subscription(f"{account_id}@example.com", DODO_PRODUCT, {"account_id": account_id})
     (active,) = bench.dodo_webhooks()
     deliver = ("DodoWebhookFunction", dodo_webhook.lambda_handler)
-    bench.measure(DODO_NEW, *deliver, dodo_delivery(*active), status=200, expect={"outcome": "applied"})
+    bench.measure(DODO_NEW, *deliver, dodo_webhook_event(*active), status=200, expect={"outcome": "applied"})
     bench.measure(
-        DODO_DUPLICATE, *deliver, dodo_delivery(*active), status=200, expect={"outcome": "duplicate"}
+        DODO_DUPLICATE, *deliver, dodo_webhook_event(*active), status=200, expect={"outcome": "duplicate"}
     )
 
 

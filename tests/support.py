@@ -18,7 +18,7 @@ from billing import aws as billing_aws
 from billing import clock
 from billing.config import get_settings
 from tools import local_aws
-from tools.apigw import LambdaContext, proxy_event
+from tools.apigw import LambdaContext, dodo_webhook_event, proxy_event
 from tools.signing import stripe_signature
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -27,11 +27,25 @@ REFERENCE = ROOT / "tests" / "data"
 WEBHOOK_SECRET = "whsec_test_4eC39HqLyjWDarjtT1zdp7dc"
 ROTATED_OUT_SECRET = "whsec_test_previous_0000000000000000"
 DODO_WEBHOOK_SECRET = "whsec_ZG9kby10ZXN0LXdlYmhvb2stc2VjcmV0LTAxMjM0NTY3"  # base64 of a test key
+# What embedded_aws puts in the providers' secrets: webhook secrets, no API key.
+STRIPE_SECRET = {"webhook_secrets": [WEBHOOK_SECRET, ROTATED_OUT_SECRET]}
+DODO_SECRET = {"webhook_secrets": [DODO_WEBHOOK_SECRET]}
 START = datetime(2026, 1, 1, 0, 0, 10, tzinfo=UTC)
 
 
 def stripe_event(name: str) -> dict[str, Any]:
     return json.loads((EVENTS / "stripe" / name).read_text())
+
+
+def dodo_sample(name: str) -> dict[str, Any]:
+    return dict(json.loads((EVENTS / "dodo" / name).read_text()))
+
+
+def restart_clients() -> None:
+    """Drop the layer's AWS clients (and their secret caches) and its settings: the next call reads
+    the environment and the secrets again."""
+    billing_aws.reset()
+    get_settings.cache_clear()
 
 
 @pytest.fixture
@@ -66,15 +80,11 @@ def embedded_aws() -> Iterator[Aws]:
     """A fresh moto AWS built from template.yaml, with the Stripe secret and a bus observer."""
     with mock_aws():
         local_aws.provision()
-        local_aws.put_secret(
-            os.environ["STRIPE_SECRET_NAME"], {"webhook_secrets": [WEBHOOK_SECRET, ROTATED_OUT_SECRET]}
-        )
-        local_aws.put_secret(os.environ["DODO_SECRET_NAME"], {"webhook_secrets": [DODO_WEBHOOK_SECRET]})
-        billing_aws.reset()
-        get_settings.cache_clear()
+        local_aws.put_secret(os.environ["STRIPE_SECRET_NAME"], STRIPE_SECRET)
+        local_aws.put_secret(os.environ["DODO_SECRET_NAME"], DODO_SECRET)
+        restart_clients()
         yield Aws(observer=local_aws.BusObserver.attach())
-    billing_aws.reset()
-    get_settings.cache_clear()
+    restart_clients()
 
 
 @pytest.fixture
@@ -89,8 +99,7 @@ def use_stripe_api(monkeypatch: pytest.MonkeyPatch, url: str) -> None:
     local_aws.put_secret(
         os.environ["STRIPE_SECRET_NAME"], {"webhook_secrets": [WEBHOOK_SECRET], "api_key": "sk_test_fake"}
     )
-    billing_aws.reset()
-    get_settings.cache_clear()
+    restart_clients()
 
 
 def use_dodo_api(monkeypatch: pytest.MonkeyPatch, url: str) -> None:
@@ -100,23 +109,13 @@ def use_dodo_api(monkeypatch: pytest.MonkeyPatch, url: str) -> None:
         os.environ["DODO_SECRET_NAME"],
         {"webhook_secrets": [DODO_WEBHOOK_SECRET], "api_key": "dodo_test_fake"},
     )
-    billing_aws.reset()
-    get_settings.cache_clear()
-
-
-def dodo_delivery(body: bytes, headers: dict[str, str]) -> dict[str, Any]:
-    return proxy_event(
-        "POST",
-        "/webhooks/dodo",
-        body=body,
-        headers={"Content-Type": "application/json", "User-Agent": "Svix-Webhooks/1.0", **headers},
-    )
+    restart_clients()
 
 
 def deliver_dodo(body: bytes, headers: dict[str, str]) -> tuple[int, dict[str, Any]]:
     from functions.dodo_webhook import app
 
-    return invoke(app, dodo_delivery(body, headers))
+    return invoke(app, dodo_webhook_event(body, headers))
 
 
 def dodo_headers(

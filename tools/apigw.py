@@ -81,6 +81,16 @@ class LambdaContext:
         return max(0, int((self._deadline - time.monotonic()) * 1000))
 
 
+def dodo_webhook_event(body: bytes, headers: dict[str, str]) -> dict[str, Any]:
+    """A delivery to POST /webhooks/dodo as Dodo (through Svix) sends it, with its signature headers."""
+    return proxy_event(
+        "POST",
+        "/webhooks/dodo",
+        body=body,
+        headers={"Content-Type": "application/json", "User-Agent": "Svix-Webhooks/1.0", **headers},
+    )
+
+
 def isolate_router_events_per_thread() -> None:
     """Powertools keeps the event being handled on the `BaseRouter` class: right in Lambda, where
     an environment handles one event at a time, wrong in-process, where threads (the local server's

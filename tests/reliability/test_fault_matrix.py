@@ -41,23 +41,24 @@ from botocore.client import BaseClient
 from botocore.exceptions import EndpointConnectionError
 
 from billing import activity, clock
-from billing import aws as billing_aws
 from billing.config import get_settings
 from functions.accounts_api import app as accounts_api
 from functions.payment_retry import app as payment_retry
 from tests.support import (
+    DODO_SECRET,
     DODO_WEBHOOK_SECRET,
     EVENTS,
-    ROTATED_OUT_SECRET,
     START,
-    WEBHOOK_SECRET,
+    STRIPE_SECRET,
     Aws,
     deliver_dodo,
     deliver_stripe,
     dodo_headers,
+    dodo_sample,
     embedded_aws,
     get_account,
     invoke,
+    restart_clients,
     stripe_event,
     use_dodo_api,
     use_stripe_api,
@@ -238,10 +239,6 @@ DODO_SUBSCRIPTION_STATUSES = {
 DODO_ACCOUNT = "acct-2001"
 
 
-def dodo_sample(name: str) -> dict[str, Any]:
-    return dict(json.loads((EVENTS / "dodo" / name).read_text()))
-
-
 def dodo_delivery(document: dict[str, Any], webhook_id: str) -> DodoDelivery:
     return DodoDelivery(json.dumps(document).encode(), webhook_id)
 
@@ -269,11 +266,17 @@ def dodo_scenarios() -> list[Scenario]:
     return found
 
 
-def with_provider_api(stack: ExitStack, provider: str, url: str) -> None:
-    """Point the layer at a fake provider API (with an API key in its secret) until `stack` closes."""
+def environment_until_closed(stack: ExitStack) -> pytest.MonkeyPatch:
+    """Environment changes undone, and the layer's clients and settings dropped, when `stack` closes."""
     patch = pytest.MonkeyPatch()
     stack.callback(restart_clients)
     stack.callback(patch.undo)
+    return patch
+
+
+def with_provider_api(stack: ExitStack, provider: str, url: str) -> None:
+    """Point the layer at a fake provider API (with an API key in its secret) until `stack` closes."""
+    patch = environment_until_closed(stack)
     if provider == "stripe":
         stack.callback(local_aws.put_secret, os.environ["STRIPE_SECRET_NAME"], STRIPE_SECRET)
         patch.setenv("DUPLICATE_POLICY", "refund")
@@ -282,15 +285,6 @@ def with_provider_api(stack: ExitStack, provider: str, url: str) -> None:
         stack.callback(local_aws.put_secret, os.environ["DODO_SECRET_NAME"], DODO_SECRET)
         patch.setenv("PLAN_CATALOG", json.dumps({"od": {"dodo_products": ["pdt_usage"]}}))
         use_dodo_api(patch, url)
-
-
-def restart_clients() -> None:
-    billing_aws.reset()
-    get_settings.cache_clear()
-
-
-STRIPE_SECRET = {"webhook_secrets": [WEBHOOK_SECRET, ROTATED_OUT_SECRET]}
-DODO_SECRET = {"webhook_secrets": [DODO_WEBHOOK_SECRET]}
 
 
 def stripe_duplicate_subscription(stack: ExitStack, steps: Steps) -> Prepared:
@@ -398,9 +392,7 @@ def dodo_retried_charge_succeeded(stack: ExitStack, steps: Steps) -> Prepared:
 
 def stripe_trial_ending_with_email(stack: ExitStack, _: Steps) -> Prepared:
     """Stripe's trial_will_end with a notice sender configured: the e-mail goes out through SES."""
-    patch = pytest.MonkeyPatch()
-    stack.callback(restart_clients)
-    stack.callback(patch.undo)
+    patch = environment_until_closed(stack)
     patch.setenv("NOTICE_SENDER", "billing@example.com")
     restart_clients()
     ses = boto3.client("ses")

@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from moto.core.common_models import BaseModel
 
 from tests.e2e.conftest import running
 from tests.e2e.http_client import call
@@ -44,7 +43,7 @@ THREADS = 8
 WARM_UP = 500
 # Measured: +1 to +2 MB over the 1,500 deliveries after the warm-up (under 1 MB per 1,000: the items
 # moto stores). 10 MB (about 7 KB per delivery) breaks for anything kept per delivery: moto's own
-# record of model instances (see the fixture) alone adds 9 MB per 1,000 deliveries.
+# record of model instances (off: tools/local_aws.py) alone adds 9 MB per 1,000 deliveries.
 MAX_GROWTH_AFTER_WARM_UP_MB = 10
 # Inside the samples' second billing period: `past_due` is in its 3-day grace (the period began
 # 2026-03-03), the scheduled cancellation (2026-04-03) and the collection pause (until 2026-05-01)
@@ -193,15 +192,7 @@ def percentile(samples: Sequence[float], pct: int) -> float:
 
 
 @pytest.fixture
-def moto_keeping_no_model_instances(monkeypatch: pytest.MonkeyPatch) -> None:
-    """moto records every model instance it ever makes (moto.core.model_instances, for its dashboard),
-    each stored item's copies included: that memory is moto's, not the service's. Without the
-    record, the memory measured is what the server itself keeps."""
-    monkeypatch.setattr(BaseModel, "__new__", staticmethod(lambda cls, *args, **kwargs: object.__new__(cls)))
-
-
-@pytest.fixture
-def local_server(moto_keeping_no_model_instances: None) -> Iterator[LocalServer]:
+def local_server() -> Iterator[LocalServer]:
     yield from running(LocalServer(port=0))
 
 

@@ -116,6 +116,7 @@ ACTIVITY_THROTTLED = "POST /accounts/{id}/activity: throttled repeat"
 BULK_ACTIVITY = f"POST /activity: bulk of {BULK_ACCOUNTS}"
 TRIAL_NOTICE = f"trial-notice function ({NOTICE_LEAD_DAYS}-day notice)"
 PAYMENT_RETRY = "payment-retry function (attempt 1)"
+CHARGE_CHECK = "payment-retry function: check of an answered charge call"
 FLOWS = (
     STRIPE_NEW,
     STRIPE_DUPLICATE,
@@ -133,6 +134,7 @@ FLOWS = (
     BULK_ACTIVITY,
     TRIAL_NOTICE,
     PAYMENT_RETRY,
+    CHARGE_CHECK,
 )
 
 
@@ -482,7 +484,8 @@ def checkout_sessions(bench: Bench, number: int) -> None:
 def charge_then_retry(bench: Bench, number: int) -> None:
     """A charge on an account with a mandate (its subscription.active delivered), which Dodo declines
     softly once the call is answered; the payment webhooks delivered (the retries scheduled); then
-    the first retry schedule firing when due."""
+    the first retry schedule firing when due, and the check armed before it firing at the end of
+    the attempt's lease (the call was answered: nothing to do)."""
     account_id = f"acct-charge-{number:04d}"
     key = f"order-{number}"
     bench.clock.set(START)
@@ -514,6 +517,16 @@ def charge_then_retry(bench: Bench, number: int) -> None:
         retry,
         status=None,
         expect={"outcome": "charged"},
+    )
+    check, due = bench.schedule(charges.schedule_name(account_id, key, 1, charges.CHECK))
+    bench.clock.set(due)
+    bench.measure(
+        CHARGE_CHECK,
+        "PaymentRetryFunction",
+        payment_retry.lambda_handler,
+        check,
+        status=None,
+        expect={"outcome": "not_due"},
     )
 
 

@@ -44,7 +44,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 from tools.signing import standard_webhooks_signature
 
@@ -57,6 +57,32 @@ logger = logging.getLogger(__name__)
 TEST_WEBHOOK_SECRET = "whsec_dG9vbHMvZmFrZV9kb2RvLnB5IHRlc3Qga2V5"  # noqa: S105  (a test key, not a credential)
 WEBHOOK_TIMEOUT_SECONDS = 10
 OBJECT_KINDS = ("customer", "subscription", "payment", "checkout_session")
+# What GET /payments shows of each payment (no error code: that takes GET /payments/{id}).
+PAYMENT_LIST_FIELDS = frozenset(
+    {
+        "brand_id",
+        "created_at",
+        "currency",
+        "customer",
+        "digital_products_delivered",
+        "includes_usage",
+        "is_multi_subscription",
+        "metadata",
+        "payment_id",
+        "payment_provider",
+        "retry_attempt",
+        "service_periods",
+        "subscription_ids",
+        "total_amount",
+        "card_last_four",
+        "card_network",
+        "charge_type",
+        "payment_method",
+        "payment_method_type",
+        "status",
+        "subscription_id",
+    }
+)
 BILLING_ADDRESS = dict(country="US", city="San Francisco", state="CA", street="1 Market St", zipcode="94105")
 
 CUSTOMER_FIELDS = frozenset({"email", "name", "phone_number", "metadata"})
@@ -211,6 +237,7 @@ class _Answer:
     body: bytes
     released: threading.Event  # set once the answer is written; the events it caused wait for it
     settle_after: list[str] = field(default_factory=list)  # payments to settle once it is written
+    lost: bool = False  # the connection closes instead
 
 
 class FakeDodo:
@@ -258,6 +285,7 @@ class FakeDodo:
             ("GET", r"/subscriptions/([^/]+)", lambda body, id: self._lookup("subscription", id)),
             ("PATCH", r"/subscriptions/([^/]+)", self._update_subscription),
             ("POST", r"/subscriptions/([^/]+)/charge", self._charge),
+            ("GET", r"/payments", self._list_payments),
             ("GET", r"/payments/([^/]+)", lambda body, id: self._lookup("payment", id)),
         ]
         self._routes = [(method, re.compile(pattern), handler) for method, pattern, handler in routes]
@@ -267,6 +295,8 @@ class FakeDodo:
         # Called with (method, path, body) as each API request arrives, before it is answered: lets a
         # test make something happen "while the request is in flight".
         self.on_request: Callable[[str, str, bytes], None] | None = None
+        # Charges made whose answer is then lost (the connection closes first): a caller's timeout.
+        self.lose_charge_answers = 0
 
     # Lifecycle
 
@@ -413,33 +443,40 @@ class FakeDodo:
     # Requests
 
     def _handle(self, method: str, target: str, headers: dict[str, str], body: bytes) -> _Answer:
-        path = urlsplit(target).path
-        if method == "POST" and re.fullmatch(r"/subscriptions/[^/]+/charge", path):
+        path, query = urlsplit(target).path, urlsplit(target).query
+        charge = method == "POST" and re.fullmatch(r"/subscriptions/[^/]+/charge", path) is not None
+        if charge:
             with self._lock:
                 self._charge_requests += 1
         if self.on_request is not None:
             self.on_request(method, path, body)
         released = threading.Event()
         settle_after: list[str] = []
+        lost = False
         try:
             if not re.fullmatch(r"Bearer +\S+", headers.get("authorization", "")):
                 raise ApiError(401, "UNAUTHORIZED", "You are not authorised to perform this action")
             with self._operation(released):
-                result = self._route(method, path, body)
+                result = self._route(method, path, body, query)
                 settle_after, self._settle_after_answer = self._settle_after_answer, []
+                lost = charge and self.lose_charge_answers > 0
+                if lost:
+                    self.lose_charge_answers -= 1
             status = 200
         except ApiError as error:
             status, result = error.status, error.body()
         except Exception:
             logger.exception("fake Dodo failed on %s %s", method, path)
             status, result = 500, {"code": "INTERNAL_SERVER_ERROR", "message": "tools/fake_dodo.py failed"}
-        return _Answer(status, json.dumps(result).encode(), released, settle_after)
+        return _Answer(status, json.dumps(result).encode(), released, settle_after, lost)
 
-    def _route(self, method: str, path: str, body: bytes) -> Json:
+    def _route(self, method: str, path: str, body: bytes, query: str = "") -> Json:
+        """A GET's handler gets the query's parameters where the others get the JSON body."""
         for route_method, pattern, handler in self._routes:
             found = pattern.fullmatch(path)
             if found is not None and route_method == method:
-                return copy.deepcopy(handler(_json_object(body) if method != "GET" else {}, *found.groups()))
+                given = _json_object(body) if method != "GET" else dict(parse_qsl(query))
+                return copy.deepcopy(handler(given, *found.groups()))
         raise _not_found()
 
     def _settle_promised(self, payment_ids: list[str]) -> None:
@@ -705,6 +742,25 @@ class FakeDodo:
             payment.update(status="failed", error_code=error_code, error_message=DECLINE_MESSAGES[error_code])
             self._emit("payment.failed", payment)
 
+    def _list_payments(self, query: Json) -> Json:
+        """GET /payments: newest first, the filters this project uses, pages numbered from 0."""
+        try:
+            since = _timestamp(query["created_at_gte"]) if "created_at_gte" in query else None
+            size, number = int(query.get("page_size", 10)), int(query.get("page_number", 0))
+        except ValueError as exc:
+            raise _invalid(f"invalid query: {exc}") from exc
+        if not 0 < size <= 100 or number < 0:
+            raise _invalid("page_size: 1 to 100; page_number: from 0")
+        found = [
+            payment
+            for payment in self._objects["payment"].values()
+            if query.get("subscription_id") in (None, payment["subscription_id"])
+            and (since is None or _timestamp(payment["created_at"]) >= since)
+        ]
+        found.sort(key=lambda payment: payment["created_at"], reverse=True)
+        page = found[number * size : (number + 1) * size]
+        return {"items": [{k: v for k, v in p.items() if k in PAYMENT_LIST_FIELDS} for p in page]}
+
     # Events
 
     def _emit(self, event_type: str, obj: Json) -> None:
@@ -787,6 +843,9 @@ class _RequestHandler(BaseHTTPRequestHandler):
         headers = {name.lower(): value for name, value in self.headers.items()}
         answer = self.server.fake._handle(self.command, self.path, headers, body)
         try:
+            if answer.lost:
+                self.close_connection = True
+                return
             self.send_response(answer.status)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(answer.body)))

@@ -1,4 +1,5 @@
-"""Target of the charge-retry schedules: start the attempt that is due, at most once."""
+"""Target of the charge-retry schedules (start the attempt that is due, at most once) and of the
+charge checks (settle or restart an attempt whose call got no answer)."""
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
@@ -22,6 +23,10 @@ def lambda_handler(event: dict, context: LambdaContext) -> dict:
         metrics.add_metric(name="ChargeRetries_rejected", unit=MetricUnit.Count, value=1)
         return {"outcome": "rejected"}
     logger.append_keys(account_id=request.account_id, charge_attempt=request.attempt)
-    outcome = on_demand.retry(request.account_id, request.charge_key, request.attempt)
-    metrics.add_metric(name=f"ChargeRetries_{outcome}", unit=MetricUnit.Count, value=1)
+    if request.check:
+        outcome = on_demand.check(request.account_id, request.charge_key, request.attempt)
+        metrics.add_metric(name=f"ChargeChecks_{outcome}", unit=MetricUnit.Count, value=1)
+    else:
+        outcome = on_demand.retry(request.account_id, request.charge_key, request.attempt)
+        metrics.add_metric(name=f"ChargeRetries_{outcome}", unit=MetricUnit.Count, value=1)
     return {"outcome": outcome}

@@ -1,6 +1,7 @@
 """On-demand charges against the fake Dodo (real `dodopayments` SDK over HTTP) on moto: the
 mandate checkout, one charge per key and per subscription, declines and retries on EventBridge
-Scheduler, duplicate retry invocations."""
+Scheduler, duplicate retry invocations, and the checks that settle or restart a charge call that
+got no answer."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import boto3
+import dodopayments
 import pytest
 
 from billing import charges, clock
@@ -62,13 +64,22 @@ def run_retry(schedule_input: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
-def schedules() -> dict[str, dict[str, Any]]:
+def schedules(purpose: str = "retry") -> dict[str, dict[str, Any]]:
+    """The retries (or, with "check", the checks of unanswered calls), by name."""
     client = boto3.client("scheduler")
     group = get_settings().schedule_group
     found = {}
-    for summary in client.list_schedules(GroupName=group)["Schedules"]:
+    for summary in client.list_schedules(GroupName=group, NamePrefix=f"charge-{purpose}-")["Schedules"]:
         found[summary["Name"]] = client.get_schedule(Name=summary["Name"], GroupName=group)
     return found
+
+
+def run_check(schedule: dict[str, Any]) -> str:
+    return str(run_retry(json.loads(schedule["Target"]["Input"]))["outcome"])
+
+
+def payment_ids(dodo: FakeDodo) -> list[str]:
+    return [str(p["payment_id"]) for p in dodo.objects("payment")]
 
 
 def detail_types(aws: Aws, prefix: str = "") -> list[str]:
@@ -137,8 +148,6 @@ def test_one_charge_in_flight_per_subscription(dodo: FakeDodo) -> None:
 def test_dodo_refusing_a_second_payment_frees_the_key(dodo: FakeDodo) -> None:
     sub_id = mandate(dodo, "acct-c3")
     dodo.hold_payments = True
-    import dodopayments
-
     outside = dodopayments.DodoPayments(bearer_token="k", base_url=dodo.url, max_retries=0)
     outside.subscriptions.charge(sub_id, product_price=100)  # a payment we did not make
     status, refused = post_charge("acct-c3", idempotency_key="order-1")
@@ -237,6 +246,93 @@ def test_fifty_duplicate_retry_invocations_charge_once(dodo: FakeDodo, frozen_cl
     assert outcomes.count("charged") == 1
     assert dodo.charge_requests == 2  # the first attempt and exactly one retry
     assert post_charge("acct-c7", idempotency_key="order-1")[1]["status"] == "succeeded"
+
+
+def test_a_call_that_never_reached_dodo_is_made_again_by_its_check(dodo: FakeDodo, frozen_clock) -> None:
+    mandate(dodo, "acct-c9")
+
+    def connection_refused(method: str, path: str, _: bytes) -> None:
+        if method == "POST" and path.endswith("/charge"):
+            dodo.on_request = None
+            raise ConnectionAbortedError("Dodo unreachable")
+
+    dodo.on_request = connection_refused
+    started_at = clock.timestamp()
+    assert post_charge("acct-c9", idempotency_key="order-1")[0] == 503
+    status, charge = post_charge("acct-c9", idempotency_key="order-1")
+    assert (status, charge["status"], payment_ids(dodo)) == (200, "starting", [])
+    (check,) = schedules("check").values()
+    lease = get_settings().charge_start_lease_seconds
+    assert check["ScheduleExpression"] == f"at({clock.iso(started_at + lease)[:-1]})"
+
+    frozen_clock.advance(lease - 1)
+    assert run_check(check) == "too_early"  # the call may still be running: nothing is asked of Dodo
+    assert dodo.charge_requests == 1
+    frozen_clock.advance(1)
+    assert run_check(check) == "charged"
+    dodo.wait_idle()
+    assert run_check(check) == "not_due"  # a duplicate invocation: the attempt has its answer
+    assert (dodo.charge_requests, len(payment_ids(dodo))) == (2, 1)
+    status, charge = post_charge("acct-c9", idempotency_key="order-1")
+    assert (status, charge["status"], charge["attempts"][0]["number"]) == (200, "succeeded", 0)
+
+
+def test_a_charge_whose_answer_was_lost_is_settled_from_dodo_by_its_check(
+    aws: Aws, monkeypatch: pytest.MonkeyPatch, frozen_clock
+) -> None:
+    """The call made a payment, then its answer and every webhook were lost: the check finds the
+    payment by its metadata, and a soft decline is scheduled for retry as the webhook would have."""
+    muted: list[tuple[bytes, dict[str, str]]] = []
+
+    def webhook(body: bytes, headers: dict[str, str]) -> None:
+        if json.loads(body)["type"].startswith("payment."):
+            muted.append((body, headers))
+        else:
+            deliver_dodo(body, headers)
+
+    fake = FakeDodo(clock=clock.timestamp, webhook=webhook, secret=DODO_WEBHOOK_SECRET)
+    fake.add_product("pdt_usage", 0)
+    with fake:
+        monkeypatch.setenv("PLAN_CATALOG", json.dumps(CATALOG))
+        use_dodo_api(monkeypatch, fake.url)
+        sub_id = mandate(fake, "acct-c10")
+        outside = dodopayments.DodoPayments(bearer_token="k", base_url=fake.url, max_retries=0)
+        outside.subscriptions.charge(sub_id, product_price=100)  # another payment, not ours
+        fake.wait_idle()
+        fake.decline_next_charges(sub_id, "INSUFFICIENT_FUNDS")
+        fake.lose_charge_answers = 1
+        assert post_charge("acct-c10", idempotency_key="order-1")[0] == 503
+        fake.wait_idle()
+        (check,) = schedules("check").values()
+        frozen_clock.advance(get_settings().charge_start_lease_seconds)
+        assert run_check(check) == "found"
+        assert fake.charge_requests == 2  # the one outside and ours: the check made no charge
+        charge = post_charge("acct-c10", idempotency_key="order-1")[1]
+        assert (charge["status"], charge["attempts"][0]["error_code"]) == (
+            "retry_scheduled",
+            "INSUFFICIENT_FUNDS",
+        )
+        assert len(schedules()) == 3
+        for body, headers in muted:  # the webhooks come after all: nothing happens twice
+            deliver_dodo(body, headers)
+        assert detail_types(aws, "Payment Retr") == [charges.RETRY_SCHEDULED]
+
+
+@pytest.mark.parametrize(
+    "schedule_input",
+    [
+        {"account_id": "acct-c11", "charge_key": "order-1", "attempt": 0},  # attempt 0 is never retried
+        {"account_id": "acct-c11", "charge_key": "order-1", "attempt": 1, "extra": True},
+        {"account_id": "acct-c11", "attempt": 1, "check": True},
+        {"account_id": "acct-c11", "charge_key": "order-1", "attempt": 21},
+    ],
+)
+def test_inputs_that_are_neither_a_retry_nor_a_check_are_dropped(
+    dodo: FakeDodo, aws: Aws, schedule_input: dict[str, Any]
+) -> None:
+    before = aws.table_items()
+    assert run_retry(schedule_input) == {"outcome": "rejected"}
+    assert (aws.table_items(), dodo.charge_requests) == (before, 0)
 
 
 def test_a_charge_needs_a_mandate(dodo: FakeDodo) -> None:

@@ -1,5 +1,6 @@
 """On-demand charges and their retries without AWS: every decline code of Dodo's list, the retry
-instants (across a daylight-saving change), exhaustion, success cancelling what remains."""
+instants (across a daylight-saving change), exhaustion, success cancelling what remains, and an
+unanswered call started again only once its lease is over."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import pytest
 
 from billing import charges
 from billing.config import Settings
-from billing.model import AccountState, ChargeRequest, ChargeStarted, PaymentSnapshot
+from billing.model import AccountState, ChargeRequest, ChargeRestart, ChargeStarted, PaymentSnapshot
 from tools.fake_dodo import DECLINE_CODES
 
 POLICY = Settings(table_name="t", event_bus_name="b").retry_policy  # the shipped defaults
@@ -165,6 +166,41 @@ def test_an_unanswered_call_stops_blocking_after_its_lease() -> None:
     assert charges.request(starting, other, FIRST + 60, POLICY).outcome is charges.Outcome.IN_FLIGHT
     later = FIRST + POLICY.start_lease_seconds
     assert charges.request(starting, other, later, POLICY).outcome is charges.Outcome.APPLIED
+
+
+def test_an_unanswered_call_that_made_no_payment_starts_again_once() -> None:
+    state = AccountState(account_id="acct-1", version=1)
+    starting = charges.request(state, ChargeRequest("acct-1", "order-1", "sub_1", 2500), FIRST, POLICY).state
+    lost = ChargeRestart("acct-1", "order-1", 0, started_at=FIRST)
+    lease_over = FIRST + POLICY.start_lease_seconds
+    assert charges.restart(starting, lost, lease_over - 1, POLICY).outcome is charges.Outcome.TOO_EARLY
+
+    again = charges.restart(starting, lost, lease_over, POLICY)
+    assert again.outcome is charges.Outcome.APPLIED
+    attempts = again.state.charges["order-1"].attempts
+    assert [(a.number, a.started_at, a.payment_id) for a in attempts] == [(0, lease_over, None)]
+    # A duplicate check saw the first start: it finds the attempt started again, and does nothing.
+    assert charges.restart(again.state, lost, lease_over + 1, POLICY).outcome is charges.Outcome.STALE
+    answered = charges.started(
+        again.state, ChargeStarted("acct-1", "order-1", 0, payment_id="pay_0"), lease_over, POLICY
+    ).state
+    restarted_answered = ChargeRestart("acct-1", "order-1", 0, started_at=lease_over)
+    assert (
+        charges.restart(answered, restarted_answered, lease_over * 2, POLICY).outcome is charges.Outcome.STALE
+    )
+
+
+def test_an_unanswered_call_waits_while_another_charge_of_the_subscription_runs() -> None:
+    state = AccountState(account_id="acct-1", version=1)
+    starting = charges.request(state, ChargeRequest("acct-1", "order-1", "sub_1", 2500), FIRST, POLICY).state
+    lease_over = FIRST + POLICY.start_lease_seconds
+    other = charges.request(starting, ChargeRequest("acct-1", "order-2", "sub_1", 100), lease_over, POLICY)
+    lost = ChargeRestart("acct-1", "order-1", 0, started_at=FIRST)
+    waiting = charges.restart(other.state, lost, lease_over + 1, POLICY)
+    assert (waiting.outcome, waiting.charge and waiting.charge.charge_key) == (
+        charges.Outcome.IN_FLIGHT,
+        "order-2",
+    )
 
 
 def test_a_refused_first_call_frees_the_key() -> None:

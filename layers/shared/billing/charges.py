@@ -1,7 +1,9 @@
 """On-demand charges and their retries. Pure: (account state, request or payment) -> new state + effects.
 
 A charge is asked for once per idempotency key; one charge per subscription is in flight at a
-time. Its outcome arrives by webhook. A soft decline schedules every remaining attempt at
+time. Its outcome arrives by webhook. An attempt whose call got no answer is checked once its
+lease is over: the provider's payment, if the call made one, settles it as its webhook would;
+if it made none, the attempt is started again. A soft decline schedules every remaining attempt at
 +retry_days from the first attempt, at the same UTC instant of the day (UTC has no daylight
 saving, so no zone can move it), and announces the next one; a hard decline, a success or the
 last failure settles the charge and deletes whatever is still scheduled.
@@ -19,6 +21,7 @@ from billing.model import (
     ChargeAttempt,
     ChargeRecord,
     ChargeRequest,
+    ChargeRestart,
     ChargeStarted,
     Effect,
     PaymentSnapshot,
@@ -30,6 +33,7 @@ EXHAUSTED = "Payment Retries Exhausted"
 SUCCEEDED = "Charge Succeeded"
 FAILED = "Charge Failed"
 RETRY_TARGET = "payment_retry"  # the schedules' target, resolved to a function ARN when driven
+CHECK = "check"  # the schedule armed before each charge call, in case the call gets no answer
 SETTLED = frozenset({"succeeded", "failed", "exhausted"})
 
 
@@ -54,6 +58,7 @@ class Outcome(StrEnum):
     IN_FLIGHT = "in_flight"  # another charge of the subscription is not settled yet
     NOT_DUE = "not_due"  # a retry that is no longer wanted (settled, or a duplicate invocation)
     STALE = "stale"  # a late event of an earlier attempt, or of an attempt already settled
+    TOO_EARLY = "too_early"  # a check of an attempt whose call may still be running
     UNKNOWN_CHARGE = "unknown_charge"
 
 
@@ -84,15 +89,18 @@ def in_flight(
     return None
 
 
+def retry_due(charge: ChargeRecord | None, attempt: int) -> bool:
+    """Whether the charge waits for retry `attempt` (1, 2, ...) to start."""
+    return charge is not None and charge.status == "retry_scheduled" and len(charge.attempts) == attempt
+
+
 def request(state: AccountState, asked: ChargeRequest, now: int, policy: RetryPolicy) -> ChargeTransition:
     """Attempt 0 (the app's request) creates the charge; attempt n > 0 (a scheduled retry) starts
     the retry that is due. Either way the attempt is recorded before the provider is called."""
     existing = state.charges.get(asked.charge_key)
     if asked.attempt == 0 and existing is not None:
         return ChargeTransition(Outcome.EXISTS, state, existing)
-    if asked.attempt > 0 and (
-        existing is None or existing.status != "retry_scheduled" or len(existing.attempts) != asked.attempt
-    ):
+    if asked.attempt > 0 and not retry_due(existing, asked.attempt):
         return ChargeTransition(Outcome.NOT_DUE, state, existing)
     blocking = in_flight(state, asked.subscription_id, now, policy)
     if blocking is not None:
@@ -144,6 +152,30 @@ def started(state: AccountState, answer: ChargeStarted, now: int, policy: RetryP
     attempt = replace(current, payment_id=answer.payment_id)
     status = "processing" if charge.status == "starting" else charge.status  # the webhook may be first
     return _with(state, replace(charge, status=status, attempts=(*charge.attempts[:-1], attempt)), now)
+
+
+def unanswered(charge: ChargeRecord | None, attempt: int) -> ChargeAttempt | None:
+    """Attempt `attempt` of the charge, if it is the current one and its call has no answer yet."""
+    current = charge.current if charge else None
+    if charge is None or current is None or charge.status != "starting" or current.number != attempt:
+        return None
+    return current if current.payment_id is None else None
+
+
+def restart(state: AccountState, lost: ChargeRestart, now: int, policy: RetryPolicy) -> ChargeTransition:
+    """The provider has no payment of the attempt started at `lost.started_at`: its call never
+    reached it. The attempt starts again, unless another charge of the subscription is running."""
+    charge = state.charges.get(lost.charge_key)
+    current = unanswered(charge, lost.attempt)
+    if charge is None or current is None or current.started_at != lost.started_at:
+        return ChargeTransition(Outcome.STALE, state, charge)
+    if now - current.started_at < policy.start_lease_seconds:
+        return ChargeTransition(Outcome.TOO_EARLY, state, charge)
+    blocking = in_flight(state, charge.subscription_id, now, policy)
+    if blocking is not None:
+        return ChargeTransition(Outcome.IN_FLIGHT, state, blocking)
+    again = replace(current, started_at=now)
+    return _with(state, replace(charge, attempts=(*charge.attempts[:-1], again)), now)
 
 
 def settle(
@@ -230,10 +262,10 @@ def payment_event(account_id: str, payment: PaymentSnapshot, event_id: str) -> E
     )
 
 
-def schedule_name(account_id: str, charge_key: str, attempt: int) -> str:
+def schedule_name(account_id: str, charge_key: str, attempt: int, purpose: str = "retry") -> str:
     """Deterministic and within Scheduler's 64 characters, whatever the app's key looks like."""
     digest = hashlib.sha256(f"{account_id}\0{charge_key}".encode()).hexdigest()[:24]
-    return f"charge-retry-{digest}-{attempt}"
+    return f"charge-{purpose}-{digest}-{attempt}"
 
 
 def view(charge: ChargeRecord) -> dict[str, object]:

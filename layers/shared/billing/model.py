@@ -201,6 +201,16 @@ class ChargeStarted(Record):
 
 
 @dataclass(frozen=True, slots=True)
+class ChargeRestart(Record):
+    """The provider has no payment of the attempt started at `started_at`: start it again."""
+
+    account_id: str
+    charge_key: str
+    attempt: int
+    started_at: int
+
+
+@dataclass(frozen=True, slots=True)
 class LocalPlanChoice(Record):
     """The account chose a plan that needs no provider subscription (a free plan), or left it (None)."""
 

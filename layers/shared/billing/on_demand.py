@@ -6,6 +6,11 @@ before the call, under the account's version lock, only if the key is new (a req
 attempt is the one due (a retry), so of two concurrent requests or fifty duplicate retry
 invocations exactly one reaches the call; the SDK never repeats it. What the call returned,
 and then the payment webhooks, settle the attempt.
+
+A call can get no answer (a timeout, or the function dies): before each attempt is committed, a
+check is scheduled for when its lease ends. If the attempt is still unanswered then, the check
+looks for the payment at Dodo: one found settles the attempt as its webhook would; none found
+means the call never reached Dodo, and it is made again.
 """
 
 from __future__ import annotations
@@ -15,10 +20,17 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 
-from billing import charges, clock, processing, store
+from billing import charges, clock, processing, scheduler, store
 from billing.config import Settings, get_settings
 from billing.errors import BadRequest, BillingError, Conflict, RetryLater
-from billing.model import LIVE_STATUSES, AccountState, ChargeRecord, ChargeRequest, ChargeStarted
+from billing.model import (
+    LIVE_STATUSES,
+    AccountState,
+    ChargeRecord,
+    ChargeRequest,
+    ChargeRestart,
+    ChargeStarted,
+)
 from billing.providers import dodo
 from billing.secrets import dodo_credentials
 
@@ -52,7 +64,9 @@ def charge(
         if subscription_id is None:
             raise Conflict("the account has no active on-demand subscription (mandate)", reason="no_mandate")
         request = ChargeRequest(account_id, idempotency_key, subscription_id, amount, currency, description)
-        api = provider_api(get_settings())  # before the attempt is recorded: without a key, nothing is
+        settings = get_settings()
+        api = provider_api(settings)  # before the attempt is recorded: without a key, nothing is
+        _arm_check(account_id, idempotency_key, 0, clock.timestamp() + settings.charge_start_lease_seconds)
         result = processing.process_charge(_request_delivery("charge.requested"), request)
         if result.outcome == charges.Outcome.IN_FLIGHT:
             raise Conflict(
@@ -85,7 +99,10 @@ def retry(account_id: str, charge_key: str, attempt: int) -> str:
         existing.description,
         attempt=attempt,
     )
-    api = provider_api(get_settings())
+    settings = get_settings()
+    api = provider_api(settings)
+    if charges.retry_due(existing, attempt):
+        _arm_check(account_id, charge_key, attempt, clock.timestamp() + settings.charge_start_lease_seconds)
     result = processing.process_charge(_request_delivery("charge.retry"), request)
     if result.outcome == charges.Outcome.IN_FLIGHT:
         # Another payment of the subscription is running: fail the invocation, Scheduler retries it.
@@ -98,9 +115,65 @@ def retry(account_id: str, charge_key: str, attempt: int) -> str:
     return "charged"
 
 
+def check(account_id: str, charge_key: str, attempt: int) -> str:
+    """Target of the check schedules: settle or restart attempt `attempt` if its call got no answer."""
+    settings = get_settings()
+    lease = settings.charge_start_lease_seconds
+    charge = store.load_account(account_id).charges.get(charge_key)
+    current = charges.unanswered(charge, attempt)
+    if charge is None or current is None:
+        return charges.Outcome.NOT_DUE.value
+    if clock.timestamp() < current.started_at + lease:
+        _arm_check(account_id, charge_key, attempt, current.started_at + lease)
+        return charges.Outcome.TOO_EARLY.value
+    api = provider_api(settings)
+    try:
+        payment = api.charge_payment(
+            charge.subscription_id, current.started_at, _metadata(account_id, charge_key, attempt)
+        )
+    except RetryLater:
+        _arm_check(account_id, charge_key, attempt, clock.timestamp() + lease)
+        raise
+    if payment is not None:
+        logger.info("unanswered charge call found at the provider", charge_attempt=attempt)
+        found = processing.Delivery(
+            dodo.PROVIDER,
+            f"charge.found:{payment.payment_id}:{payment.status}",
+            "charge.found",
+            clock.timestamp(),
+        )
+        return "found" if processing.process_charge(found, payment).outcome == "applied" else "not_due"
+    logger.warning("unanswered charge call made no payment: starting it again", charge_attempt=attempt)
+    _arm_check(account_id, charge_key, attempt, clock.timestamp() + lease)
+    lost = ChargeRestart(account_id, charge_key, attempt, current.started_at)
+    result = processing.process_charge(_request_delivery("charge.restart"), lost)
+    if result.outcome == charges.Outcome.IN_FLIGHT:
+        return "waiting"  # the check just armed looks again once the other charge had its time
+    if result.outcome != "applied" or result.charge is None:
+        return result.outcome
+    _start(api, account_id, result.charge, attempt)
+    return "charged"
+
+
+def _arm_check(account_id: str, charge_key: str, attempt: int, when: int) -> None:
+    """Before the attempt is committed: a failure here leaves nothing recorded and nothing charged."""
+    settings = get_settings()
+    if not settings.charge_retry_target_arn:
+        raise RetryLater("no function is configured for the charge checks", reason="not_configured")
+    scheduler.put_at(
+        charges.schedule_name(account_id, charge_key, attempt, charges.CHECK),
+        when,
+        {"account_id": account_id, "charge_key": charge_key, "attempt": attempt, "check": True},
+        target_arn=settings.charge_retry_target_arn,
+    )
+
+
+def _metadata(account_id: str, charge_key: str, attempt: int) -> dict[str, str]:
+    return {"account_id": account_id, "charge_key": charge_key, "retry_attempt": str(attempt)}
+
+
 def _start(api: dodo.DodoApi, account_id: str, charge: ChargeRecord, attempt: int) -> ChargeRecord:
     """Make the one provider call of this attempt, and record what it answered."""
-    metadata = {"account_id": account_id, "charge_key": charge.charge_key, "retry_attempt": str(attempt)}
     started_at = charge.current.started_at if charge.current else 0
     # One answer per attempt; an attempt 0 refused and asked for again is a new attempt (new time).
     answer = processing.Delivery(
@@ -115,11 +188,11 @@ def _start(api: dodo.DodoApi, account_id: str, charge: ChargeRecord, attempt: in
             charge.amount,
             currency=charge.currency,
             description=charge.description,
-            metadata=metadata,
+            metadata=_metadata(account_id, charge.charge_key, attempt),
         )
     except RetryLater:
         # No answer: it may or may not have been charged. The attempt stays `starting` (the same
-        # key answers it); the payment webhook, if there was a payment, settles it.
+        # key answers it); the payment's webhook settles it, or else the check armed before it.
         logger.warning("charge call unanswered", charge_attempt=attempt)
         raise
     except BillingError as refused:

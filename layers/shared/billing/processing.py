@@ -32,6 +32,7 @@ from billing.model import (
     AccountState,
     ChargeRecord,
     ChargeRequest,
+    ChargeRestart,
     ChargeStarted,
     CheckoutSnapshot,
     CustomerSnapshot,
@@ -199,10 +200,10 @@ def _resolve_account(
 
 
 def process_charge(
-    delivery: Delivery, observation: ChargeRequest | ChargeStarted | PaymentSnapshot
+    delivery: Delivery, observation: ChargeRequest | ChargeStarted | ChargeRestart | PaymentSnapshot
 ) -> Result:
     """The same exactly-once commit for on-demand charges: the app's request, the provider's answer
-    to our call, and the payment events that settle it."""
+    to our call (or a check finding it made nothing), and the payment events that settle it."""
     account_id = (
         _resolve_account(delivery.provider, observation)
         if isinstance(observation, PaymentSnapshot)
@@ -221,6 +222,8 @@ def process_charge(
             transition = charges.request(state, observation, now, settings.retry_policy)
         elif isinstance(observation, ChargeStarted):
             transition = charges.started(state, observation, now, settings.retry_policy)
+        elif isinstance(observation, ChargeRestart):
+            transition = charges.restart(state, observation, now, settings.retry_policy)
         else:
             transition = charges.settle(state, observation, delivery.event_id, now, settings.retry_policy)
         if not transition.writes:

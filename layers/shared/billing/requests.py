@@ -125,13 +125,21 @@ class ChargeBody(BaseModel):
 
 
 class RetryInput(BaseModel):
-    """What a charge-retry schedule passes to its target."""
+    """What a charge-retry schedule passes to its target, or a check of an unanswered charge call
+    (`check`, for any attempt, the first one included)."""
 
     model_config = ConfigDict(extra="forbid")
 
     account_id: AccountId
     charge_key: str = Field(min_length=1, max_length=255)
-    attempt: int = Field(ge=1, le=20)
+    attempt: int = Field(ge=0, le=20)
+    check: bool = False
+
+    @model_validator(mode="after")
+    def _retries_start_at_one(self) -> RetryInput:
+        if self.attempt == 0 and not self.check:
+            raise ValueError("attempt 0 is the app's own request, never a scheduled retry")
+        return self
 
 
 def parse_input(model: type[Body], data: object) -> Body | None:

@@ -25,6 +25,7 @@ from billing.wire import bounded_id, bounded_int, bounded_time, load_json
 PROVIDER = "dodo"
 ID_HEADER, TIMESTAMP_HEADER, SIGNATURE_HEADER = "webhook-id", "webhook-timestamp", "webhook-signature"
 SECRET_PREFIX = "whsec_"  # noqa: S105 (the prefix of every secret, not a secret)
+CLOCK_SKEW_SECONDS = 300  # how far our clock and Dodo's may disagree when looking a payment up
 
 # Dodo's statuses in the vocabulary the entitlement rules share with Stripe.
 STATUSES = {
@@ -284,6 +285,27 @@ class DodoApi:
             options["product_description"] = description
         answer = self._call(self._client.subscriptions.charge, subscription_id, **options)
         return str(answer.payment_id)
+
+    def charge_payment(
+        self, subscription_id: str, since: int, metadata: Mapping[str, str]
+    ) -> PaymentSnapshot | None:
+        """The payment a charge call made, found by the metadata it carried among the subscription's
+        payments created since `since` (less a margin for clock skew); None if it made none. The list
+        leaves out the error code, so the payment found is read whole."""
+        created_at_gte = datetime.fromtimestamp(since - CLOCK_SKEW_SECONDS, UTC)
+
+        def listed() -> list[Any]:
+            pages = self._client.payments.list(
+                subscription_id=subscription_id, created_at_gte=created_at_gte, page_size=100
+            )
+            return list(pages)  # every page: the SDK asks for the next until one comes back empty
+
+        for summary in self._call(listed):
+            found = summary.metadata or {}
+            if all(found.get(key) == value for key, value in metadata.items()):
+                payment = self._call(self._client.payments.retrieve, summary.payment_id)
+                return payment_snapshot(payment.model_dump(mode="json"))
+        return None
 
     def update_subscription(self, subscription_id: str, **changes: Any) -> SubscriptionSnapshot:
         """`status` (paused | active | cancelled), `cancel_at_next_billing_date`."""

@@ -68,7 +68,7 @@ from billing import clock  # noqa: E402
 from billing.config import get_settings  # noqa: E402
 from functions.stripe_webhook import app as stripe_webhook  # noqa: E402
 from tools import local_aws  # noqa: E402
-from tools.apigw import LambdaContext, proxy_event  # noqa: E402
+from tools.apigw import LambdaContext, app_request, proxy_event  # noqa: E402
 from tools.signing import stripe_signature  # noqa: E402
 
 STORY_DIR = ROOT / "events" / "stripe"
@@ -296,13 +296,7 @@ def cold_start_probes() -> list[Probe]:
         return first_event
 
     def account_view(_: int) -> dict[str, Any]:
-        return proxy_event(
-            "GET",
-            f"/accounts/{API_ACCOUNT}",
-            resource="/accounts/{account_id}",
-            path_parameters={"account_id": API_ACCOUNT},
-            iam_caller="arn:aws:iam::1:user/bench",
-        )
+        return app_request("GET", "/accounts/{account_id}", API_ACCOUNT)
 
     return [
         Probe("stripe_webhook", "functions.stripe_webhook.app", webhook_event("cold")),

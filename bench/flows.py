@@ -71,7 +71,7 @@ from functions.payment_retry import app as payment_retry  # noqa: E402
 from functions.stripe_webhook import app as stripe_webhook  # noqa: E402
 from functions.trial_notice import app as trial_notice  # noqa: E402
 from tools import local_aws  # noqa: E402
-from tools.apigw import LambdaContext, dodo_webhook_event, proxy_event  # noqa: E402
+from tools.apigw import LambdaContext, app_request, dodo_webhook_event, proxy_event  # noqa: E402
 from tools.fake_dodo import FakeDodo  # noqa: E402
 from tools.fake_stripe import FakeStripe  # noqa: E402
 from tools.signing import stripe_signature  # noqa: E402
@@ -90,7 +90,6 @@ CARD_SAVED_AFTER = 60  # seconds between a trial's start and its customer saving
 NOTICE_LEAD_DAYS = 7
 CHARGE_AMOUNT = 2500
 SOFT_DECLINE = "INSUFFICIENT_FUNDS"
-IAM_CALLER = "arn:aws:iam::123456789012:user/bench"
 SUBSCRIPTION_CREATED = ROOT / "events" / "stripe" / "customer.subscription.created.json"
 SUCCESS_URL = "https://app.example.com/billing/done"
 CANCEL_URL = "https://app.example.com/billing"
@@ -207,19 +206,6 @@ def stripe_delivery(payload: bytes) -> dict[str, Any]:
         "Stripe-Signature": stripe_signature(payload, STRIPE_WEBHOOK_SECRET, clock.timestamp()),
     }
     return proxy_event("POST", "/webhooks/stripe", body=payload, headers=headers)
-
-
-def api_request(method: str, resource: str, account_id: str | None, body: object = None) -> dict[str, Any]:
-    """An IAM-authorised app request to `resource` (`/accounts/{account_id}/...`), as API Gateway hands
-    it to the function."""
-    return proxy_event(
-        method,
-        resource.format(account_id=account_id),
-        resource=resource,
-        path_parameters={"account_id": account_id} if account_id else None,
-        body=None if body is None else json.dumps(body).encode(),
-        iam_caller=IAM_CALLER,
-    )
 
 
 def subscription_created(account_id: str, number: int) -> dict[str, Any]:
@@ -398,7 +384,7 @@ def stripe_account(bench: Bench, number: int) -> None:
     bench.measure(
         GET_ACCOUNT,
         *api,
-        api_request("GET", "/accounts/{account_id}", account_id),
+        app_request("GET", "/accounts/{account_id}", account_id),
         status=200,
         expect={"status": "trialing"},
     )
@@ -406,7 +392,7 @@ def stripe_account(bench: Bench, number: int) -> None:
         bench.measure(
             flow,
             *api,
-            api_request("POST", "/accounts/{account_id}/activity", account_id, {}),
+            app_request("POST", "/accounts/{account_id}/activity", account_id, {}),
             status=200,
             expect={"recorded": recorded},
         )
@@ -444,7 +430,7 @@ def trial_then_upgrade(bench: Bench, number: int) -> None:
     trialing = bench.measure(
         START_TRIAL,
         *api,
-        api_request(
+        app_request(
             "POST",
             "/accounts/{account_id}/trial",
             account_id,
@@ -459,7 +445,7 @@ def trial_then_upgrade(bench: Bench, number: int) -> None:
     bench.measure(
         UPGRADE,
         *api,
-        api_request("POST", "/accounts/{account_id}/plan", account_id, {"plan": "m"}),
+        app_request("POST", "/accounts/{account_id}/plan", account_id, {"plan": "m"}),
         status=200,
         expect={"plan": "m", "action": "none"},
     )
@@ -475,7 +461,7 @@ def checkout_sessions(bench: Bench, number: int) -> None:
             flow,
             "AccountsApiFunction",
             accounts_api.lambda_handler,
-            api_request("POST", "/accounts/{account_id}/checkout-sessions", account_id, body),
+            app_request("POST", "/accounts/{account_id}/checkout-sessions", account_id, body),
             status=200,
             expect={"reused": reused},
         )
@@ -498,7 +484,7 @@ def charge_then_retry(bench: Bench, number: int) -> None:
         CHARGE,
         "AccountsApiFunction",
         accounts_api.lambda_handler,
-        api_request(
+        app_request(
             "POST",
             "/accounts/{account_id}/charges",
             account_id,
@@ -538,7 +524,7 @@ def bulk_activity(bench: Bench, number: int) -> None:
         BULK_ACTIVITY,
         "AccountsApiFunction",
         accounts_api.lambda_handler,
-        api_request("POST", "/activity", None, {"accounts": accounts}),
+        app_request("POST", "/activity", None, {"accounts": accounts}),
         status=200,
         expect={},
     )

@@ -18,7 +18,7 @@ from billing import aws as billing_aws
 from billing import clock
 from billing.config import get_settings
 from tools import local_aws
-from tools.apigw import LambdaContext, dodo_webhook_event, proxy_event
+from tools.apigw import LambdaContext, app_request, dodo_webhook_event, proxy_event
 from tools.signing import stripe_signature
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -163,13 +163,4 @@ def deliver_stripe(event: dict[str, Any] | bytes, **kwargs: Any) -> tuple[int, d
 def get_account(account_id: str) -> tuple[int, dict[str, Any]]:
     from functions.accounts_api import app
 
-    return invoke(
-        app,
-        proxy_event(
-            "GET",
-            f"/accounts/{account_id}",
-            resource="/accounts/{account_id}",
-            path_parameters={"account_id": account_id},
-            iam_caller="arn:aws:iam::1:user/t",
-        ),
-    )
+    return invoke(app, app_request("GET", "/accounts/{account_id}", account_id))

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import base64
+import json
 import threading
 import time
+import urllib.parse
 import uuid
 from typing import Any
 
@@ -79,6 +81,36 @@ class LambdaContext:
 
     def get_remaining_time_in_millis(self) -> int:
         return max(0, int((self._deadline - time.monotonic()) * 1000))
+
+
+APP_CALLER = "arn:aws:iam::123456789012:user/app"
+
+
+def app_request(
+    method: str,
+    resource: str,
+    account_id: str | None = None,
+    body: object = None,
+    *,
+    encoded_path: bool = True,
+    caller: str = APP_CALLER,
+) -> dict[str, Any]:
+    """An IAM-authorised app request to `resource` (`/accounts/{account_id}/...`, or a route without
+    an account) with a JSON body: the path percent-encoded as a REST API hands it over (unless
+    `encoded_path` is False, as sam local does), pathParameters decoded."""
+    path = resource
+    if account_id is not None:
+        path = resource.replace(
+            "{account_id}", urllib.parse.quote(account_id, safe="") if encoded_path else account_id
+        )
+    return proxy_event(
+        method,
+        path,
+        resource=resource,
+        path_parameters={"account_id": account_id} if account_id is not None else None,
+        body=None if body is None else json.dumps(body).encode(),
+        iam_caller=caller,
+    )
 
 
 def dodo_webhook_event(body: bytes, headers: dict[str, str]) -> dict[str, Any]:

@@ -20,7 +20,7 @@ from billing.config import get_settings
 from functions.accounts_api import app as accounts_api
 from functions.payment_retry import app as payment_retry
 from tests.support import DODO_WEBHOOK_SECRET, Aws, deliver_dodo, get_account, invoke, use_dodo_api
-from tools.apigw import LambdaContext, proxy_event
+from tools.apigw import LambdaContext, app_request, proxy_event
 from tools.fake_dodo import FakeDodo
 
 DAY = 86_400
@@ -46,15 +46,10 @@ def mandate(dodo: FakeDodo, account_id: str) -> str:
 
 
 def post_charge(account_id: str, **body: Any) -> tuple[int, dict[str, Any]]:
-    event = proxy_event(
-        "POST",
-        f"/accounts/{account_id}/charges",
-        resource="/accounts/{account_id}/charges",
-        path_parameters={"account_id": account_id},
-        body=json.dumps({"amount": 2500, "currency": "USD", **body}).encode(),
-        iam_caller="arn:aws:iam::1:user/app",
+    request = app_request(
+        "POST", "/accounts/{account_id}/charges", account_id, {"amount": 2500, "currency": "USD", **body}
     )
-    return invoke(accounts_api, event)
+    return invoke(accounts_api, request)
 
 
 def run_retry(schedule_input: dict[str, Any]) -> dict[str, Any]:

@@ -26,7 +26,7 @@ from tests.support import (
     use_dodo_api,
     use_stripe_api,
 )
-from tools.apigw import LambdaContext, proxy_event
+from tools.apigw import LambdaContext, app_request
 from tools.fake_dodo import FakeDodo
 from tools.fake_stripe import FakeStripe
 
@@ -56,15 +56,7 @@ def configure(monkeypatch: pytest.MonkeyPatch, **values: str) -> None:
 
 
 def post(path: str, body: dict[str, Any], account_id: str | None = None) -> tuple[int, dict[str, Any]]:
-    event = proxy_event(
-        "POST",
-        path.format(account_id=account_id),
-        resource=path,
-        path_parameters={"account_id": account_id} if account_id else None,
-        body=json.dumps(body).encode(),
-        iam_caller="arn:aws:iam::1:user/app",
-    )
-    return invoke(accounts_api, event)
+    return invoke(accounts_api, app_request("POST", path, account_id, body))
 
 
 def report_activity(account_id: str, **body: Any) -> dict[str, Any]:

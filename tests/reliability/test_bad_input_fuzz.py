@@ -49,7 +49,7 @@ from tests.support import (
     dodo_sample,
     stripe_event,
 )
-from tools.apigw import LambdaContext, proxy_event
+from tools.apigw import APP_CALLER, LambdaContext, app_request, proxy_event
 from tools.signing import standard_webhooks_signature, stripe_signature
 
 FUZZ = settings(
@@ -196,21 +196,10 @@ class Storage:
         return answer, self.state != before
 
 
-def account_request(account_id: str, *, encoded: bool = True) -> dict[str, Any]:
-    """GET /accounts/{account_id}, the path percent-encoded as a REST API hands it over."""
-    return proxy_event(
-        "GET",
-        f"/accounts/{urllib.parse.quote(account_id, safe='') if encoded else account_id}",
-        resource="/accounts/{account_id}",
-        path_parameters={"account_id": account_id},
-        iam_caller="arn:aws:iam::123456789012:user/app",
-    )
-
-
 def assert_changed_accounts_readable(storage: Storage) -> None:
     """What an accepted request stored never breaks GET /accounts/{account_id} afterwards."""
     for account_id in sorted(storage.accounts_changed):
-        answer, wrote = storage.handle(accounts_api, account_request(account_id))
+        answer, wrote = storage.handle(accounts_api, app_request("GET", "/accounts/{account_id}", account_id))
         assert answer.status == 200 and not wrote, f"GET /accounts/{account_id}: {answer.body}"
 
 
@@ -758,7 +747,7 @@ def app_requests(draw: st.DrawFn) -> dict[str, Any]:
         query=draw(
             st.none() | st.dictionaries(st.text(min_size=1, max_size=10), st.text(max_size=30), max_size=2)
         ),
-        iam_caller="arn:aws:iam::123456789012:user/app",
+        iam_caller=APP_CALLER,
     )
     if route.method == "GET" and draw(st.booleans()):
         request = {**request, "body": None}
@@ -880,19 +869,19 @@ def test_a_lone_surrogate_in_a_signed_body_is_malformed(seeded: Storage, provide
 
 
 def test_an_unroutable_path_is_not_found(seeded: Storage) -> None:
-    answer, wrote = seeded.handle(accounts_api, account_request("acct#1", encoded=False))
+    answer, wrote = seeded.handle(
+        accounts_api, app_request("GET", "/accounts/{account_id}", "acct#1", encoded_path=False)
+    )
     assert answer.status == 404, answer.body
     assert not wrote
 
 
 def test_a_charge_refused_as_not_configured_writes_nothing(seeded: Storage) -> None:
-    request = proxy_event(
+    request = app_request(
         "POST",
-        f"/accounts/{DODO_ACCOUNT}/charges",
-        resource="/accounts/{account_id}/charges",
-        path_parameters={"account_id": DODO_ACCOUNT},
-        body=json.dumps({"amount": 2500, "currency": "USD", "idempotency_key": "order-1"}).encode(),
-        iam_caller="arn:aws:iam::123456789012:user/app",
+        "/accounts/{account_id}/charges",
+        DODO_ACCOUNT,
+        {"amount": 2500, "currency": "USD", "idempotency_key": "order-1"},
     )
     answer, wrote = seeded.handle(accounts_api, request)
     assert (answer.status, answer.error) == (503, "not_configured")
@@ -912,14 +901,7 @@ def test_an_id_longer_than_a_dynamodb_key_is_refused(seeded: Storage, where: str
     elif where == "app path account_id":
         module, request = (
             accounts_api,
-            proxy_event(
-                "POST",
-                f"/accounts/{long_id}/activity",
-                resource="/accounts/{account_id}/activity",
-                path_parameters={"account_id": long_id},
-                body=b"{}",
-                iam_caller="arn:aws:iam::123456789012:user/app",
-            ),
+            app_request("POST", "/accounts/{account_id}/activity", long_id, {}, encoded_path=False),
         )
     elif where == "Stripe event id":
         document = stripe_event("customer.subscription.updated.trialing_to_active.json")
@@ -957,19 +939,18 @@ def test_a_time_outside_the_years_1_to_9999_is_refused_or_harmless(seeded: Stora
     else:
         module, request = (
             accounts_api,
-            proxy_event(
+            app_request(
                 "POST",
-                f"/accounts/{account_id}/activity",
-                resource="/accounts/{account_id}/activity",
-                path_parameters={"account_id": account_id},
-                body=json.dumps({"at": "0001-01-01T00:00:00+14:00"}).encode(),
-                iam_caller="arn:aws:iam::123456789012:user/app",
+                "/accounts/{account_id}/activity",
+                account_id,
+                {"at": "0001-01-01T00:00:00+14:00"},
+                encoded_path=False,
             ),
         )
     answer, wrote = seeded.handle(module, request)
     assert answer.status < 500, answer.body
     assert_refusal_wrote_nothing(answer, wrote)
-    read, _ = seeded.handle(accounts_api, account_request(account_id))
+    read, _ = seeded.handle(accounts_api, app_request("GET", "/accounts/{account_id}", account_id))
     assert read.status in (200, 404), read.body
 
 

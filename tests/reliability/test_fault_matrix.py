@@ -64,7 +64,7 @@ from tests.support import (
     use_stripe_api,
 )
 from tools import local_aws
-from tools.apigw import LambdaContext, proxy_event
+from tools.apigw import LambdaContext, app_request
 from tools.fake_dodo import FakeDodo
 from tools.fake_stripe import FakeStripe
 
@@ -340,13 +340,11 @@ def charge_declined_at_dodo(stack: ExitStack) -> tuple[FakeDodo, list[tuple[byte
     fake.decline_next_charges(subscription["subscription_id"], "INSUFFICIENT_FUNDS")
     charged = invoke(
         accounts_api,
-        proxy_event(
+        app_request(
             "POST",
-            "/accounts/acct-od/charges",
-            resource="/accounts/{account_id}/charges",
-            path_parameters={"account_id": "acct-od"},
-            body=json.dumps({"amount": 2500, "currency": "USD", "idempotency_key": "order-1"}).encode(),
-            iam_caller="arn:aws:iam::1:user/app",
+            "/accounts/{account_id}/charges",
+            "acct-od",
+            {"amount": 2500, "currency": "USD", "idempotency_key": "order-1"},
         ),
     )
     assert charged[0] == 202, charged

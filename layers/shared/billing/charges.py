@@ -262,6 +262,20 @@ def payment_event(account_id: str, payment: PaymentSnapshot, event_id: str) -> E
     )
 
 
+def check_schedule(account_id: str, charge_key: str, attempt: int, at: int) -> Effect:
+    """The check of attempt `attempt`, due at `at` (the end of its lease)."""
+    return Effect(
+        kind="schedule",
+        key=schedule_name(account_id, charge_key, attempt, CHECK),
+        detail_type="charge_check",
+        detail={
+            "at": at,
+            "target": RETRY_TARGET,
+            "input": {"account_id": account_id, "charge_key": charge_key, "attempt": attempt, "check": True},
+        },
+    )
+
+
 def schedule_name(account_id: str, charge_key: str, attempt: int, purpose: str = "retry") -> str:
     """Deterministic and within Scheduler's 64 characters, whatever the app's key looks like."""
     digest = hashlib.sha256(f"{account_id}\0{charge_key}".encode()).hexdigest()[:24]

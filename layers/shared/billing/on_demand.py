@@ -20,7 +20,7 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 
-from billing import charges, clock, processing, scheduler, store
+from billing import charges, clock, effects, processing, store
 from billing.config import Settings, get_settings
 from billing.errors import BadRequest, BillingError, Conflict, RetryLater
 from billing.model import (
@@ -157,15 +157,7 @@ def check(account_id: str, charge_key: str, attempt: int) -> str:
 
 def _arm_check(account_id: str, charge_key: str, attempt: int, when: int) -> None:
     """Before the attempt is committed: a failure here leaves nothing recorded and nothing charged."""
-    settings = get_settings()
-    if not settings.charge_retry_target_arn:
-        raise RetryLater("no function is configured for the charge checks", reason="not_configured")
-    scheduler.put_at(
-        charges.schedule_name(account_id, charge_key, attempt, charges.CHECK),
-        when,
-        {"account_id": account_id, "charge_key": charge_key, "attempt": attempt, "check": True},
-        target_arn=settings.charge_retry_target_arn,
-    )
+    effects.drive([charges.check_schedule(account_id, charge_key, attempt, when)])
 
 
 def _metadata(account_id: str, charge_key: str, attempt: int) -> dict[str, str]:

@@ -17,7 +17,7 @@ from pydantic import (
 )
 
 from billing.errors import BadRequest
-from billing.wire import LATEST_TIME, MAX_ID_BYTES, is_bounded_id
+from billing.wire import MAX_ID_BYTES, is_bounded_id, is_bounded_time
 
 Body = TypeVar("Body", bound=BaseModel)
 
@@ -74,7 +74,7 @@ class ActivityRequest(BaseModel):
 
     @model_validator(mode="after")
     def at_in_range(self) -> ActivityRequest:
-        if self.at is not None and not 0 <= self.at.timestamp() <= LATEST_TIME:
+        if self.at is not None and not is_bounded_time(self.at.timestamp()):
             raise ValueError("at is not a time between 1970 and 9000")
         return self
 

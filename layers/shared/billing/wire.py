@@ -51,8 +51,12 @@ def bounded_id(value: str, what: str) -> str:
     return value
 
 
+def is_bounded_time(seconds: float) -> bool:
+    return 0 <= seconds <= LATEST_TIME
+
+
 def bounded_time(value: int, what: str) -> int:
-    if not 0 <= value <= LATEST_TIME:
+    if not is_bounded_time(value):
         raise BadRequest(f"{what} is not a time between 1970 and 9000")
     return value
 

@@ -10,10 +10,10 @@ os.environ.pop("AWS_ENDPOINT_URL", None)
 
 import moto  # noqa: F401  (registers its botocore hooks before any client exists)
 
-from tools.apigw import isolate_router_events_per_thread
+from tools.in_process import one_environment_per_thread
 from tools.local_aws import serialize_requests
 
 serialize_requests()
-isolate_router_events_per_thread()
+one_environment_per_thread()
 
 pytest_plugins = ["tests.support"]

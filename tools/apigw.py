@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import json
-import threading
 import time
 import urllib.parse
 import uuid
@@ -121,29 +120,3 @@ def dodo_webhook_event(body: bytes, headers: dict[str, str]) -> dict[str, Any]:
         body=body,
         headers={"Content-Type": "application/json", "User-Agent": "Svix-Webhooks/1.0", **headers},
     )
-
-
-def isolate_router_events_per_thread() -> None:
-    """Powertools keeps the event being handled on the `BaseRouter` class: right in Lambda, where
-    an environment handles one event at a time, wrong in-process, where threads (the local server's
-    requests, the fakes' webhook deliveries, concurrency tests) handle several at once. Make that
-    attribute per thread, as if each thread were its own Lambda environment. Idempotent."""
-    from aws_lambda_powertools.event_handler.api_gateway import BaseRouter
-
-    if type(BaseRouter).__name__ == "PerThreadRouterMeta":
-        return
-    handled = threading.local()
-
-    def current(_: object) -> Any:
-        return getattr(handled, "event", None)
-
-    def set_current(_: object, event: Any) -> None:
-        handled.event = event
-
-    # Instances read it through the class (`self.current_event`), the resolvers write it on the
-    # class (`BaseRouter.current_event = ...`): a property for the first, the metaclass for the second.
-    BaseRouter.current_event = property(current, set_current)  # type: ignore[assignment]
-    per_thread = type(
-        "PerThreadRouterMeta", (type(BaseRouter),), {"current_event": property(current, set_current)}
-    )
-    BaseRouter.__class__ = per_thread

@@ -34,10 +34,11 @@ from botocore.exceptions import BotoCoreError, ClientError
 from moto.server import ThreadedMotoServer
 
 from tools import aws_local, local_aws, local_scheduler, template
-from tools.apigw import LambdaContext, isolate_router_events_per_thread, proxy_event
+from tools.apigw import LambdaContext, proxy_event
 from tools.console import Console
 from tools.fake_dodo import FakeDodo, http_webhook
 from tools.fake_stripe import FakeStripe, signing_webhook
+from tools.in_process import one_environment_per_thread
 
 LambdaHandler = Callable[[dict[str, Any], LambdaContext], Any]
 
@@ -199,7 +200,7 @@ class LocalServer:
 
         from billing import clock
 
-        isolate_router_events_per_thread()
+        one_environment_per_thread()
         self._observer = aws_local.provision(
             self.webhook_secret, self.stripe_api_key, self.dodo_webhook_secret, self.dodo_api_key
         )

@@ -17,31 +17,29 @@ from collections.abc import Callable
 from typing import Any
 
 
+class _ValuesByInstance(threading.local):
+    def __init__(self) -> None:  # run in each thread on its first use
+        self.by_instance: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
+
+
 class _PerThread:
     """An instance attribute with one value per thread. A thread that has not set it yet sees the
     value the object has between two invocations (`start`), never another thread's."""
 
     def __init__(self, start: Callable[[Any], Any]) -> None:
         self.start = start
-        self.values = threading.local()
-
-    def _mine(self) -> weakref.WeakKeyDictionary[Any, Any]:
-        try:
-            return self.values.by_instance  # type: ignore[no-any-return]
-        except AttributeError:
-            self.values.by_instance = weakref.WeakKeyDictionary()
-            return self.values.by_instance  # type: ignore[no-any-return]
+        self.values = _ValuesByInstance()
 
     def __get__(self, instance: Any, owner: type | None = None) -> Any:
         if instance is None:
             return self
-        mine = self._mine()
+        mine = self.values.by_instance
         if instance not in mine:
             mine[instance] = self.start(instance)
         return mine[instance]
 
     def __set__(self, instance: Any, value: Any) -> None:
-        self._mine()[instance] = value
+        self.values.by_instance[instance] = value
 
 
 def one_environment_per_thread() -> None:

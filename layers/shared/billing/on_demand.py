@@ -64,9 +64,8 @@ def charge(
         if subscription_id is None:
             raise Conflict("the account has no active on-demand subscription (mandate)", reason="no_mandate")
         request = ChargeRequest(account_id, idempotency_key, subscription_id, amount, currency, description)
-        settings = get_settings()
-        api = provider_api(settings)  # before the attempt is recorded: without a key, nothing is
-        _arm_check(account_id, idempotency_key, 0, clock.timestamp() + settings.charge_start_lease_seconds)
+        api = provider_api(get_settings())  # before the attempt is recorded: without a key, nothing is
+        _arm_check(account_id, idempotency_key, 0, lease_from=clock.timestamp())
         result = processing.process_charge(_request_delivery("charge.requested"), request)
         if result.outcome == charges.Outcome.IN_FLIGHT:
             raise Conflict(
@@ -99,10 +98,9 @@ def retry(account_id: str, charge_key: str, attempt: int) -> str:
         existing.description,
         attempt=attempt,
     )
-    settings = get_settings()
-    api = provider_api(settings)
+    api = provider_api(get_settings())
     if charges.retry_due(existing, attempt):
-        _arm_check(account_id, charge_key, attempt, clock.timestamp() + settings.charge_start_lease_seconds)
+        _arm_check(account_id, charge_key, attempt, lease_from=clock.timestamp())
     result = processing.process_charge(_request_delivery("charge.retry"), request)
     if result.outcome == charges.Outcome.IN_FLIGHT:
         # Another payment of the subscription is running: fail the invocation, Scheduler retries it.
@@ -117,22 +115,20 @@ def retry(account_id: str, charge_key: str, attempt: int) -> str:
 
 def check(account_id: str, charge_key: str, attempt: int) -> str:
     """Target of the check schedules: settle or restart attempt `attempt` if its call got no answer."""
-    settings = get_settings()
-    lease = settings.charge_start_lease_seconds
     charge = store.load_account(account_id).charges.get(charge_key)
     current = charges.unanswered(charge, attempt)
     if charge is None or current is None:
         return charges.Outcome.NOT_DUE.value
-    if clock.timestamp() < current.started_at + lease:
-        _arm_check(account_id, charge_key, attempt, current.started_at + lease)
+    if clock.timestamp() < current.started_at + get_settings().charge_start_lease_seconds:
+        _arm_check(account_id, charge_key, attempt, lease_from=current.started_at)
         return charges.Outcome.TOO_EARLY.value
-    api = provider_api(settings)
+    api = provider_api(get_settings())
     try:
         payment = api.charge_payment(
             charge.subscription_id, current.started_at, _metadata(account_id, charge_key, attempt)
         )
     except RetryLater:
-        _arm_check(account_id, charge_key, attempt, clock.timestamp() + lease)
+        _arm_check(account_id, charge_key, attempt, lease_from=clock.timestamp())
         raise
     if payment is not None:
         logger.info("unanswered charge call found at the provider", charge_attempt=attempt)
@@ -144,7 +140,7 @@ def check(account_id: str, charge_key: str, attempt: int) -> str:
         )
         return "found" if processing.process_charge(found, payment).outcome == "applied" else "not_due"
     logger.warning("unanswered charge call made no payment: starting it again", charge_attempt=attempt)
-    _arm_check(account_id, charge_key, attempt, clock.timestamp() + lease)
+    _arm_check(account_id, charge_key, attempt, lease_from=clock.timestamp())
     lost = ChargeRestart(account_id, charge_key, attempt, current.started_at)
     result = processing.process_charge(_request_delivery("charge.restart"), lost)
     if result.outcome == charges.Outcome.IN_FLIGHT:
@@ -155,9 +151,11 @@ def check(account_id: str, charge_key: str, attempt: int) -> str:
     return "charged"
 
 
-def _arm_check(account_id: str, charge_key: str, attempt: int, when: int) -> None:
-    """Before the attempt is committed: a failure here leaves nothing recorded and nothing charged."""
-    effects.drive([charges.check_schedule(account_id, charge_key, attempt, when)])
+def _arm_check(account_id: str, charge_key: str, attempt: int, *, lease_from: int) -> None:
+    """The check of the attempt, due when a lease starting at `lease_from` ends. Armed before the
+    attempt is committed: a failure here leaves nothing recorded and nothing charged."""
+    due = lease_from + get_settings().charge_start_lease_seconds
+    effects.drive([charges.check_schedule(account_id, charge_key, attempt, due)])
 
 
 def _metadata(account_id: str, charge_key: str, attempt: int) -> dict[str, str]:

@@ -12,8 +12,10 @@
         fake.wait_idle()  # payment.processing, then payment.succeeded, delivered
 
 Simulated: on-demand (mandate-only) subscriptions; charges on them, which settle asynchronously (succeeding,
-or failing with queued decline codes); pause, resume and cancel; customers. Not simulated: renewals, refunds,
-disputes, plan changes. Objects have the fields of real Dodo webhooks and validate against the SDK's models.
+or failing with queued decline codes); pause, resume, cancel and a moved next billing date; full refunds of
+succeeded payments (succeeded at once); customers. Not simulated: renewals, partial refunds, disputes, plan
+changes. Answers and webhooks validate strictly against the SDK's response models (tests/unit/
+test_fake_dodo_conformance.py); webhook `data` also carries Dodo's `payload_type`, which the models leave out.
 Webhooks are signed (Standard Webhooks) and delivered in emission order by one thread, each only after the API
 answer that caused it was written, so a handler may call the fake back. Time is read only through `clock`.
 
@@ -56,8 +58,9 @@ logger = logging.getLogger(__name__)
 # base64 of b"tools/fake_dodo.py test key"
 TEST_WEBHOOK_SECRET = "whsec_dG9vbHMvZmFrZV9kb2RvLnB5IHRlc3Qga2V5"  # noqa: S105  (a test key, not a credential)
 WEBHOOK_TIMEOUT_SECONDS = 10
-OBJECT_KINDS = ("customer", "subscription", "payment", "checkout_session")
-# What GET /payments shows of each payment (no error code: that takes GET /payments/{id}).
+OBJECT_KINDS = ("customer", "subscription", "payment", "checkout_session", "refund")
+# What GET /payments shows of each payment (no error code: that takes GET /payments/{id}), besides
+# `has_license_key`, which only the list has.
 PAYMENT_LIST_FIELDS = frozenset(
     {
         "brand_id",
@@ -79,10 +82,27 @@ PAYMENT_LIST_FIELDS = frozenset(
         "charge_type",
         "payment_method",
         "payment_method_type",
+        "refund_status",
         "status",
         "subscription_id",
     }
 )
+PAYMENT_LIST_FILTERS = frozenset({"subscription_id", "status", "created_at_gte", "page_size", "page_number"})
+# What a payment's `refunds` shows of each of its refunds.
+REFUND_LIST_FIELDS = frozenset(
+    {
+        "amount",
+        "business_id",
+        "created_at",
+        "currency",
+        "is_partial",
+        "payment_id",
+        "reason",
+        "refund_id",
+        "status",
+    }
+)
+REFUND_WINDOW_SECONDS = 30 * 86_400  # Dodo refunds a payment within 30 days of it
 BILLING_ADDRESS = dict(country="US", city="San Francisco", state="CA", street="1 Market St", zipcode="94105")
 
 CUSTOMER_FIELDS = frozenset({"email", "name", "phone_number", "metadata"})
@@ -106,7 +126,11 @@ CHARGE_FIELDS = frozenset(
         "adaptive_currency_fees_inclusive",
     }
 )
-UPDATE_FIELDS = frozenset({"status", "cancel_at_next_billing_date", "metadata", "cancel_reason"})
+UPDATE_FIELDS = frozenset(
+    {"status", "cancel_at_next_billing_date", "metadata", "cancel_reason", "next_billing_date"}
+)
+# No `items` nor `currency`: partial refunds are not simulated.
+REFUND_FIELDS = frozenset({"payment_id", "reason", "metadata"})
 # A status PATCH may ask for, and the statuses it may change from.
 TRANSITIONS = {"paused": ("active",), "active": ("paused",), "cancelled": ("active", "paused")}
 STATUS_EVENTS = {
@@ -287,6 +311,7 @@ class FakeDodo:
             ("POST", r"/subscriptions/([^/]+)/charge", self._charge),
             ("GET", r"/payments", self._list_payments),
             ("GET", r"/payments/([^/]+)", lambda body, id: self._lookup("payment", id)),
+            ("POST", r"/refunds", self._create_refund),
         ]
         self._routes = [(method, re.compile(pattern), handler) for method, pattern, handler in routes]
         # True: charges stay `processing` until settle()/advance(). False: each settles right after its
@@ -340,6 +365,11 @@ class FakeDodo:
         assert self._http is not None, "start() first"
         return f"http://127.0.0.1:{self._http.server_address[1]}"
 
+    @property
+    def routes(self) -> list[tuple[str, str]]:
+        """(method, path pattern) of every API route served."""
+        return [(method, pattern.pattern) for method, pattern, _ in self._routes]
+
     # Python-side helpers
 
     @property
@@ -361,7 +391,7 @@ class FakeDodo:
                 raise TimeoutError(f"{self._unfinished} webhook deliveries or settlements still pending")
 
     def objects(self, kind: str) -> list[Json]:
-        """Every stored object of one kind ("customer", "subscription", "payment", "checkout_session")."""
+        """Every stored object of one kind (one of OBJECT_KINDS)."""
         if kind not in OBJECT_KINDS:
             raise ValueError(f"kind must be one of {OBJECT_KINDS}")
         with self._lock:
@@ -380,13 +410,29 @@ class FakeDodo:
             customer = self._customer_for({"email": customer_email})
             return copy.deepcopy(self._start_subscription(customer, product_id, _metadata(metadata)))
 
-    def recurring_subscription(self, customer_email: str, product_id: str, metadata: Json) -> Json:
-        """Billed its product's price every month (not on-demand); emits subscription.active."""
+    def recurring_subscription(
+        self, customer_email: str, product_id: str, metadata: Json, *, paid: bool = False
+    ) -> Json:
+        """Billed its product's price every month (not on-demand); emits subscription.active. `paid`:
+        its first period is paid at once, as a checkout does (then payment.succeeded, charge_type new)."""
         with self._operation():
             if product_id not in self._products:
                 raise LookupError(f"no product {product_id}")
             customer = self._customer_for({"email": customer_email})
             started = self._start_subscription(customer, product_id, _metadata(metadata), on_demand=False)
+            if paid:
+                price = started["recurring_pre_tax_amount"]
+                payment = self._new_payment(
+                    started, price, started["currency"], started["metadata"], charge_type="new"
+                )
+                period = {
+                    "starts_at": started["previous_billing_date"],
+                    "ends_at": started["next_billing_date"],
+                    "proration_factor": "1",
+                    "subscription_id": started["subscription_id"],
+                }
+                payment.update(status="succeeded", service_periods=[period])
+                self._emit("payment.succeeded", payment)
             return copy.deepcopy(started)
 
     def complete_checkout(self, session_id: str) -> Json:
@@ -632,6 +678,10 @@ class FakeDodo:
         ):
             raise _invalid("cancel_at_next_billing_date: a boolean, for a subscription not cancelled")
         metadata = None if body.get("metadata") is None else _metadata(body["metadata"])
+        asked = _field(body, "next_billing_date", str)
+        next_billing = None if asked is None else self._future(asked, "next_billing_date")
+        if next_billing is not None and subscription["status"] == "cancelled":
+            raise _invalid("next_billing_date: the subscription is cancelled")
 
         before = copy.deepcopy(subscription)
         if status is not None:
@@ -640,11 +690,22 @@ class FakeDodo:
             subscription["cancel_at_next_billing_date"] = cancel_later
         if metadata is not None:
             subscription["metadata"] = metadata
+        if next_billing is not None:
+            subscription["next_billing_date"] = _iso(next_billing)
         if status is not None:
             self._emit(STATUS_EVENTS[status], subscription)
         if subscription != before:
             self._emit("subscription.updated", subscription)
         return subscription
+
+    def _future(self, value: str, name: str) -> int:
+        try:
+            moment = _timestamp(value)
+        except ValueError:
+            raise _invalid(f"{name}: an ISO 8601 date-time") from None
+        if moment <= self._clock():
+            raise _invalid(f"{name}: a time in the future")
+        return moment
 
     @staticmethod
     def _set_status(subscription: Json, status: str, now: int) -> None:
@@ -681,7 +742,21 @@ class FakeDodo:
             raise ApiError(409, "PREVIOUS_PAYMENT_PENDING", message)
         metadata = subscription["metadata"] if body.get("metadata") is None else _metadata(body["metadata"])
 
-        payment_id = self._new_id("pay")
+        payment = self._new_payment(subscription, amount, currency, metadata, charge_type="on_demand")
+        payment_id = payment["payment_id"]
+        declines = self._queued_declines.get(subscription_id)
+        self._pending_outcomes[payment_id] = declines.popleft() if declines else None
+        self._emit("payment.processing", payment)
+        if not self.hold_payments:
+            self._settle_after_answer.append(payment_id)
+            with self._idle:
+                self._unfinished += 1
+        return {"payment_id": payment_id}
+
+    def _new_payment(
+        self, subscription: Json, amount: int, currency: str, metadata: Json, *, charge_type: str
+    ) -> Json:
+        """A `processing` payment of the subscription, stored."""
         now = _iso(self._clock())
         payment = {
             "billing": dict(BILLING_ADDRESS),
@@ -689,7 +764,7 @@ class FakeDodo:
             "business_id": self._business_id,
             "card_last_four": "4242",
             "card_network": "visa",
-            "charge_type": "on_demand",
+            "charge_type": charge_type,
             "created_at": now,
             "currency": currency,
             "customer": dict(subscription["customer"]),
@@ -701,7 +776,7 @@ class FakeDodo:
             "is_multi_subscription": False,
             "is_update_payment_method": False,
             "metadata": copy.deepcopy(metadata),
-            "payment_id": payment_id,
+            "payment_id": self._new_id("pay"),
             "payment_method": "card",
             "payment_method_type": "visa",
             "payment_provider": "dodo",
@@ -711,21 +786,14 @@ class FakeDodo:
             "settlement_amount": amount,
             "settlement_currency": currency,
             "status": "processing",
-            "subscription_id": subscription_id,
-            "subscription_ids": [subscription_id],
+            "subscription_id": subscription["subscription_id"],
+            "subscription_ids": [subscription["subscription_id"]],
             "tax": 0,
             "total_amount": amount,
             "updated_at": now,
         }
-        self._objects["payment"][payment_id] = payment
-        declines = self._queued_declines.get(subscription_id)
-        self._pending_outcomes[payment_id] = declines.popleft() if declines else None
-        self._emit("payment.processing", payment)
-        if not self.hold_payments:
-            self._settle_after_answer.append(payment_id)
-            with self._idle:
-                self._unfinished += 1
-        return {"payment_id": payment_id}
+        self._objects["payment"][payment["payment_id"]] = payment
+        return payment
 
     def _settle_all(self) -> None:
         for payment_id in list(self._pending_outcomes):
@@ -744,6 +812,9 @@ class FakeDodo:
 
     def _list_payments(self, query: Json) -> Json:
         """GET /payments: newest first, the filters this project uses, pages numbered from 0."""
+        unknown = sorted(set(query) - PAYMENT_LIST_FILTERS)
+        if unknown:
+            raise _invalid(f"Unknown filter `{unknown[0]}` (tools/fake_dodo.py does not simulate it)")
         try:
             since = _timestamp(query["created_at_gte"]) if "created_at_gte" in query else None
             size, number = int(query.get("page_size", 10)), int(query.get("page_number", 0))
@@ -753,13 +824,52 @@ class FakeDodo:
             raise _invalid("page_size: 1 to 100; page_number: from 0")
         found = [
             payment
-            for payment in self._objects["payment"].values()
+            for payment in reversed(self._objects["payment"].values())  # of one second, the later first
             if query.get("subscription_id") in (None, payment["subscription_id"])
+            and query.get("status") in (None, payment["status"])
             and (since is None or _timestamp(payment["created_at"]) >= since)
         ]
         found.sort(key=lambda payment: payment["created_at"], reverse=True)
         page = found[number * size : (number + 1) * size]
-        return {"items": [{k: v for k, v in p.items() if k in PAYMENT_LIST_FIELDS} for p in page]}
+        listed = [{k: v for k, v in p.items() if k in PAYMENT_LIST_FIELDS} for p in page]
+        return {"items": [{**item, "has_license_key": False} for item in listed]}
+
+    # Refunds
+
+    def _create_refund(self, body: Json) -> Json:
+        """A full refund of a succeeded payment, succeeded at once (refund.succeeded). Like Dodo, never
+        more than the payment's amount: a payment refunded already is refused."""
+        _check_fields(body, REFUND_FIELDS)
+        payment = self._lookup("payment", _field(body, "payment_id", str, required=True))
+        reason = _field(body, "reason", str)
+        metadata = _metadata(body.get("metadata"))
+        now = self._clock()
+        if payment["status"] != "succeeded":
+            raise ApiError(422, "INVALID_REQUEST_PARAMETERS", "Only a succeeded payment can be refunded")
+        if now - _timestamp(payment["created_at"]) > REFUND_WINDOW_SECONDS:
+            raise ApiError(422, "INVALID_REQUEST_PARAMETERS", "A payment is refunded within 30 days of it")
+        refunded = sum(r["amount"] for r in payment["refunds"] if r["status"] != "failed")
+        if refunded >= payment["total_amount"]:
+            raise ApiError(422, "INVALID_REQUEST_PARAMETERS", "The refund exceeds the amount left to refund")
+        refund = {
+            "amount": payment["total_amount"] - refunded,
+            "brand_id": payment["brand_id"],
+            "business_id": payment["business_id"],
+            "created_at": _iso(now),
+            "currency": payment["currency"],
+            "customer": dict(payment["customer"]),
+            "is_partial": False,
+            "metadata": metadata,
+            "payment_id": payment["payment_id"],
+            "reason": reason,
+            "refund_id": self._new_id("ref"),
+            "status": "succeeded",
+        }
+        self._objects["refund"][refund["refund_id"]] = refund
+        payment["refunds"].append({k: v for k, v in refund.items() if k in REFUND_LIST_FIELDS})
+        payment.update(refund_status="full", updated_at=_iso(now))
+        self._emit("refund.succeeded", refund)
+        return refund
 
     # Events
 
@@ -767,6 +877,8 @@ class FakeDodo:
         assert self._released is not None, "events are emitted inside an operation"
         if event_type.startswith("payment."):
             data = {"payload_type": "Payment", **obj}
+        elif event_type.startswith("refund."):
+            data = {"payload_type": "Refund", **obj}
         else:
             # Subscription webhooks add these two to the API object (null outside renewals/past due).
             data = {"payload_type": "Subscription", **obj, "payment_id": None, "past_due_ends_at": None}

@@ -8,11 +8,16 @@
         fake.advance()          # trials end, periods renew, retries run, sessions expire
         fake.wait_idle()        # every webhook delivered
 
-Objects have every field of Stripe's own fixtures for API version 2026-07-29.dahlia (periods on
-the subscription items). The fake reads the time only through `clock`; nothing happens on its
-own: what falls due when the clock moves happens in `advance()`. Webhook events are delivered in
-emission order by one background thread, each only after the API response that caused it was
-written, so a webhook handler may call the fake back.
+The fake speaks one API version, `API_VERSION` (2026-10-28.endive, the version the pinned `stripe`
+SDK is generated for): answers and events are rendered in it and a request naming another
+version in `Stripe-Version` is refused (no header: the account's default, which is that version).
+Objects have every field of Stripe's own fixtures that the version keeps (periods on the
+subscription items, an invoice's subscription under `parent`); the tests check every answer and
+event against the SDK's typed classes (tests/stripe_types.py). `requests` records every request,
+with the version it named and the answer. The fake reads the time only through `clock`; nothing
+happens on its own: what falls due when the clock moves happens in `advance()`. Webhook events
+are delivered in emission order by one background thread, each only after the API response that
+caused it was written, so a webhook handler may call the fake back.
 
 Simulated on purpose, where Stripe lets an account choose: payment retries 3, 5 and 7 days
 after a failed attempt, then the subscription is canceled; a trial without a payment method
@@ -49,7 +54,7 @@ Json = dict[str, Any]
 
 logger = logging.getLogger(__name__)
 
-API_VERSION = "2026-07-29.dahlia"
+API_VERSION = "2026-10-28.endive"
 DAY = 86_400
 TRIAL_WILL_END_NOTICE = 3 * DAY
 CHECKOUT_LIFETIME = 24 * 3600
@@ -120,6 +125,7 @@ SUBSCRIPTION_UPDATE_PARAMS = frozenset(
 CANCELED_SUBSCRIPTION_UPDATE_PARAMS = frozenset({"metadata", "cancellation_details", "expand"})
 SUBSCRIPTION_CANCEL_PARAMS = frozenset({"invoice_now", "prorate", "cancellation_details", "expand"})
 SUBSCRIPTION_RESUME_PARAMS = frozenset({"billing_cycle_anchor", "proration_behavior", "expand"})
+BILLING_CYCLE_ANCHOR_TYPES = ("now", "unchanged")
 LIST_PARAMS = frozenset({"limit", "starting_after", "ending_before", "expand"})
 SUBSCRIPTION_LIST_PARAMS = LIST_PARAMS | {"customer", "status", "price"}
 PRICE_CREATE_PARAMS = frozenset(
@@ -297,6 +303,23 @@ class _Answer:
 
 
 @dataclass(frozen=True)
+class ApiRequest:
+    """One API request as the fake received and answered it."""
+
+    method: str
+    path: str
+    stripe_version: str | None  # the Stripe-Version header, None when absent
+    params: Json | None  # the decoded form body or query; None when it could not be decoded
+    status: int
+    body: bytes  # the answer
+
+    @property
+    def response(self) -> Json:
+        answer: Json = json.loads(self.body)
+        return answer
+
+
+@dataclass(frozen=True)
 class _SavedResponse:
     """A successful POST, kept under its Idempotency-Key."""
 
@@ -347,6 +370,7 @@ class FakeStripe:
         self._trial_notices: set[tuple[str, int]] = set()
         self._idempotent: dict[str, _SavedResponse] = {}
         self._events: list[Json] = []
+        self._requests: list[ApiRequest] = []
         self._cause: _Cause | None = None
         self._id_stem = id_stem or "".join(
             secrets.choice(string.ascii_letters + string.digits) for _ in range(8)
@@ -410,6 +434,12 @@ class FakeStripe:
         """Every event emitted so far, oldest first."""
         with self._lock:
             return copy.deepcopy(self._events)
+
+    @property
+    def requests(self) -> list[ApiRequest]:
+        """Every API request answered so far, oldest first."""
+        with self._lock:
+            return list(self._requests)
 
     def wait_idle(self, timeout: float = 10.0) -> None:
         """Block until every emitted event was handed to the webhook; TimeoutError otherwise."""
@@ -485,7 +515,12 @@ class FakeStripe:
         key = headers.get("idempotency-key") if method == "POST" else None
         cause = _Cause(self._new_id("req"), key)
         with self._operation(cause):
-            answer = self._answer(method, parts.path, parts.query, headers, body)
+            answer, params = self._answer(method, parts.path, parts.query, headers, body)
+            self._requests.append(
+                ApiRequest(
+                    method, parts.path, headers.get("stripe-version"), params, answer.status, answer.body
+                )
+            )
         response_headers = [
             ("Content-Type", "application/json"),
             ("Request-Id", answer.request_id),
@@ -497,30 +532,43 @@ class FakeStripe:
             response_headers.append(("Idempotent-Replayed", "true"))
         return _Response(answer.status, answer.body, response_headers, cause.released)
 
-    def _answer(self, method: str, path: str, query: str, headers: dict[str, str], body: bytes) -> _Answer:
+    def _answer(
+        self, method: str, path: str, query: str, headers: dict[str, str], body: bytes
+    ) -> tuple[_Answer, Json | None]:
+        """The answer, and the parameters as decoded (None when they could not be)."""
         assert self._cause is not None and self._cause.request_id is not None
         request_id, key = self._cause.request_id, self._cause.idempotency_key
+        params: Json | None = None
         try:
             authorization = headers.get("authorization", "")
             if not authorization.startswith("Bearer ") or not authorization.removeprefix("Bearer ").strip():
                 raise ApiError(401, "You did not provide an API key.")
+            version = headers.get("stripe-version", API_VERSION)
+            if version != API_VERSION:
+                raise ApiError(
+                    400,
+                    f"Invalid Stripe API version: {version} (tools/fake_stripe.py answers only in "
+                    f"{API_VERSION})",
+                )
             raw = body.decode("utf-8") if method == "POST" else query
             params = parse_form(parse_qsl(raw, keep_blank_values=True))
             saved = self._idempotent.get(key) if key else None
             if saved is not None and self._clock() - saved.saved_at < IDEMPOTENCY_KEY_LIFETIME:
-                return self._replay(saved, method, path, params)
+                return self._replay(saved, method, path, params), params
             answer = _Answer(
                 200, json.dumps(self._route(method, path, params), indent=2).encode(), request_id
             )
             if key:
                 self._idempotent[key] = _SavedResponse(method, path, params, answer, self._clock())
-            return answer
+            return answer, params
         except ApiError as error:
-            return _Answer(error.status, json.dumps(error.body(request_id), indent=2).encode(), request_id)
+            return _Answer(
+                error.status, json.dumps(error.body(request_id), indent=2).encode(), request_id
+            ), params
         except Exception:
             logger.exception("fake Stripe failed on %s %s", method, path)
             error = ApiError(500, "tools/fake_stripe.py failed; see its log.", kind="api_error")
-            return _Answer(500, json.dumps(error.body(request_id), indent=2).encode(), request_id)
+            return _Answer(500, json.dumps(error.body(request_id), indent=2).encode(), request_id), params
 
     def _replay(self, saved: _SavedResponse, method: str, path: str, params: Json) -> _Answer:
         key = self._cause.idempotency_key if self._cause else None
@@ -1047,7 +1095,6 @@ class FakeStripe:
                 item["quantity"] = _integer(change["quantity"], f"items[{n}][quantity]")
         if not items:
             raise ApiError(400, "A subscription must have at least one active plan.", param="items")
-        subscription["items"]["total_count"] = len(items)
 
     def _extend_trial(self, subscription: Json, trial_end: int, now: int) -> None:
         if trial_end <= now:
@@ -1111,8 +1158,11 @@ class FakeStripe:
         subscription = self._lookup("subscription", subscription_id)
         if subscription["status"] != "paused":
             raise ApiError(400, "Only subscriptions with status `paused` can be resumed.")
+        anchor_params = _object(params.get("billing_cycle_anchor", {"type": "now"}), "billing_cycle_anchor")
         anchor = _choice(
-            params.get("billing_cycle_anchor", "now"), "billing_cycle_anchor", ("now", "unchanged")
+            _required(anchor_params, "type", "billing_cycle_anchor[type]"),
+            "billing_cycle_anchor[type]",
+            BILLING_CYCLE_ANCHOR_TYPES,
         )
         now = self._clock()
         before = copy.deepcopy(subscription)
@@ -1986,7 +2036,7 @@ def _previous_attributes(before: Json, after: Json) -> Json:
     return changed
 
 
-# Object shapes: every field of Stripe's fixtures for 2026-07-29.dahlia, values for this fake.
+# Object shapes in API_VERSION: every field of Stripe's fixtures that it keeps, values for this fake.
 
 
 def _recurring(interval: str, interval_count: int) -> Json:
@@ -2211,7 +2261,6 @@ def _subscription_object(
             "object": "list",
             "data": items,
             "has_more": False,
-            "total_count": len(items),
             "url": f"/v1/subscription_items?subscription={subscription_id}",
         },
         "latest_invoice": None,
@@ -2354,7 +2403,6 @@ def _invoice_object(
             "object": "list",
             "data": lines,
             "has_more": False,
-            "total_count": len(lines),
             "url": f"/v1/invoices/{invoice_id}/lines",
         },
         "livemode": False,
@@ -2392,7 +2440,6 @@ def _invoice_object(
             "paid_at": None,
             "voided_at": None,
         },
-        "subscription": None,
         "subtotal": total,
         "subtotal_excluding_tax": total,
         "test_clock": None,
@@ -2485,7 +2532,7 @@ def _checkout_session_object(
         "total_details": None
         if mode == "setup"
         else {"amount_discount": 0, "amount_shipping": 0, "amount_tax": 0},
-        "ui_mode": "hosted",
+        "ui_mode": "hosted_page",
         "url": f"https://checkout.stripe.com/c/pay/{session_id}",
         "wallet_options": None,
     }

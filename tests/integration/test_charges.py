@@ -37,6 +37,27 @@ def dodo(aws: Aws, monkeypatch: pytest.MonkeyPatch, frozen_clock) -> Iterator[Fa
         yield fake
 
 
+@pytest.fixture
+def dodo_without_payment_webhooks(
+    aws: Aws, monkeypatch: pytest.MonkeyPatch, frozen_clock
+) -> Iterator[tuple[FakeDodo, list[tuple[bytes, dict[str, str]]]]]:
+    """A fake Dodo whose payment webhooks never arrive (kept in the list, to deliver late)."""
+    muted: list[tuple[bytes, dict[str, str]]] = []
+
+    def webhook(body: bytes, headers: dict[str, str]) -> None:
+        if json.loads(body)["type"].startswith("payment."):
+            muted.append((body, headers))
+        else:
+            deliver_dodo(body, headers)
+
+    fake = FakeDodo(clock=clock.timestamp, webhook=webhook, secret=DODO_WEBHOOK_SECRET)
+    fake.add_product("pdt_usage", 0)
+    with fake:
+        monkeypatch.setenv("PLAN_CATALOG", json.dumps(CATALOG))
+        use_dodo_api(monkeypatch, fake.url)
+        yield fake, muted
+
+
 def mandate(dodo: FakeDodo, account_id: str) -> str:
     subscription = dodo.on_demand_subscription(
         f"{account_id}@example.com", "pdt_usage", {"account_id": account_id}
@@ -273,44 +294,72 @@ def test_a_call_that_never_reached_dodo_is_made_again_by_its_check(dodo: FakeDod
 
 
 def test_a_charge_whose_answer_was_lost_is_settled_from_dodo_by_its_check(
-    aws: Aws, monkeypatch: pytest.MonkeyPatch, frozen_clock
+    dodo_without_payment_webhooks: tuple[FakeDodo, list[tuple[bytes, dict[str, str]]]],
+    aws: Aws,
+    frozen_clock,
 ) -> None:
     """The call made a payment, then its answer and every webhook were lost: the check finds the
     payment by its metadata, and a soft decline is scheduled for retry as the webhook would have."""
-    muted: list[tuple[bytes, dict[str, str]]] = []
+    fake, muted = dodo_without_payment_webhooks
+    sub_id = mandate(fake, "acct-c10")
+    outside = dodopayments.DodoPayments(bearer_token="k", base_url=fake.url, max_retries=0)
+    outside.subscriptions.charge(sub_id, product_price=100)  # another payment, not ours
+    fake.wait_idle()
+    fake.decline_next_charges(sub_id, "INSUFFICIENT_FUNDS")
+    fake.lose_charge_answers = 1
+    assert post_charge("acct-c10", idempotency_key="order-1")[0] == 503
+    fake.wait_idle()
+    (check,) = schedules("check").values()
+    frozen_clock.advance(get_settings().charge_start_lease_seconds)
+    assert run_check(check) == "found"
+    assert fake.charge_requests == 2  # the one outside and ours: the check made no charge
+    charge = post_charge("acct-c10", idempotency_key="order-1")[1]
+    assert (charge["status"], charge["attempts"][0]["error_code"]) == (
+        "retry_scheduled",
+        "INSUFFICIENT_FUNDS",
+    )
+    assert len(schedules()) == 3
+    for body, headers in muted:  # the webhooks come after all: nothing happens twice
+        deliver_dodo(body, headers)
+    assert detail_types(aws, "Payment Retr") == [charges.RETRY_SCHEDULED]
 
-    def webhook(body: bytes, headers: dict[str, str]) -> None:
-        if json.loads(body)["type"].startswith("payment."):
-            muted.append((body, headers))
-        else:
-            deliver_dodo(body, headers)
 
-    fake = FakeDodo(clock=clock.timestamp, webhook=webhook, secret=DODO_WEBHOOK_SECRET)
-    fake.add_product("pdt_usage", 0)
-    with fake:
-        monkeypatch.setenv("PLAN_CATALOG", json.dumps(CATALOG))
-        use_dodo_api(monkeypatch, fake.url)
-        sub_id = mandate(fake, "acct-c10")
-        outside = dodopayments.DodoPayments(bearer_token="k", base_url=fake.url, max_retries=0)
-        outside.subscriptions.charge(sub_id, product_price=100)  # another payment, not ours
-        fake.wait_idle()
-        fake.decline_next_charges(sub_id, "INSUFFICIENT_FUNDS")
-        fake.lose_charge_answers = 1
-        assert post_charge("acct-c10", idempotency_key="order-1")[0] == 503
-        fake.wait_idle()
-        (check,) = schedules("check").values()
-        frozen_clock.advance(get_settings().charge_start_lease_seconds)
-        assert run_check(check) == "found"
-        assert fake.charge_requests == 2  # the one outside and ours: the check made no charge
-        charge = post_charge("acct-c10", idempotency_key="order-1")[1]
-        assert (charge["status"], charge["attempts"][0]["error_code"]) == (
-            "retry_scheduled",
-            "INSUFFICIENT_FUNDS",
-        )
-        assert len(schedules()) == 3
-        for body, headers in muted:  # the webhooks come after all: nothing happens twice
-            deliver_dodo(body, headers)
-        assert detail_types(aws, "Payment Retr") == [charges.RETRY_SCHEDULED]
+def test_the_check_reads_every_page_of_payments(
+    dodo_without_payment_webhooks: tuple[FakeDodo, list[tuple[bytes, dict[str, str]]]], frozen_clock
+) -> None:
+    """211 payments of the subscription, ours on the second page (Dodo's page 1, which the SDK's
+    auto-paginator never asks for: it goes from the first page to page 2). The check reads every
+    page until a short one, finds ours, and charges nothing again."""
+    fake, _ = dodo_without_payment_webhooks
+    sub_id = mandate(fake, "acct-c12")
+    outside = dodopayments.DodoPayments(bearer_token="k", base_url=fake.url, max_retries=0)
+
+    def charge_outside(count: int) -> None:
+        for _ in range(count):
+            frozen_clock.advance(1)
+            outside.subscriptions.charge(sub_id, product_price=100)
+            fake.wait_idle()
+
+    charge_outside(60)
+    fake.lose_charge_answers = 1
+    assert post_charge("acct-c12", idempotency_key="order-1")[0] == 503
+    fake.wait_idle()
+    charge_outside(150)
+    (ours,) = [p["payment_id"] for p in fake.objects("payment") if p["metadata"].get("charge_key")]
+    second_page = outside.payments.list(subscription_id=sub_id, page_size=100, page_number=1).items
+    assert ours in [p.payment_id for p in second_page]
+    assert fake.charge_requests == 211
+
+    (check,) = schedules("check").values()
+    frozen_clock.advance(get_settings().charge_start_lease_seconds)
+    assert run_check(check) == "found"
+    assert fake.charge_requests == 211
+    status, charge = post_charge("acct-c12", idempotency_key="order-1")
+    assert (status, charge["status"], [a["payment_id"] for a in charge["attempts"]]) == (
+        200,
+        "succeeded",
+        [ours],
+    )
 
 
 @pytest.mark.parametrize(

@@ -11,6 +11,8 @@ import pytest
 import stripe
 
 from billing.clock import ManualClock, iso
+from billing.providers.stripe import API_VERSION
+from tests.stripe_types import fake_stripe_problems
 from tests.support import Aws, deliver_stripe, get_account, use_stripe_api
 from tools.fake_stripe import FakeStripe
 
@@ -33,11 +35,15 @@ def deliveries() -> Deliveries:
 
 @pytest.fixture
 def fake(aws: Aws, deliveries: Deliveries, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeStripe]:
-    """The fake on the process clock (the frozen one), its events delivered to the handler in-process."""
+    """The fake on the process clock (the frozen one), its events delivered to the handler in-process;
+    afterwards every request (the test's and the layer's re-fetches) must have named the pinned API
+    version, every answer and event must conform to it."""
     with FakeStripe(webhook=deliveries) as running:
         running.add_price("price_1Q1planS", "prod_Q1planS", 1900, lookup_key="plan_s_monthly")
         use_stripe_api(monkeypatch, running.url)
         yield running
+        running.wait_idle()
+        assert fake_stripe_problems(running, API_VERSION) == []
 
 
 def settle(fake: FakeStripe, clock: ManualClock, days: float = 0) -> dict[str, Any]:

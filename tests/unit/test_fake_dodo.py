@@ -278,7 +278,91 @@ def test_decline_codes_follow_the_docs_table() -> None:
     ]
 
 
+def test_payment_pages_are_numbered_from_0_and_the_sdk_paginator_skips_page_1(
+    fake: FakeDodo, client: DodoPayments
+) -> None:
+    """Dodo numbers pages from 0 (the SDK's own PaymentListParams: "Page number default is 0"), yet
+    the SDK's auto-paginator asks for page 2 after the first page (`page_number or 1`, plus one):
+    billing.providers.dodo pages through GET /payments itself."""
+    subscription_id = _checkout(client, fake)
+    fake.hold_payments = True
+    for amount in range(100, 125):
+        client.subscriptions.charge(subscription_id, product_price=amount)
+        fake.settle()
+    newest_first = list(range(124, 99, -1))  # of one second, the later first
+
+    pages = [client.payments.list(page_size=10, page_number=number).items for number in range(4)]
+
+    assert [len(page) for page in pages] == [10, 10, 5, 0]
+    assert [p.total_amount for page in pages for p in page] == newest_first
+    assert [p.total_amount for p in client.payments.list(page_size=10).items] == newest_first[:10]
+    paginated = [p.total_amount for p in client.payments.list(page_size=10)]
+    assert paginated == newest_first[:10] + newest_first[20:]  # page 1 never asked for
+    assert [p.total_amount for p in client.payments.list(status="failed").items] == []
+    with pytest.raises(dodopayments.UnprocessableEntityError):
+        client.payments.list(customer_id="cus_1")  # a filter the fake does not simulate
+    with pytest.raises(dodopayments.UnprocessableEntityError):
+        client.payments.list(page_size=101)
+
+
+# Refunds
+
+
+def test_a_succeeded_payment_is_refunded_in_full_once(
+    fake: FakeDodo, client: DodoPayments, deliveries: list[Delivery]
+) -> None:
+    subscription_id = _checkout(client, fake)
+    fake.decline_next_charges(subscription_id, "INSUFFICIENT_FUNDS")
+    declined = _charge(client, fake, subscription_id, 900)
+    paid = _charge(client, fake, subscription_id, 2500)
+
+    refund = client.refunds.create(payment_id=paid, reason="duplicate subscription")
+    fake.wait_idle()
+
+    assert (refund.status, refund.amount, refund.is_partial, refund.payment_id) == (
+        "succeeded",
+        2500,
+        False,
+        paid,
+    )
+    assert refund.refund_id.startswith("ref_")
+    event = Webhook(TEST_WEBHOOK_SECRET).verify(*deliveries[-1])
+    assert (event["type"], event["data"]["payload_type"], event["data"]["refund_id"]) == (
+        "refund.succeeded",
+        "Refund",
+        refund.refund_id,
+    )
+    payment = client.payments.retrieve(paid)
+    assert [(r.refund_id, r.status) for r in payment.refunds] == [(refund.refund_id, "succeeded")]
+    assert payment.refund_status == "full"
+    assert [r["refund_id"] for r in fake.objects("refund")] == [refund.refund_id]
+    for refused in (paid, declined):  # nothing left to refund; not a succeeded payment
+        with pytest.raises(dodopayments.UnprocessableEntityError):
+            client.refunds.create(payment_id=refused)
+    with pytest.raises(dodopayments.UnprocessableEntityError):  # partial refunds are not simulated
+        client.refunds.create(payment_id=paid, items=[{"item_id": PRODUCT, "amount": 100}])
+    with pytest.raises(dodopayments.NotFoundError):
+        client.refunds.create(payment_id="pay_nope")
+    assert len(fake.objects("refund")) == 1
+
+
 # Updates
+
+
+def test_the_next_billing_date_moves_to_a_later_time(fake: FakeDodo, client: DodoPayments) -> None:
+    subscription_id = _checkout(client, fake)
+    before = len(fake.events)
+
+    moved = client.subscriptions.update(subscription_id, next_billing_date="2099-03-01T12:00:00Z")
+
+    assert moved.next_billing_date.isoformat() == "2099-03-01T12:00:00+00:00"
+    assert _types(fake.events[before:]) == ["subscription.updated"]
+    assert fake.events[-1]["data"]["next_billing_date"] == "2099-03-01T12:00:00Z"
+    with pytest.raises(dodopayments.UnprocessableEntityError):
+        client.subscriptions.update(subscription_id, next_billing_date="2001-01-01T00:00:00Z")
+    client.subscriptions.update(subscription_id, status="cancelled")
+    with pytest.raises(dodopayments.UnprocessableEntityError):
+        client.subscriptions.update(subscription_id, next_billing_date="2099-04-01T00:00:00Z")
 
 
 def test_pause_resume_and_cancel_emit_their_events(fake: FakeDodo, client: DodoPayments) -> None:

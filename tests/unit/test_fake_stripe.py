@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+import urllib.request
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -13,7 +14,8 @@ import pytest
 import stripe
 
 from billing.clock import ManualClock
-from billing.providers.stripe import ROUTES, parse_event, subscription_snapshot, verify_signature
+from billing.providers.stripe import API_VERSION, ROUTES, parse_event, subscription_snapshot, verify_signature
+from tests.stripe_types import fake_stripe_problems
 from tests.support import stripe_event
 from tools.fake_stripe import FakeStripe, parse_form, signing_webhook
 
@@ -38,7 +40,8 @@ def delivered() -> list[bytes]:
 
 @pytest.fixture
 def fake(clock: ManualClock, delivered: list[bytes]) -> Iterator[FakeStripe]:
-    """A running fake with the story's two prices; afterwards, every delivery must parse and route."""
+    """A running fake with the story's two prices; afterwards, every delivery must parse and route, every
+    request must have named the pinned API version, every answer and event must conform to it."""
     with FakeStripe(clock=lambda: int(clock.now().timestamp()), webhook=delivered.append) as running:
         running.add_price("price_1Q1planS", "prod_Q1planS", 1900, lookup_key="plan_s_monthly")
         running.add_price("price_1Q1planM", "prod_Q1planM", 4900, lookup_key="plan_m_monthly")
@@ -48,6 +51,7 @@ def fake(clock: ManualClock, delivered: list[bytes]) -> Iterator[FakeStripe]:
             parsed = parse_event(payload)
             if parsed.event_type in ROUTES:
                 ROUTES[parsed.event_type](parsed.object)
+        assert fake_stripe_problems(running, API_VERSION) == []
 
 
 @pytest.fixture
@@ -279,6 +283,7 @@ def test_trial_end_with_a_payment_method_converts_to_active(
     subscription = _trial(client, customer_id)
     card = fake.attach_payment_method(customer_id)
     assert client.v1.customers.retrieve(customer_id).invoice_settings.default_payment_method == card
+    assert client.v1.payment_methods.retrieve(card).customer == customer_id
 
     _at(clock, JAN_31)
     events = fake.advance()
@@ -570,6 +575,58 @@ def test_paused_subscription_resumes_once_a_card_is_saved(
         client.v1.subscriptions.resume(subscription.id)
 
 
+def test_resume_takes_the_billing_cycle_anchor_as_an_object(
+    fake: FakeStripe, client: stripe.StripeClient, clock: ManualClock
+) -> None:
+    customer_id = _customer(client)
+    subscription = _trial(client, customer_id, "pause")
+    _at(clock, JAN_31)
+    fake.advance()
+    fake.attach_payment_method(customer_id)
+
+    with pytest.raises(stripe.InvalidRequestError) as refused:
+        client.v1.subscriptions.resume(
+            subscription.id,
+            params={"billing_cycle_anchor": "now"},  # type: ignore[arg-type]  # the pre-endive form
+        )
+    assert (refused.value.http_status, refused.value.param) == (400, "billing_cycle_anchor")
+    assert refused.value.error is not None and refused.value.error.type == "invalid_request_error"
+    assert client.v1.subscriptions.retrieve(subscription.id).status == "paused"
+
+    unchanged = client.v1.subscriptions.resume(
+        subscription.id, params={"billing_cycle_anchor": {"type": "unchanged"}}
+    )
+    assert (unchanged.status, unchanged.billing_cycle_anchor) == ("active", JAN_31)
+
+
+def test_only_the_pinned_api_version_is_answered(clock: ManualClock) -> None:
+    """Real Stripe answers any valid version; the fake renders one, and refuses to pretend otherwise.
+    Without a header, Stripe uses the account's default version: the fake's is the pinned one."""
+    with FakeStripe(clock=lambda: int(clock.now().timestamp())) as fake:
+        pinned = stripe.StripeClient("sk_test_fake", base_addresses={"api": fake.url})
+        other = stripe.StripeClient(
+            "sk_test_fake", base_addresses={"api": fake.url}, stripe_version="2026-07-29.dahlia"
+        )
+        customer = pinned.v1.customers.create()
+        with pytest.raises(stripe.InvalidRequestError) as refused:
+            other.v1.customers.retrieve(customer.id)
+        request = urllib.request.Request(  # noqa: S310  (the fake on loopback)
+            f"{fake.url}/v1/customers/{customer.id}", headers={"Authorization": "Bearer sk_test_fake"}
+        )
+        with urllib.request.urlopen(request) as unversioned:  # noqa: S310
+            answered_in = unversioned.headers["Stripe-Version"]
+
+        assert customer.last_response is not None
+        assert customer.last_response.headers["Stripe-Version"] == API_VERSION == answered_in
+        assert refused.value.http_status == 400
+        assert "Invalid Stripe API version: 2026-07-29.dahlia" in str(refused.value.user_message)
+        assert [(r.stripe_version, r.status) for r in fake.requests] == [
+            (API_VERSION, 200),
+            ("2026-07-29.dahlia", 400),
+            (None, 200),
+        ]
+
+
 def test_list_subscriptions_filters_by_customer_and_status(client: stripe.StripeClient) -> None:
     first, second = _customer(client), _customer(client, "acct-1002")
     trialing = _trial(client, first)
@@ -740,7 +797,7 @@ def test_events_are_delivered_in_order_after_the_response(
     events = fake.events
     assert [json.loads(payload) for payload in delivered] == events
     assert len({event["id"] for event in events}) == len(events)
-    assert all(event["api_version"] == "2026-07-29.dahlia" and event["livemode"] is False for event in events)
+    assert all(event["api_version"] == API_VERSION and event["livemode"] is False for event in events)
     assert [event["created"] for event in events] == [T0] * 4 + [JAN_31] * 3
 
 
@@ -869,6 +926,7 @@ def test_the_latest_invoice_payment_is_refunded_once(fake: FakeStripe, client: s
         intent.id,
     )
     assert again.id == refund.id and again.last_response is not None
+    assert client.v1.refunds.retrieve(refund.id).amount == 1900
     assert again.last_response.headers["Idempotent-Replayed"] == "true"
     refunded = client.v1.charges.retrieve(charge.id, params={"expand": ["refunds"]})
     assert (refunded.refunded, refunded.amount_refunded) == (True, 1900)

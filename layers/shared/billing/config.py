@@ -13,6 +13,7 @@ from billing.charges import RetryPolicy
 from billing.dormancy import DormancyPolicy
 from billing.entitlements import AccessPolicy
 from billing.lifecycle import NoticePolicy
+from billing.providers.stripe import API_VERSION as STRIPE_API_VERSION
 
 
 class Settings(BaseSettings):
@@ -26,6 +27,9 @@ class Settings(BaseSettings):
     # {"webhook_secrets": ["whsec_current", "whsec_previous"], "api_key": "rk_..."}
     stripe_secret_name: str | None = None
     stripe_api_base: str | None = None
+    # Stripe-Version of every API call. Change it only with the `stripe` SDK pin: the SDK's typed
+    # params are generated for its own version.
+    stripe_api_version: str = STRIPE_API_VERSION
     # Deliveries this deployment refuses: test-mode events on a live deployment (or the reverse), and
     # events of another Stripe account / Dodo business than the one configured (empty: any).
     stripe_mode: Literal["any", "live", "test"] = "any"

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from billing import dormancy, on_demand, stripe_access
+from billing import dodo_access, dormancy, stripe_access
 from billing.config import Settings
 from billing.model import DormancyRecord, SubscriptionSnapshot
 from billing.providers import dodo
@@ -21,7 +21,7 @@ from billing.providers import dodo
 def take(record: DormancyRecord, settings: Settings, key: str) -> SubscriptionSnapshot:
     policy = settings.dormancy_policy
     if record.provider == dodo.PROVIDER:
-        api = on_demand.provider_api(settings)
+        api = dodo_access.provider_api(settings)
         if record.action == "pause":
             return api.update_subscription(record.subscription_id, status="paused")
         if record.action == "cancel_at_period_end":
@@ -45,7 +45,7 @@ def take(record: DormancyRecord, settings: Settings, key: str) -> SubscriptionSn
 def undo(record: DormancyRecord, call: str, settings: Settings, key: str) -> SubscriptionSnapshot:
     """`call` from `dormancy.undo_call`: resume_collection | keep."""
     if record.provider == dodo.PROVIDER:
-        api = on_demand.provider_api(settings)
+        api = dodo_access.provider_api(settings)
         if call == "resume_collection":
             return api.update_subscription(record.subscription_id, status="active")
         return api.update_subscription(record.subscription_id, cancel_at_next_billing_date=False)

@@ -220,6 +220,7 @@ def _subscribe_after_setup(state: AccountState, checkout: CheckoutSnapshot) -> t
             detail_type="create_subscription",
             detail={
                 "call": "create_subscription",
+                "provider": checkout.provider,
                 "customer_id": checkout.customer_id,
                 "price_id": checkout.price_id,
                 "account_id": state.account_id,

@@ -21,7 +21,8 @@ from typing import Any
 from aws_lambda_powertools import Logger
 
 from billing import charges, clock, effects, processing, store
-from billing.config import Settings, get_settings
+from billing.config import get_settings
+from billing.dodo_access import provider_api
 from billing.errors import BadRequest, BillingError, Conflict, RetryLater
 from billing.model import (
     LIVE_STATUSES,
@@ -32,16 +33,8 @@ from billing.model import (
     ChargeStarted,
 )
 from billing.providers import dodo
-from billing.secrets import dodo_credentials
 
 logger = Logger(child=True)
-
-
-def provider_api(settings: Settings) -> dodo.DodoApi:
-    api_key = dodo_credentials(settings).api_key
-    if not api_key:
-        raise RetryLater("no Dodo Payments API key is configured", reason="not_configured")
-    return dodo.api_client(api_key, settings.dodo_api_base)
 
 
 def on_demand_subscription(state: AccountState) -> str | None:

@@ -1,14 +1,25 @@
-"""Provider calls recorded as side effects (duplicate resolutions), each with its Idempotency-Key."""
+"""Provider calls recorded as side effects (duplicate resolutions, a subscription after setup), each
+made at the provider its effect names: Stripe with the effect's key as Idempotency-Key; Dodo
+Payments, which takes none, with calls that read first and change nothing when repeated."""
 
 from __future__ import annotations
 
+from billing import dodo_access, stripe_access
 from billing.config import get_settings
 from billing.model import Effect
-from billing.stripe_access import provider_api
+from billing.providers import dodo, stripe
 
 
 def run(effect: Effect) -> None:
-    api = provider_api(get_settings())
+    # Effects recorded before calls named their provider were all Stripe's.
+    if effect.detail.get("provider", stripe.PROVIDER) == dodo.PROVIDER:
+        _run_dodo(effect)
+    else:
+        _run_stripe(effect)
+
+
+def _run_stripe(effect: Effect) -> None:
+    api = stripe_access.provider_api(get_settings())
     detail = effect.detail
     if effect.detail_type == "create_subscription":
         api.create_subscription(
@@ -24,3 +35,16 @@ def run(effect: Effect) -> None:
         api.extend(subscription_id, int(detail["trial_end"]), key=effect.key)
     else:
         raise ValueError(f"unknown provider call {effect.detail_type!r}")
+
+
+def _run_dodo(effect: Effect) -> None:
+    api = dodo_access.provider_api(get_settings())
+    subscription_id = str(effect.detail["subscription_id"])
+    if effect.detail_type == "cancel" and not effect.detail.get("prorate"):
+        api.cancel_now(subscription_id)
+    elif effect.detail_type == "refund_latest_payment":
+        api.refund_latest_payment(subscription_id)
+    elif effect.detail_type == "extend":
+        api.extend(subscription_id, int(effect.detail["trial_end"]))
+    else:
+        raise ValueError(f"no Dodo Payments call for {effect.detail_type!r}")

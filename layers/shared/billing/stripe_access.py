@@ -12,4 +12,4 @@ def provider_api(settings: Settings) -> stripe.StripeApi:
     api_key = stripe_credentials(settings).api_key
     if not api_key:
         raise RetryLater("no Stripe API key is configured", reason="not_configured")
-    return stripe.api_client(api_key, settings.stripe_api_base)
+    return stripe.api_client(api_key, settings.stripe_api_base, settings.stripe_api_version)

@@ -57,13 +57,15 @@ def receive_stripe(body: bytes, signature: str | None) -> Result:
         return Result("ignored")
     api_key = credentials.api_key
 
-    def fetch_subscription(subscription_id: str) -> SubscriptionSnapshot:
+    def stripe_api() -> stripe.StripeApi:
         assert api_key is not None
-        return stripe.api_client(api_key, settings.stripe_api_base).subscription(subscription_id)
+        return stripe.api_client(api_key, settings.stripe_api_base, settings.stripe_api_version)
+
+    def fetch_subscription(subscription_id: str) -> SubscriptionSnapshot:
+        return stripe_api().subscription(subscription_id)
 
     def fetch_customer(customer_id: str) -> CustomerSnapshot:
-        assert api_key is not None
-        return stripe.api_client(api_key, settings.stripe_api_base).customer(customer_id)
+        return stripe_api().customer(customer_id)
 
     return process(
         Delivery(

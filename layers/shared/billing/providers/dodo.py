@@ -11,21 +11,23 @@ import base64
 import binascii
 import hashlib
 import hmac
+import itertools
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cache
 from typing import Any
 
 from billing.errors import BadRequest, Conflict, PaymentDeclined, RetryLater, SignatureError
-from billing.model import PauseCollection, PaymentSnapshot, SubscriptionSnapshot
+from billing.model import ENDED_STATUSES, PauseCollection, PaymentSnapshot, SubscriptionSnapshot
 from billing.wire import bounded_id, bounded_int, bounded_time, load_json
 
 PROVIDER = "dodo"
 ID_HEADER, TIMESTAMP_HEADER, SIGNATURE_HEADER = "webhook-id", "webhook-timestamp", "webhook-signature"
 SECRET_PREFIX = "whsec_"  # noqa: S105 (the prefix of every secret, not a secret)
 CLOCK_SKEW_SECONDS = 300  # how far our clock and Dodo's may disagree when looking a payment up
+PAYMENTS_PAGE_SIZE = 100  # the largest page GET /payments gives
 
 # Dodo's statuses in the vocabulary the entitlement rules share with Stripe.
 STATUSES = {
@@ -52,16 +54,21 @@ class DodoEvent:
     object: dict[str, Any]
 
 
-def _key(secret: str) -> bytes:
+def webhook_key(secret: str) -> bytes:
+    """The HMAC key of a `whsec_` secret. One that decodes to no key at all (`whsec_`, blank) is
+    refused as a misconfiguration: anyone could sign a delivery with it."""
     try:
-        return base64.b64decode(secret.removeprefix(SECRET_PREFIX) + "==")
+        key = base64.b64decode(secret.removeprefix(SECRET_PREFIX) + "==")
     except (binascii.Error, ValueError):
         raise RetryLater("a Dodo webhook secret is not base64", reason="not_configured") from None
+    if not key:
+        raise RetryLater("a Dodo webhook secret is empty", reason="not_configured")
+    return key
 
 
 def sign(secret: str, webhook_id: str, timestamp: int, body: bytes) -> str:
     signed = f"{webhook_id}.{timestamp}.".encode() + body
-    return "v1," + base64.b64encode(hmac.new(_key(secret), signed, hashlib.sha256).digest()).decode()
+    return "v1," + base64.b64encode(hmac.new(webhook_key(secret), signed, hashlib.sha256).digest()).decode()
 
 
 def verify_signature(
@@ -230,6 +237,12 @@ ROUTES: dict[str, Callable[[Mapping[str, Any]], Observation]] = {
 }
 
 
+# The duplicate policies Dodo's API can carry out (billing.duplicates): `refund` (cancel, then
+# refund the payment) and `extend` (cancel, then move the kept subscription's next_billing_date).
+# Not `credit`: Dodo's cancellation prorates nothing, so it leaves no balance for the unused time.
+DUPLICATE_POLICIES = frozenset({"refund", "extend"})
+
+
 class DodoApi:
     """The Dodo Payments API calls this project makes, through the official SDK (imported on first
     use). The API documents no idempotency key, so nothing here is retried by the SDK
@@ -286,6 +299,18 @@ class DodoApi:
         answer = self._call(self._client.subscriptions.charge, subscription_id, **options)
         return str(answer.payment_id)
 
+    def _payments(self, **filters: Any) -> Iterator[Any]:
+        """GET /payments with `filters`, newest first, page after page: from page 0 (Dodo numbers
+        pages from 0) until a short one. Not the SDK's auto-paginator: it asks for page 2 after the
+        first page, so it never reads page 1."""
+        for number in itertools.count():
+            page = self._call(
+                self._client.payments.list, page_number=number, page_size=PAYMENTS_PAGE_SIZE, **filters
+            )
+            yield from page.items
+            if len(page.items) < PAYMENTS_PAGE_SIZE:
+                return
+
     def charge_payment(
         self, subscription_id: str, since: int, metadata: Mapping[str, str]
     ) -> PaymentSnapshot | None:
@@ -293,14 +318,7 @@ class DodoApi:
         payments created since `since` (less a margin for clock skew); None if it made none. The list
         leaves out the error code, so the payment found is read whole."""
         created_at_gte = datetime.fromtimestamp(since - CLOCK_SKEW_SECONDS, UTC)
-
-        def listed() -> list[Any]:
-            pages = self._client.payments.list(
-                subscription_id=subscription_id, created_at_gte=created_at_gte, page_size=100
-            )
-            return list(pages)  # every page: the SDK asks for the next until one comes back empty
-
-        for summary in self._call(listed):
+        for summary in self._payments(subscription_id=subscription_id, created_at_gte=created_at_gte):
             found = summary.metadata or {}
             if all(found.get(key) == value for key, value in metadata.items()):
                 payment = self._call(self._client.payments.retrieve, summary.payment_id)
@@ -311,6 +329,42 @@ class DodoApi:
         """`status` (paused | active | cancelled), `cancel_at_next_billing_date`."""
         found = self._call(self._client.subscriptions.update, subscription_id, **changes)
         return subscription_snapshot(found.model_dump(mode="json"))
+
+    # Duplicate resolution. Dodo takes no idempotency key and a resolution's calls are re-driven
+    # until its event's effects are done, so each call first reads what it would change: setting a
+    # state that is already set, or refunding a payment refunded already, is skipped.
+
+    def cancel_now(self, subscription_id: str) -> SubscriptionSnapshot:
+        """`status: cancelled` at once (Dodo prorates nothing); an ended subscription is left as it is."""
+        found = self.subscription(subscription_id)
+        if found.status in ENDED_STATUSES:
+            return found
+        return self.update_subscription(subscription_id, status="cancelled")
+
+    def refund_latest_payment(self, subscription_id: str) -> str | None:
+        """Refund the subscription's latest succeeded payment in full; returns the refund id, None when
+        the subscription has no such payment. A refund of it that did not fail counts as made: Dodo
+        never refunds more than a payment's amount, and nothing here asks it to try."""
+        latest = next(self._payments(subscription_id=subscription_id, status="succeeded"), None)
+        if latest is None:
+            return None
+        payment = self._call(self._client.payments.retrieve, latest.payment_id)
+        made = next((refund for refund in payment.refunds if refund.status != "failed"), None)
+        if made is not None:
+            return str(made.refund_id)
+        refund = self._call(
+            self._client.refunds.create, payment_id=latest.payment_id, reason="duplicate subscription"
+        )
+        return str(refund.refund_id)
+
+    def extend(self, subscription_id: str, next_billing_at: int) -> SubscriptionSnapshot:
+        """Move the next billing date out to `next_billing_at`; one already there or later is kept."""
+        found = self.subscription(subscription_id)
+        if found.current_period_end is not None and found.current_period_end >= next_billing_at:
+            return found
+        return self.update_subscription(
+            subscription_id, next_billing_date=datetime.fromtimestamp(next_billing_at, UTC)
+        )
 
     def mandate_checkout(
         self, account_id: str, product_id: str, return_url: str, email: str | None

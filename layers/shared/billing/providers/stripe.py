@@ -27,6 +27,10 @@ from billing.wire import bounded_id, bounded_int, bounded_time, load_json
 
 PROVIDER = "stripe"
 SIGNATURE_HEADER = "stripe-signature"
+# The API version the pinned `stripe` SDK is generated for (its typed params and objects follow it);
+# every request names it, so the account's default version never changes what the calls mean.
+API_VERSION = "2026-10-28.endive"
+SECRET_PREFIX = "whsec_"  # noqa: S105 (the prefix of every endpoint secret, not a secret)
 
 Observation = SubscriptionSnapshot | InvoiceSnapshot | CustomerSnapshot | CheckoutSnapshot
 
@@ -40,6 +44,15 @@ class StripeEvent:
     account: str | None  # the connected account, for Connect deliveries
     object: dict[str, Any]
     previous_attributes: dict[str, Any] | None = None  # `*.updated` events: old values of what changed
+
+
+def webhook_key(secret: str) -> bytes:
+    """The HMAC key of an endpoint secret: the whole string, prefix included. One with nothing
+    after the prefix (empty, blank, `whsec_`) is refused as a misconfiguration: anyone could sign
+    a delivery with it."""
+    if not secret.removeprefix(SECRET_PREFIX).strip():
+        raise RetryLater("a Stripe webhook secret is empty", reason="not_configured")
+    return secret.encode()
 
 
 def verify_signature(
@@ -73,7 +86,7 @@ def verify_signature(
         )
     signed = str(timestamp).encode() + b"." + payload
     if not any(
-        hmac.compare_digest(hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest(), candidate)
+        hmac.compare_digest(hmac.new(webhook_key(secret), signed, hashlib.sha256).hexdigest(), candidate)
         for secret in secrets
         for candidate in signatures
     ):
@@ -305,15 +318,20 @@ ROUTES: dict[str, Callable[[Mapping[str, Any]], Observation]] = {
 }
 
 
+# The duplicate policies Stripe's API carries out (billing.duplicates), every one.
+DUPLICATE_POLICIES = frozenset({"refund", "credit", "extend"})
+
+
 class StripeApi:
     """The Stripe API calls this project makes, through the official SDK (imported on first use,
-    so verifying a webhook never loads it). Every POST carries an Idempotency-Key."""
+    so verifying a webhook never loads it). Every request names `api_version` (Stripe-Version),
+    every POST carries an Idempotency-Key."""
 
-    def __init__(self, api_key: str, api_base: str | None = None) -> None:
+    def __init__(self, api_key: str, api_base: str | None = None, api_version: str = API_VERSION) -> None:
         import stripe
 
         self._stripe = stripe
-        options: dict[str, Any] = {"max_network_retries": 2}
+        options: dict[str, Any] = {"max_network_retries": 2, "stripe_version": api_version}
         if api_base:
             options["base_addresses"] = {"api": api_base}
         self._client = stripe.StripeClient(api_key, **options)
@@ -386,7 +404,7 @@ class StripeApi:
         found = self._call(
             self._client.v1.subscriptions.resume,
             subscription_id,
-            params={"billing_cycle_anchor": "now"},
+            params={"billing_cycle_anchor": {"type": "now"}},
             options={"idempotency_key": key},
         )
         return subscription_snapshot(found)
@@ -521,5 +539,5 @@ class StripeApi:
 
 
 @cache
-def api_client(api_key: str, api_base: str | None = None) -> StripeApi:
-    return StripeApi(api_key, api_base)
+def api_client(api_key: str, api_base: str | None = None, api_version: str = API_VERSION) -> StripeApi:
+    return StripeApi(api_key, api_base, api_version)

@@ -204,6 +204,27 @@ def test_a_soft_decline_is_retried_on_schedule_and_success_deletes_the_rest(
     assert detail_types(aws, "Charge") == [charges.SUCCEEDED]
 
 
+def test_a_retry_dodo_refuses_is_recorded_and_the_invocation_succeeds(
+    dodo: FakeDodo, aws: Aws, frozen_clock
+) -> None:
+    """Scheduler retries a failed invocation: one whose refusal is recorded must not fail."""
+    sub_id = mandate(dodo, "acct-c9")
+    dodo.decline_next_charges(sub_id, "INSUFFICIENT_FUNDS")
+    post_charge("acct-c9", idempotency_key="order-1")
+    dodo.wait_idle()
+    sdk = dodopayments.DodoPayments(bearer_token="dodo_test_fake", base_url=dodo.url, max_retries=0)
+    sdk.subscriptions.update(sub_id, cancel_at_next_billing_date=True)  # Dodo refuses charges now
+    dodo.wait_idle()
+    frozen_clock.advance(3 * DAY)
+    retry_input = {"account_id": "acct-c9", "charge_key": "order-1", "attempt": 1}
+    assert run_retry(retry_input) == {"outcome": "refused"}
+    assert run_retry(retry_input) == {"outcome": "not_due"}
+    charge = post_charge("acct-c9", idempotency_key="order-1")[1]
+    assert [a["outcome"] for a in charge["attempts"]] == ["failed", "failed"]
+    assert charge["attempts"][1]["error_code"] == "provider_refused"
+    assert dodo.charge_requests == 2
+
+
 def test_a_hard_decline_schedules_nothing(dodo: FakeDodo, aws: Aws) -> None:
     sub_id = mandate(dodo, "acct-c5")
     dodo.decline_next_charges(sub_id, "STOLEN_CARD")

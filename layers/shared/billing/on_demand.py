@@ -102,8 +102,7 @@ def retry(account_id: str, charge_key: str, attempt: int) -> str:
         )
     if result.outcome != "applied" or result.charge is None:
         return result.outcome
-    _start(api, account_id, result.charge, attempt)
-    return "charged"
+    return _start_scheduled(api, account_id, result.charge, attempt)
 
 
 def check(account_id: str, charge_key: str, attempt: int) -> str:
@@ -140,8 +139,7 @@ def check(account_id: str, charge_key: str, attempt: int) -> str:
         return "waiting"  # the check just armed looks again once the other charge had its time
     if result.outcome != "applied" or result.charge is None:
         return result.outcome
-    _start(api, account_id, result.charge, attempt)
-    return "charged"
+    return _start_scheduled(api, account_id, result.charge, attempt)
 
 
 def _arm_check(account_id: str, charge_key: str, attempt: int, *, lease_from: int) -> None:
@@ -153,6 +151,18 @@ def _arm_check(account_id: str, charge_key: str, attempt: int, *, lease_from: in
 
 def _metadata(account_id: str, charge_key: str, attempt: int) -> dict[str, str]:
     return {"account_id": account_id, "charge_key": charge_key, "retry_attempt": str(attempt)}
+
+
+def _start_scheduled(api: dodo.DodoApi, account_id: str, charge: ChargeRecord, attempt: int) -> str:
+    """The call of a retry or a check: `charged`, or `refused` when Dodo refused it. The refusal is
+    recorded and final, so the invocation succeeds: a failed one would only be retried by Scheduler."""
+    try:
+        _start(api, account_id, charge, attempt)
+    except RetryLater:
+        raise
+    except BillingError:
+        return "refused"
+    return "charged"
 
 
 def _start(api: dodo.DodoApi, account_id: str, charge: ChargeRecord, attempt: int) -> ChargeRecord:

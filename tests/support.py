@@ -31,6 +31,20 @@ DODO_WEBHOOK_SECRET = "whsec_ZG9kby10ZXN0LXdlYmhvb2stc2VjcmV0LTAxMjM0NTY3"  # ba
 STRIPE_SECRET = {"webhook_secrets": [WEBHOOK_SECRET, ROTATED_OUT_SECRET]}
 DODO_SECRET = {"webhook_secrets": [DODO_WEBHOOK_SECRET]}
 START = datetime(2026, 1, 1, 0, 0, 10, tzinfo=UTC)
+# The status of a Dodo subscription in the payload of each subscription event.
+DODO_SUBSCRIPTION_STATUSES = {
+    "active": "active",
+    "renewed": "active",
+    "on_hold": "on_hold",
+    "failed": "failed",
+    "cancelled": "cancelled",
+    "expired": "expired",
+    "paused": "paused",
+    "updated": "active",
+    "plan_changed": "active",
+    "past_due": "past_due",
+    "unpaused": "active",
+}
 
 
 def stripe_event(name: str) -> dict[str, Any]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -69,36 +70,51 @@ def parameters() -> dict[str, str]:
 NO_VALUE = object()  # AWS::NoValue: the property is left out
 
 
-def resolve(value: Any) -> Any:
-    """Resolve the intrinsics this template uses against the local stand-ins."""
+def resolve(value: Any, params: Mapping[str, str] | None = None) -> Any:
+    """Resolve the intrinsics this template (and SAM's translation of it) uses against the local
+    stand-ins, with the template's parameters (`params`: the local ones by default)."""
+    params = parameters() if params is None else params
     if isinstance(value, dict) and len(value) == 1:
         ((key, arg),) = value.items()
         if key == "Ref":
-            return NO_VALUE if arg == "AWS::NoValue" else _ref(arg)
+            return NO_VALUE if arg == "AWS::NoValue" else _ref(arg, params)
         if key == "Fn::If":
             condition, when_true, when_false = arg
-            return resolve(when_true if _condition(condition) else when_false)
+            return resolve(when_true if _condition(condition, params) else when_false, params)
         if key == "Fn::Not":
-            return not resolve(arg[0])
+            return not resolve(arg[0], params)
+        if key == "Fn::Contains":
+            return resolve(arg[1], params) in resolve(arg[0], params)
         if key == "Fn::Equals":
-            return resolve(arg[0]) == resolve(arg[1])
+            return resolve(arg[0], params) == resolve(arg[1], params)
         if key == "Fn::Sub":
-            return re.sub(r"\$\{([^}]+)\}", lambda m: str(_sub_var(m.group(1))), arg)
+            text, variables = (arg, {}) if isinstance(arg, str) else arg
+            local = {name: str(resolve(v, params)) for name, v in variables.items()}
+
+            def variable(found: re.Match[str]) -> str:
+                name = found.group(1)
+                return local[name] if name in local else _sub_var(name, params)
+
+            return re.sub(r"\$\{([^}]+)\}", variable, text)
         if key == "Fn::GetAtt":
             return _attribute(arg[0], arg[1])
+        if key == "Fn::Split":
+            return str(resolve(arg[1], params)).split(arg[0])
+        if key == "Fn::Select":
+            return resolve(arg[1], params)[int(arg[0])]
     if isinstance(value, dict):
-        resolved = {k: resolve(v) for k, v in value.items()}
+        resolved = {k: resolve(v, params) for k, v in value.items()}
         return {k: v for k, v in resolved.items() if v is not NO_VALUE}
     if isinstance(value, list):
-        return [resolve(v) for v in value]
+        return [v for v in (resolve(v, params) for v in value) if v is not NO_VALUE]
     return value
 
 
-def _condition(name: str) -> bool:
-    return bool(resolve(load()["Conditions"][name]))
+def _condition(name: str, params: Mapping[str, str]) -> bool:
+    return bool(resolve(load()["Conditions"][name], params))
 
 
-def _ref(name: str) -> str:
+def _ref(name: str, params: Mapping[str, str]) -> str:
     pseudo = {
         "AWS::Region": LOCAL_REGION,
         "AWS::AccountId": LOCAL_ACCOUNT,
@@ -108,17 +124,16 @@ def _ref(name: str) -> str:
     }
     if name in pseudo:
         return pseudo[name]
-    params = parameters()
     if name in params:
         return params[name]
     return physical_name(name)
 
 
-def _sub_var(expression: str) -> str:
+def _sub_var(expression: str, params: Mapping[str, str]) -> str:
     if "." in expression:
         logical_id, attribute = expression.split(".", 1)
         return _attribute(logical_id, attribute)
-    return _ref(expression)
+    return _ref(expression, params)
 
 
 def _attribute(logical_id: str, attribute: str) -> str:

@@ -9,16 +9,12 @@ from typing import Any
 import pytest
 import stripe as stripe_sdk
 
+from tests.e2e.checkout import URLS, open_session, pay_twice
 from tests.e2e.http_client import call
 from tools.local_server import LocalServer
 from tools.replay import deliver
 
 pytestmark = pytest.mark.e2e
-URLS = {"success_url": "https://app.example.com/ok", "cancel_url": "https://app.example.com/no"}
-
-
-def open_session(server: LocalServer, account_id: str, plan: str = "m") -> tuple[int, dict[str, Any]]:
-    return call(server, "POST", f"/accounts/{account_id}/checkout-sessions", {"plan": plan, **URLS})
 
 
 def sessions(server: LocalServer) -> list[dict[str, Any]]:
@@ -79,43 +75,6 @@ def test_two_paid_sessions_are_flagged_as_a_duplicate(make_dev: LocalServer) -> 
 def duplicate_policy(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
     monkeypatch.setenv("DUPLICATE_POLICY", request.param)
     return str(request.param)
-
-
-def pay_twice(
-    server: LocalServer, account_id: str, trial_days: int = 0
-) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """Two paid sessions for one product: ours, and a second tab opened straight at Stripe
-    (with `trial_days`, as the deferred-payment option opens them)."""
-    assert server.fake_stripe is not None
-    first = open_session(server, account_id, "s")[1]
-    customer_id = call(server, "GET", f"/accounts/{account_id}")[1]["customer_id"]
-    stripe_client = stripe_sdk.StripeClient(
-        "sk_test_local_fake", base_addresses={"api": server.fake_stripe.url}
-    )
-    second_tab = stripe_client.v1.checkout.sessions.create(
-        params={
-            "mode": "subscription",
-            "customer": customer_id,
-            "client_reference_id": account_id,
-            "line_items": [{"price": "price_local_s", "quantity": 1}],
-            "subscription_data": {
-                "metadata": {"account_id": account_id},
-                **({"trial_period_days": trial_days} if trial_days else {}),
-            },
-            **URLS,
-        }
-    )
-    server.fake_stripe.complete_checkout(first["id"])
-    server.settle()
-    server.fake_stripe.complete_checkout(second_tab.id)
-    server.settle()
-    server.settle()
-    resolved = [
-        e["detail"]
-        for e in call(server, "GET", "/_local/events")[1]
-        if e["detail_type"] == "Duplicate Subscription Resolved"
-    ]
-    return call(server, "GET", f"/accounts/{account_id}")[1], resolved
 
 
 @pytest.mark.parametrize("duplicate_policy", ["refund", "credit", "extend"], indirect=True)

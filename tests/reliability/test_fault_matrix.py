@@ -46,6 +46,7 @@ from functions.accounts_api import app as accounts_api
 from functions.payment_retry import app as payment_retry
 from tests.support import (
     DODO_SECRET,
+    DODO_SUBSCRIPTION_STATUSES,
     DODO_WEBHOOK_SECRET,
     EVENTS,
     START,
@@ -223,19 +224,6 @@ def stripe_scenarios() -> list[Scenario]:
     return found
 
 
-DODO_SUBSCRIPTION_STATUSES = {
-    "active": "active",
-    "renewed": "active",
-    "on_hold": "on_hold",
-    "failed": "failed",
-    "cancelled": "cancelled",
-    "expired": "expired",
-    "paused": "paused",
-    "updated": "active",
-    "plan_changed": "active",
-    "past_due": "past_due",
-    "unpaused": "active",
-}
 DODO_ACCOUNT = "acct-2001"
 
 

@@ -18,6 +18,7 @@ from tools import template
 OWN_RESOURCES = re.compile(
     r"BillingTable|BillingBus|\$\{StripeSecretName\}|\$\{DodoSecretName\}|\$\{NoticeScheduleGroup\}"
     r"|SchedulerInvokeRole|billing-webhooks-\$\{Environment\}-(dormancy-sweep|payment-retry)|TrialNoticeFunction"
+    r"|identity/\$\{NoticeSender\}|identity/\$\{Domain\}|template/\$\{NoticeTemplate\}"
 )
 LIVE_OR_CLOUD_SECRETS = {
     "Stripe live key": re.compile(r"\b[rsp]k_live_[0-9A-Za-z]{10,}"),
@@ -75,14 +76,12 @@ def test_each_function_may_touch_only_the_projects_own_resources(logical_id: str
             resources = (
                 statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
             )
+            if statement["Effect"] == "Deny":
+                continue
+            if any(action.startswith("ses:") for action in actions):
+                # Only from the configured sender.
+                assert statement["Condition"]["StringEquals"]["ses:FromAddress"] == {"Ref": "NoticeSender"}
             for resource in resources:
-                if resource == "*":
-                    # Only SES sending, and only from the configured sender.
-                    assert actions == ["ses:SendTemplatedEmail"], (logical_id, statement)
-                    assert statement["Condition"]["StringEquals"]["ses:FromAddress"] == {
-                        "Ref": "NoticeSender"
-                    }
-                    continue
                 assert OWN_RESOURCES.search(json.dumps(resource)), (logical_id, resource)
 
 

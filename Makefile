@@ -10,8 +10,12 @@ SAM := PYENV_VERSION=$(SAM_PYTHON_VERSION) $(abspath $(BIN))/sam
 export AWS_DEFAULT_REGION ?= us-east-1
 export SAM_CLI_TELEMETRY := 0
 PORT ?= 3000
+# make aws-local's moto server; sam local reaches it as host.docker.internal:$(AWS_LOCAL_PORT).
+AWS_LOCAL_PORT ?= 5005
+# Where make sam-event and make aws-local write sam-event.json and env.json.
+BUILD_DIR ?= build
 
-.PHONY: help venv browser lint fmt typecheck pytest validate build smoke test dev replay sam-event aws-local bench soak screenshots clean
+.PHONY: help venv browser lint fmt pytest validate build smoke test dev replay sam-event aws-local bench soak screenshots clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -57,14 +61,14 @@ test: lint pytest validate smoke ## everything CI runs
 dev: venv ## run every route locally on http://127.0.0.1:$(PORT) with an embedded AWS
 	PORT=$(PORT) $(BIN)/python -m tools.local_server
 
-replay: venv ## sign events/$(FILE) and POST it to the local server (FILE=stripe/invoice.paid.json)
-	$(BIN)/python -m tools.replay $(FILE)
+replay: venv ## sign events/$(FILE) and POST it to the local server on $(PORT) (FILE=stripe/invoice.paid.json)
+	$(BIN)/python -m tools.replay $(FILE) --url http://127.0.0.1:$(PORT)
 
-sam-event: venv ## wrap events/$(FILE) into a signed API Gateway event (build/sam-event.json) for `sam local invoke -e`
-	$(BIN)/python -m tools.sam_event $(FILE) --out build/sam-event.json
+sam-event: venv ## wrap events/$(FILE) into a signed API Gateway event ($(BUILD_DIR)/sam-event.json) for `sam local invoke -e`
+	$(BIN)/python -m tools.sam_event $(FILE) --out $(BUILD_DIR)/sam-event.json
 
-aws-local: venv ## run the embedded AWS alone (moto server) for `sam local start-api`
-	$(BIN)/python -m tools.aws_local
+aws-local: venv ## run the embedded AWS alone (moto server on $(AWS_LOCAL_PORT), $(BUILD_DIR)/env.json) for `sam local`
+	$(BIN)/python -m tools.aws_local --port $(AWS_LOCAL_PORT) --env-json $(BUILD_DIR)/env.json
 
 screenshots: venv browser ## regenerate the console screenshots in docs/console/
 	UPDATE_SCREENSHOTS=1 $(BIN)/pytest tests/browser

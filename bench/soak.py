@@ -6,7 +6,8 @@ percentiles, errors (a delivery never answered 200) and the server's resident me
 once warm and at the end.
 
 Run from the repository root: `python -m bench.soak [--seconds 60] [--rate 0] [--accounts 500]
-[--threads 8]` (`make soak`). Exits non-zero when any delivery failed. Not part of CI.
+[--threads 8]` (`make soak`). Exits non-zero when any delivery failed. The suite runs it for 3 s
+(tests/tools/test_make.py).
 """
 
 from __future__ import annotations

@@ -1,7 +1,9 @@
 """`make aws-local`: the embedded AWS alone (moto server), for `sam local start-api`.
 
-Creates what template.yaml declares (tables, buses), the Stripe secret and the bus observer,
-writes an env.json pointing every function at this server, then runs until Ctrl-C.
+Creates what template.yaml declares (tables, buses, schedules), both providers' secrets
+(STRIPE_WEBHOOK_SECRET and DODO_WEBHOOK_SECRET, else the local defaults `make sam-event` signs
+with; STRIPE_API_KEY and DODO_API_KEY when set) and the bus observer, writes an env.json pointing
+every function at this server, then runs until Ctrl-C.
 The local server (`make dev`) starts the same embedded AWS through `start_moto` and `provision`.
 """
 
@@ -28,6 +30,14 @@ STRIPE_WEBHOOK_FUNCTION = "StripeWebhookFunction"
 DODO_WEBHOOK_FUNCTION = "DodoWebhookFunction"
 
 
+def webhook_secret(dodo: bool = False) -> str:
+    """A provider's webhook secret: STRIPE_WEBHOOK_SECRET (DODO_WEBHOOK_SECRET) when set, else the
+    local default."""
+    if dodo:
+        return os.environ.get("DODO_WEBHOOK_SECRET") or DEFAULT_DODO_WEBHOOK_SECRET
+    return os.environ.get("STRIPE_WEBHOOK_SECRET") or DEFAULT_WEBHOOK_SECRET
+
+
 def start_moto(host: str, port: int) -> tuple[ThreadedMotoServer, str]:
     """A moto server on host:port (0 = any free port) with empty backends; returns it and its URL."""
     # One line per AWS call (and per scheduler poll) would drown the useful output.
@@ -52,6 +62,10 @@ def stripe_secret_name() -> str:
     return template.function_environment(STRIPE_WEBHOOK_FUNCTION)["STRIPE_SECRET_NAME"]
 
 
+def dodo_secret_name() -> str:
+    return template.function_environment(DODO_WEBHOOK_FUNCTION)["DODO_SECRET_NAME"]
+
+
 def provision(
     webhook_secret: str,
     api_key: str | None,
@@ -62,17 +76,26 @@ def provision(
     local_aws.provision()
     for name, webhook, key in (
         (stripe_secret_name(), webhook_secret, api_key),
-        (
-            template.function_environment(DODO_WEBHOOK_FUNCTION)["DODO_SECRET_NAME"],
-            dodo_webhook_secret,
-            dodo_api_key,
-        ),
+        (dodo_secret_name(), dodo_webhook_secret, dodo_api_key),
     ):
         secret: dict[str, Any] = {"webhook_secrets": [webhook]}
         if key:
             secret["api_key"] = key
         local_aws.put_secret(name, secret)
     return local_aws.BusObserver.attach()
+
+
+def stop_on_sigterm() -> None:
+    """From now on SIGTERM (a `kill`, or make passing its own on) stops the process as Ctrl-C does, by
+    raising KeyboardInterrupt in the main thread. A handler that sets an Event instead deadlocks when
+    a second SIGTERM lands while the main thread holds that Event's lock, as it does when a whole
+    process group (make and this process) gets one. Later ones are ignored: the clean-up runs once."""
+
+    def interrupt(signum: int, frame: object) -> None:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)
 
 
 def sam_env_vars(endpoint_url: str) -> dict[str, dict[str, str]]:
@@ -104,18 +127,26 @@ def main(argv: list[str] | None = None) -> None:
     )
     args = parser.parse_args(argv)
 
-    webhook_secret = os.environ.get("STRIPE_WEBHOOK_SECRET") or DEFAULT_WEBHOOK_SECRET
     server, url = start_moto(args.bind, args.port)
     os.environ.update(aws_environment(url))
-    provision(webhook_secret, os.environ.get("STRIPE_API_KEY"))
+    provision(
+        webhook_secret(),
+        os.environ.get("STRIPE_API_KEY"),
+        webhook_secret(dodo=True),
+        os.environ.get("DODO_API_KEY"),
+    )
 
     container_url = f"http://{args.docker_host}:{args.port}"
     args.env_json.parent.mkdir(parents=True, exist_ok=True)
     args.env_json.write_text(json.dumps(sam_env_vars(container_url), indent=2) + "\n")
 
-    secret_source = "STRIPE_WEBHOOK_SECRET" if "STRIPE_WEBHOOK_SECRET" in os.environ else "local default"
     print(f"Embedded AWS (moto) on {url}, reachable from containers as {container_url}")
-    print(f"Stripe secret {stripe_secret_name()!r} holds the webhook secret from {secret_source}")
+    for secret_name, variable in (
+        (stripe_secret_name(), "STRIPE_WEBHOOK_SECRET"),
+        (dodo_secret_name(), "DODO_WEBHOOK_SECRET"),
+    ):
+        source = variable if os.environ.get(variable) else "the local default"
+        print(f"Secret {secret_name!r} holds the webhook secret from {source}")
     print(f"Wrote {args.env_json}")
     print("Run, in another terminal (after `sam build`):")
     # Linux has no host.docker.internal unless it is mapped; Docker Desktop accepts the mapping too.
@@ -127,12 +158,11 @@ def main(argv: list[str] | None = None) -> None:
         f"  sam local start-api --env-vars {args.env_json} --region {template.LOCAL_REGION}"
         f" --parameter-overrides LocalAwsEndpoint={container_url}{add_host}"
     )
-    print("Ctrl-C to stop.")
+    print("Ctrl-C to stop.", flush=True)
 
-    stopped = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stopped.set())
+    stop_on_sigterm()
     try:
-        stopped.wait()
+        threading.Event().wait()  # until Ctrl-C or SIGTERM
     except KeyboardInterrupt:
         pass
     finally:

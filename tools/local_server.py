@@ -7,6 +7,8 @@ EventBridge Scheduler schedules fire when that clock passes them: one-time `at()
 once, recurring `cron()`/`rate()` ones (the template's dormancy sweep) once per clock move, for
 the latest occurrence it passed (the sweep catches up on the days in between itself). The
 console at /_local/ (tools/console.py) shows the deliveries, accounts, schedules and bus events.
+A request body over its route's limit (MAX_BODY_BYTES for the webhooks, as their functions
+apply it; API Gateway's 10 MB for the rest) is answered 413 before it is read.
 
 Environment: PORT (default 3000), MOTO_PORT (default: any free port), STRIPE_WEBHOOK_SECRET
 (default: the local secret `make replay` signs with), STRIPE_API_KEY, STRIPE_API_BASE.
@@ -18,12 +20,14 @@ import base64
 import importlib
 import json
 import os
-import signal
+import re
+import socket
 import sys
 import threading
+import time
 import traceback
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -69,6 +73,13 @@ LOCAL_CATALOG = {
     "m": {"stripe_prices": ["price_local_m"]},
     "usage": {"dodo_products": [LOCAL_DODO_PRODUCT]},
 }
+# API Gateway's payload quota for a REST API: it answers 413 to a larger request itself.
+API_GATEWAY_MAX_BODY_BYTES = 10 * 1024 * 1024
+CONTENT_LENGTH = re.compile(r"[0-9]+")
+CHUNK_SIZE_LINE = re.compile(rb"([0-9A-Fa-f]{1,16})[ \t]*(?:;[^\r\n]*)?\r?\n")
+CHUNK_LINE_MAX_BYTES = 4096
+# How long a refused request's client may go on sending its body before the connection closes.
+LINGER_SECONDS = 5.0
 LOCAL_ROUTES = {
     ("GET", "/_local/clock"),
     ("POST", "/_local/clock"),
@@ -279,6 +290,26 @@ class LocalServer:
         return "\n".join(lines)
 
     # Requests
+
+    def body_limit(self, path: str) -> int:
+        """The largest body a request to `path` may carry. A webhook function answers 413 to a body
+        over MAX_BODY_BYTES whatever it holds, so the server gives that answer before reading it;
+        every other route takes what API Gateway takes."""
+        if path.startswith("/webhooks/"):
+            from billing.config import get_settings
+
+            return get_settings().max_body_bytes
+        return API_GATEWAY_MAX_BODY_BYTES
+
+    def too_large(self, path: str, headers: dict[str, str]) -> HttpResponse:
+        """The answer to a body over `body_limit(path)`: a webhook function's own, recorded by the console."""
+        if not path.startswith("/webhooks/"):
+            return _json(413, {"message": "Request Entity Too Large"})
+        from billing.errors import PayloadTooLarge
+
+        refusal = PayloadTooLarge(f"body larger than {self.body_limit(path)} bytes")
+        answer = _json(refusal.status, {"error": refusal.reason, "message": str(refusal)})
+        return self.console.record_delivery(path, headers, b"", lambda: answer)
 
     def handle(self, method: str, target: str, headers: dict[str, str], body: bytes) -> HttpResponse:
         parts = urlsplit(target)
@@ -491,17 +522,98 @@ class LocalServer:
         print(f"schedule {firing.group}/{firing.name} fired at {firing.fired_at}: {outcome}", flush=True)
 
 
+class _BodyTooLarge(Exception):
+    """The request's body is over the route's limit."""
+
+
+class _UnreadableBody(Exception):
+    """The request's body cannot be delimited (bad Content-Length or chunked framing)."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
 class _RequestHandler(BaseHTTPRequestHandler):
     server: _HttpServer
 
     def _dispatch(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length else b""
+        local = self.server.local
+        path = urlsplit(self.path).path
+        headers = dict(self.headers.items())
         try:
-            response = self.server.local.handle(self.command, self.path, dict(self.headers.items()), body)
+            body = self._read_body(local.body_limit(path))
+            response = local.handle(self.command, self.path, headers, body)
+        except _BodyTooLarge:
+            self._refuse(local.too_large(path, headers))
+            return
+        except _UnreadableBody as refusal:
+            self._refuse(_json(refusal.status, {"message": str(refusal)}))
+            return
         except Exception:
             traceback.print_exc()
             response = _json(500, {"message": "local server error"})
+        self._send(response)
+
+    def _read_body(self, limit: int) -> bytes:
+        """The request's body. One over `limit` is refused as soon as that is known (from its
+        Content-Length, else while reading its chunks), before the rest is read."""
+        if "Transfer-Encoding" in self.headers:
+            if self.headers["Transfer-Encoding"].strip().lower() != "chunked":
+                raise _UnreadableBody(501, "only the chunked transfer coding is understood")
+            return self._read_chunks(limit)
+        lengths = {value.strip() for value in self.headers.get_all("Content-Length") or []}
+        if not lengths:
+            return b""  # neither Content-Length nor chunked: no body (RFC 9112, 6.3)
+        if len(lengths) > 1 or not CONTENT_LENGTH.fullmatch(next(iter(lengths))):
+            raise _UnreadableBody(400, "invalid Content-Length")
+        length = int(lengths.pop())
+        if length > limit:
+            raise _BodyTooLarge
+        body = self.rfile.read(length)
+        if len(body) != length:
+            raise _UnreadableBody(400, "body shorter than its Content-Length")
+        return body
+
+    def _read_chunks(self, limit: int) -> bytes:
+        body = bytearray()
+        while True:
+            size = CHUNK_SIZE_LINE.fullmatch(self.rfile.readline(CHUNK_LINE_MAX_BYTES))
+            if size is None:
+                raise _UnreadableBody(400, "malformed chunked body")
+            chunk_bytes = int(size.group(1), 16)
+            if chunk_bytes == 0:
+                break
+            if len(body) + chunk_bytes > limit:
+                raise _BodyTooLarge
+            chunk = self.rfile.read(chunk_bytes + 2)
+            if len(chunk) != chunk_bytes + 2 or not chunk.endswith(b"\r\n"):
+                raise _UnreadableBody(400, "malformed chunked body")
+            body += chunk[:-2]
+        while self.rfile.readline(CHUNK_LINE_MAX_BYTES).strip():  # trailer fields, unused
+            pass
+        return bytes(body)
+
+    def _refuse(self, response: HttpResponse) -> None:
+        """Answer without reading the body, then close the connection."""
+        self.close_connection = True
+        self._send(replace(response, headers=[*response.headers, ("Connection", "close")]))
+        self._drain()
+
+    def _drain(self) -> None:
+        """Drop what the client still sends, for LINGER_SECONDS at most, before the connection closes:
+        closing with unread data resets the connection, and a client that writes its whole body
+        before reading (urllib, requests) would get the reset instead of the answer."""
+        deadline = time.monotonic() + LINGER_SECONDS
+        try:
+            self.connection.shutdown(socket.SHUT_WR)
+            self.connection.settimeout(LINGER_SECONDS)
+            while time.monotonic() < deadline and self.connection.recv(65536):
+                pass
+        except OSError:
+            pass  # the client is gone or silent: nothing left to drop
+
+    def _send(self, response: HttpResponse) -> None:
         self.send_response(response.status)
         for name, value in response.headers:
             self.send_header(name, value)
@@ -594,12 +706,11 @@ def main() -> None:
         if configured_secret
         else f"STRIPE_WEBHOOK_SECRET not set, using the local default {aws_local.DEFAULT_WEBHOOK_SECRET}"
     )
-    stopped = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stopped.set())
-    server.start()
+    aws_local.stop_on_sigterm()
     try:
+        server.start()
         print(server.banner(secret_source), flush=True)
-        stopped.wait()
+        threading.Event().wait()  # until Ctrl-C or SIGTERM
     except KeyboardInterrupt:
         pass
     finally:

@@ -5,7 +5,9 @@
 
 A Stripe event is signed with `Stripe-Signature`, a Dodo one (an envelope with `business_id`)
 with the Standard Webhooks headers; its `webhook-id` comes from the body, so replaying the same
-file is a redelivery of the same message. The signature's timestamp is the local server's clock
+file is a redelivery of the same message. `--account` and `--now` make another event of the
+sample (a Stripe event gets an id derived from its rewritten content), so it is applied even after
+the sample itself was sent. The signature's timestamp is the local server's clock
 (GET /_local/clock), so a delivery is accepted whatever time the server's clock was moved to;
 against a server without that route (`sam local start-api`) the real time is used.
 """
@@ -15,7 +17,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import os
 import sys
 import time
 import urllib.error
@@ -24,7 +25,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from tools.aws_local import DEFAULT_DODO_WEBHOOK_SECRET, DEFAULT_WEBHOOK_SECRET
+from tools.aws_local import DEFAULT_DODO_WEBHOOK_SECRET, DEFAULT_WEBHOOK_SECRET, webhook_secret
 from tools.signing import standard_webhooks_signature, stripe_signature
 from tools.template import ROOT
 
@@ -82,24 +83,36 @@ def dodo_webhook_id(payload: bytes) -> str:
     return "msg_" + hashlib.sha256(payload).hexdigest()[:24]
 
 
-def deliver(url: str, payload: bytes, secret: str, timestamp: int, *, dodo: bool = False) -> tuple[int, str]:
-    """POST a signed delivery the way the provider does; returns the status and the body."""
+def rewritten_event_id(event: dict[str, Any]) -> str:
+    """The id of a Stripe event rewritten for another account or time: another event (else it would
+    be a duplicate of the sample), its id derived from its content as a Dodo webhook-id is, so the
+    same rewrite sent again is a redelivery."""
+    content = json.dumps({**event, "id": None}, sort_keys=True).encode()
+    return "evt_" + hashlib.sha256(content).hexdigest()[:24]
+
+
+def signed_request(
+    payload: bytes, secret: str, timestamp: int, *, dodo: bool = False
+) -> tuple[str, dict[str, str]]:
+    """The path and the headers the provider POSTs `payload` with, signed at `timestamp`."""
     if dodo:
         webhook_id = dodo_webhook_id(payload)
-        path = "/webhooks/dodo"
-        headers = {
+        return "/webhooks/dodo", {
             "Content-Type": "application/json",
             "webhook-id": webhook_id,
             "webhook-timestamp": str(timestamp),
             "webhook-signature": standard_webhooks_signature(secret, webhook_id, timestamp, payload),
         }
-    else:
-        path = "/webhooks/stripe"
-        headers = {
-            "Content-Type": "application/json; charset=utf-8",
-            "User-Agent": "Stripe/1.0 (+https://stripe.com/docs/webhooks)",
-            "Stripe-Signature": stripe_signature(payload, secret, timestamp),
-        }
+    return "/webhooks/stripe", {
+        "Content-Type": "application/json; charset=utf-8",
+        "User-Agent": "Stripe/1.0 (+https://stripe.com/docs/webhooks)",
+        "Stripe-Signature": stripe_signature(payload, secret, timestamp),
+    }
+
+
+def deliver(url: str, payload: bytes, secret: str, timestamp: int, *, dodo: bool = False) -> tuple[int, str]:
+    """POST a signed delivery the way the provider does; returns the status and the body."""
+    path, headers = signed_request(payload, secret, timestamp, dodo=dodo)
     try:
         with _open(f"{url}{path}", payload, headers) as response:
             return response.status, response.read().decode()
@@ -128,6 +141,8 @@ def replay(
             event["timestamp"] = datetime.fromtimestamp(timestamp, UTC).isoformat().replace("+00:00", "Z")
         elif created_now:
             event["created"] = timestamp
+        if not dodo:
+            event["id"] = rewritten_event_id(event)
         payload = json.dumps(event, indent=2).encode()
     default = DEFAULT_DODO_WEBHOOK_SECRET if dodo else DEFAULT_WEBHOOK_SECRET
     return deliver(url, payload, secret or default, timestamp, dodo=dodo)
@@ -157,8 +172,7 @@ def main(argv: list[str] | None = None) -> int:
     path = event_path(args.event)
     if not path.is_file():
         parser.error(f"no such event file: {args.event} (looked in {EVENTS} too)")
-    variable = "DODO_WEBHOOK_SECRET" if is_dodo(json.loads(path.read_bytes())) else "STRIPE_WEBHOOK_SECRET"
-    secret = args.secret or os.environ.get(variable) or None
+    secret = args.secret or webhook_secret(dodo=is_dodo(json.loads(path.read_bytes())))
     try:
         status, body = replay(
             path, url=args.url.rstrip("/"), secret=secret, account_id=args.account, created_now=args.now

@@ -1,0 +1,46 @@
+"""`make help` (and plain `make`) lists every target the README names, and `make soak` runs.
+
+The other heavy targets are not run here: `make test` itself runs lint, pytest, validate, build and
+smoke; `make bench` takes minutes, and `make screenshots` is the browser test with UPDATE_SCREENSHOTS."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from tests.tools.commands import README, ROOT, run
+
+SOAK_SECONDS = 3
+
+
+def documented_targets() -> set[str]:
+    """The targets of `make ...` commands in the README's code: its sh blocks and inline code."""
+    text = README.read_text()
+    blocks = re.findall(r"```sh\n(.*?)```", text, re.S)
+    inline = re.findall(r"`([^`\n]+)`", re.sub(r"```.*?```", "", text, flags=re.S))
+    return {target for code in (*blocks, *inline) for target in re.findall(r"\bmake ([a-z][a-z-]*)", code)}
+
+
+def test_make_help_lists_every_target_with_what_it_does() -> None:
+    phony = re.search(r"^\.PHONY: (.+)$", (ROOT / "Makefile").read_text(), re.M)
+    assert phony is not None
+
+    for command in (["make", "help"], ["make"]):
+        done = run(command)
+
+        assert done.returncode == 0, done.stdout
+        listed = dict(line.split(maxsplit=1) for line in done.stdout.splitlines())
+        assert listed.keys() == set(phony.group(1).split())
+        assert documented_targets() <= listed.keys()
+        assert all(description.strip() for description in listed.values())
+
+
+@pytest.mark.e2e
+def test_make_soak_reports_no_errors() -> None:
+    done = run(["make", "soak", f"SECONDS={SOAK_SECONDS}"], timeout=180)
+
+    assert done.returncode == 0, done.stdout
+    figures = dict(re.findall(r"^(requests|errors) +(\d+)", done.stdout, re.M))
+    assert int(figures["requests"]) > 0
+    assert figures["errors"] == "0"

@@ -317,6 +317,8 @@ class FakeDodo:
         # True: charges stay `processing` until settle()/advance(). False: each settles right after its
         # answer is written, so call wait_idle() before charging the same subscription again.
         self.hold_payments = False
+        # When set, the one API key accepted (a rotated or revoked key is answered 401); else any.
+        self.api_key: str | None = None
         # Called with (method, path, body) as each API request arrives, before it is answered: lets a
         # test make something happen "while the request is in flight".
         self.on_request: Callable[[str, str, bytes], None] | None = None
@@ -500,7 +502,8 @@ class FakeDodo:
         settle_after: list[str] = []
         lost = False
         try:
-            if not re.fullmatch(r"Bearer +\S+", headers.get("authorization", "")):
+            bearer = re.fullmatch(r"Bearer +(\S+)", headers.get("authorization", ""))
+            if bearer is None or self.api_key not in (None, bearer.group(1)):
                 raise ApiError(401, "UNAUTHORIZED", "You are not authorised to perform this action")
             with self._operation(released):
                 result = self._route(method, path, body, query)

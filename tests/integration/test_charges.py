@@ -6,6 +6,7 @@ got no answer."""
 from __future__ import annotations
 
 import json
+import os
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -17,9 +18,19 @@ import pytest
 
 from billing import charges, clock
 from billing.config import get_settings
+from billing.errors import RetryLater
 from functions.accounts_api import app as accounts_api
 from functions.payment_retry import app as payment_retry
-from tests.support import DODO_WEBHOOK_SECRET, Aws, deliver_dodo, get_account, invoke, use_dodo_api
+from tests.support import (
+    DODO_WEBHOOK_SECRET,
+    Aws,
+    deliver_dodo,
+    get_account,
+    invoke,
+    restart_clients,
+    use_dodo_api,
+)
+from tools import local_aws
 from tools.apigw import LambdaContext, app_request, proxy_event
 from tools.fake_dodo import FakeDodo
 
@@ -221,8 +232,47 @@ def test_a_retry_dodo_refuses_is_recorded_and_the_invocation_succeeds(
     assert run_retry(retry_input) == {"outcome": "not_due"}
     charge = post_charge("acct-c9", idempotency_key="order-1")[1]
     assert [a["outcome"] for a in charge["attempts"]] == ["failed", "failed"]
-    assert charge["attempts"][1]["error_code"] == "provider_refused"
+    assert charge["attempts"][1]["error_code"] == "CHARGE_NOT_ALLOWED_FOR_SCHEDULED_CANCELLATION"
     assert dodo.charge_requests == 2
+
+
+def test_a_retry_meeting_a_payment_dodo_still_processes_uses_no_attempt(dodo: FakeDodo, frozen_clock) -> None:
+    """Dodo's PREVIOUS_PAYMENT_PENDING (a payment made elsewhere, still processing) made nothing: the
+    invocation fails for Scheduler to retry, and the attempt's check makes the call again later."""
+    sub_id = mandate(dodo, "acct-c10")
+    dodo.decline_next_charges(sub_id, "INSUFFICIENT_FUNDS")
+    post_charge("acct-c10", idempotency_key="order-1")
+    dodo.wait_idle()
+    dodo.hold_payments = True
+    sdk = dodopayments.DodoPayments(bearer_token="dodo_test_fake", base_url=dodo.url, max_retries=0)
+    sdk.subscriptions.charge(sub_id, product_price=100)  # from the dashboard, say
+    frozen_clock.advance(3 * DAY)
+    with pytest.raises(RetryLater):
+        run_retry({"account_id": "acct-c10", "charge_key": "order-1", "attempt": 1})
+    charge = post_charge("acct-c10", idempotency_key="order-1")[1]
+    assert [a["outcome"] for a in charge["attempts"]] == ["failed", None]
+    assert [s for s in schedules("check") if s.endswith("-1")]
+
+
+def test_a_webhook_secret_anyone_could_sign_with_stops_only_the_webhook(dodo: FakeDodo) -> None:
+    """The webhook fails closed on it (tests/integration/test_webhook_secrets.py); the API key beside
+    it still charges."""
+    mandate(dodo, "acct-c12")
+    local_aws.put_secret(os.environ["DODO_SECRET_NAME"], {"webhook_secrets": ["whsec_"], "api_key": "k"})
+    restart_clients()
+    assert post_charge("acct-c12", idempotency_key="order-1")[0] == 202
+
+
+def test_a_refused_api_key_uses_no_attempt(dodo: FakeDodo) -> None:
+    """A 401 is our configuration (a rotated key), not the charge's: nothing is recorded as refused."""
+    mandate(dodo, "acct-c11")
+    dodo.api_key = "dodo_rotated_key"
+    status, answer = post_charge("acct-c11", idempotency_key="order-1")
+    assert (status, answer["error"]) == (503, "not_configured")
+    assert dodo.charge_requests == 1
+    dodo.api_key = None  # the key is fixed: the attempt still waits, unanswered, for its check
+    status, answer = post_charge("acct-c11", idempotency_key="order-1")
+    assert (status, answer["status"], [a["outcome"] for a in answer["attempts"]]) == (200, "starting", [None])
 
 
 def test_a_hard_decline_schedules_nothing(dodo: FakeDodo, aws: Aws) -> None:

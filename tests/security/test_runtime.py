@@ -62,6 +62,20 @@ def test_events_of_another_dodo_business_are_refused(aws: Aws, monkeypatch: pyte
     assert deliver_dodo(ours, dodo_headers(ours, "msg_2"))[1]["outcome"] == "applied"
 
 
+@pytest.mark.parametrize("provider", ["stripe", "dodo"])
+def test_a_deployment_without_a_provider_refuses_its_deliveries(
+    aws: Aws, monkeypatch: pytest.MonkeyPatch, provider: str
+) -> None:
+    configure(monkeypatch, stripe_account_id="none", dodo_business_id="none")
+    if provider == "stripe":
+        status, answer = deliver_stripe(stripe_event("customer.subscription.created.json"))
+    else:
+        body = (EVENTS / "dodo" / "subscription.active.json").read_bytes()
+        status, answer = deliver_dodo(body, dodo_headers(body, "msg_1"))
+    assert (status, answer["error"]) == (400, "wrong_account")
+    assert aws.table_items() == []
+
+
 @pytest.fixture
 def info_logs() -> Iterator[io.StringIO]:
     """Everything the handlers log at INFO and above, formatted as in Lambda (JSON lines)."""

@@ -15,6 +15,8 @@ from billing.entitlements import AccessPolicy
 from billing.lifecycle import NoticePolicy
 from billing.providers.stripe import API_VERSION as STRIPE_API_VERSION
 
+NOT_TAKEN = "none"  # STRIPE_ACCOUNT_ID / DODO_BUSINESS_ID of a deployment without that provider
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(frozen=True, extra="ignore")
@@ -31,7 +33,8 @@ class Settings(BaseSettings):
     # params are generated for its own version.
     stripe_api_version: str = STRIPE_API_VERSION
     # Deliveries this deployment refuses: test-mode events on a live deployment (or the reverse), and
-    # events of another Stripe account / Dodo business than the one configured (empty: any).
+    # events of another Stripe account / Dodo business than the one configured (empty: any; `none`:
+    # the deployment takes none of that provider's deliveries).
     stripe_mode: Literal["any", "live", "test"] = "any"
     stripe_account_id: str | None = None
     dodo_business_id: str | None = None

@@ -188,14 +188,29 @@ def _start(api: dodo.DodoApi, account_id: str, charge: ChargeRecord, attempt: in
         # key answers it); the payment's webhook settles it, or else the check armed before it.
         logger.warning("charge call unanswered", charge_attempt=attempt)
         raise
+    except Conflict as busy:
+        if attempt == 0:
+            _refused(answer, account_id, charge, attempt, busy)
+            raise
+        # A retry found another payment of the subscription still processing at Dodo: it made
+        # nothing, so it is not an attempt used up; its check makes the call again later.
+        raise RetryLater(str(busy), reason=busy.reason) from busy
     except BillingError as refused:
-        logger.info("charge refused by the provider", charge_attempt=attempt, reason=refused.reason)
-        started = ChargeStarted(account_id, charge.charge_key, attempt, refused=refused.reason)
-        processing.process_charge(answer, started)
+        _refused(answer, account_id, charge, attempt, refused)
         raise
     started = ChargeStarted(account_id, charge.charge_key, attempt, payment_id=payment_id)
     result = processing.process_charge(answer, started)
     return result.charge or store.load_account(account_id).charges[charge.charge_key]
+
+
+def _refused(
+    answer: processing.Delivery, account_id: str, charge: ChargeRecord, attempt: int, refused: BillingError
+) -> None:
+    """Record the provider's refusal of the attempt's call: its own code (a decline code the retry
+    policy knows, e.g. MANDATE_INVALID), else our reason."""
+    code = str(refused.details.get("code") or refused.reason)
+    logger.info("charge refused by the provider", charge_attempt=attempt, reason=code)
+    processing.process_charge(answer, ChargeStarted(account_id, charge.charge_key, attempt, refused=code))
 
 
 def _request_delivery(kind: str) -> processing.Delivery:

@@ -11,12 +11,12 @@ from typing import Any
 from aws_lambda_powertools import Logger
 
 from billing import clock
-from billing.config import get_settings
+from billing.config import NOT_TAKEN, get_settings
 from billing.errors import BadRequest, PayloadTooLarge
 from billing.model import CustomerSnapshot, PaymentSnapshot, SubscriptionSnapshot
 from billing.processing import Delivery, Result, process, process_charge
 from billing.providers import dodo, stripe
-from billing.secrets import dodo_credentials, stripe_credentials
+from billing.secrets import dodo_credentials, stripe_credentials, verifiable_webhook_secrets
 
 logger = Logger(child=True)
 
@@ -36,11 +36,13 @@ def receive_stripe(body: bytes, signature: str | None) -> Result:
     settings = get_settings()
     if len(body) > settings.max_body_bytes:
         raise PayloadTooLarge(f"body larger than {settings.max_body_bytes} bytes")
+    if settings.stripe_account_id == NOT_TAKEN:
+        raise BadRequest("this deployment takes no Stripe deliveries", reason="wrong_account")
     credentials = stripe_credentials(settings)
     stripe.verify_signature(
         body,
         signature,
-        credentials.webhook_secrets,
+        verifiable_webhook_secrets(credentials, stripe.webhook_key),
         now=clock.timestamp(),
         tolerance=settings.webhook_tolerance_seconds,
     )
@@ -86,11 +88,13 @@ def receive_dodo(body: bytes, headers: Mapping[str, str]) -> Result:
     settings = get_settings()
     if len(body) > settings.max_body_bytes:
         raise PayloadTooLarge(f"body larger than {settings.max_body_bytes} bytes")
+    if settings.dodo_business_id == NOT_TAKEN:
+        raise BadRequest("this deployment takes no Dodo Payments deliveries", reason="wrong_account")
     credentials = dodo_credentials(settings)
     webhook_id = dodo.verify_signature(
         body,
         {name.lower(): value for name, value in headers.items()},
-        credentials.webhook_secrets,
+        verifiable_webhook_secrets(credentials, dodo.webhook_key),
         now=clock.timestamp(),
         tolerance=settings.webhook_tolerance_seconds,
     )

@@ -264,17 +264,22 @@ class DodoApi:
             raise RetryLater("Dodo Payments unavailable", reason="provider_unavailable") from exc
         except sdk.APIStatusError as exc:
             code = _error_code(exc.body)
+            answered = {"code": code} if code else {}  # Dodo's own code, for the app and the record
+            if exc.status_code in (401, 403):
+                # Our key, not the request: nothing was refused for good, so nothing is recorded.
+                raise RetryLater("Dodo Payments refused the API key", reason="not_configured") from exc
             if code == "PREVIOUS_PAYMENT_PENDING":
                 raise Conflict(
                     "a payment of this subscription is still processing", reason="charge_in_progress"
                 ) from exc
             if exc.status_code in (402,) or (code and code in DECLINE_LIKE):
                 raise PaymentDeclined(
-                    f"Dodo Payments refused the charge ({code})", reason="payment_declined"
+                    f"Dodo Payments refused the charge ({code})", reason="payment_declined", **answered
                 ) from exc
             raise BadRequest(
                 f"Dodo Payments refused the request ({exc.status_code} {code or ''})".strip(),
                 reason="provider_refused",
+                **answered,
             ) from exc
 
     def subscription(self, subscription_id: str) -> SubscriptionSnapshot:

@@ -195,8 +195,10 @@ class _Checker:
         arms = tuple(_resolved(arm, module) for arm in arms)
         if value is None and NONE_TYPE in arms:
             return []
-        if str in arms and any(get_origin(arm) is Literal for arm in arms):
-            # An enum the SDK leaves open for values added later: for its own version, the literals are all.
+        literals = [option for arm in arms if get_origin(arm) is Literal for option in get_args(arm)]
+        if str in arms and literals and literals != [""]:
+            # An enum the SDK leaves open for values added later: for its own version, the literals are
+            # all. `Literal[''] | str` is no enum: any text, or "" to unset the field.
             arms = tuple(arm for arm in arms if arm is not str)
         candidates = [arm for arm in arms if arm is not NONE_TYPE]
         classes = [arm for arm in candidates if isinstance(arm, type) and issubclass(arm, StripeObject)]

@@ -1,5 +1,5 @@
 """Every AWS call a function makes, recorded at the botocore boundary, and the authorisations AWS
-makes for it.
+makes for it; and every setting it reads.
 
 Each client, boto3's and PynamoDB's alike, sends its calls through `BaseClient._make_api_call` with
 the operation's parameters; the recorder wraps it. A call belongs to the function whose handler is
@@ -22,6 +22,7 @@ import pytest
 from botocore.client import BaseClient
 
 from billing import secrets
+from billing.config import Settings
 from tests.iam.policy import Request
 from tools import template
 
@@ -65,12 +66,7 @@ def requests_for(service: str, operation: str, params: Mapping[str, Any], region
             )
             for bus in sorted(buses)
         )
-    if service == "scheduler" and operation in (
-        "CreateSchedule",
-        "UpdateSchedule",
-        "DeleteSchedule",
-        "GetSchedule",
-    ):
+    if service == "scheduler" and operation in ("CreateSchedule", "UpdateSchedule", "DeleteSchedule"):
         group = params.get("GroupName") or "default"
         schedule = Request(
             f"scheduler:{operation}", _arn(region, "scheduler", f"schedule/{group}/{params['Name']}")
@@ -151,6 +147,7 @@ class Recorder:
     def __init__(self) -> None:
         self.calls: list[Call] = []
         self.unmodelled: list[str] = []
+        self.settings_read: set[tuple[str, str]] = set()  # (function, Settings field)
         self._acting = threading.local()
         self._lock = threading.Lock()
 
@@ -162,6 +159,11 @@ class Recorder:
             yield
         finally:
             self._acting.function = outer
+
+    def read_setting(self, name: str) -> None:
+        function = getattr(self._acting, "function", None)
+        if function is not None:
+            self.settings_read.add((function, name))
 
     def record(self, client: BaseClient, operation: str, params: Mapping[str, Any]) -> None:
         function = getattr(self._acting, "function", None)
@@ -188,8 +190,14 @@ def recording() -> Iterator[Recorder]:
         recorder.record(client, operation, params)
         return unpatched(client, operation, params)
 
+    def read(settings: Settings, name: str) -> Any:
+        if name in Settings.model_fields:
+            recorder.read_setting(name)
+        return object.__getattribute__(settings, name)
+
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(BaseClient, "_make_api_call", make_api_call)
+        patch.setattr(Settings, "__getattribute__", read)
         for function in template.resources("AWS::Serverless::Function"):
             module_name, attribute = template.handler_location(function)
             module = importlib.import_module(module_name)

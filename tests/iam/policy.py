@@ -196,10 +196,11 @@ def _glob(glob: str, value: str, *, ignore_case: bool = False) -> bool:
 
 
 def _holds(operator: str, key: str, values: tuple[str, ...], context: Mapping[str, str]) -> bool:
-    """A condition block entry. A key the request does not carry fails it, unless `...IfExists`."""
+    """A condition block entry. A key the request does not carry fails it, unless `...IfExists` or
+    negated (`StringNotEquals`: no value is not an equal one)."""
     base, if_exists = operator.removesuffix("IfExists"), operator.endswith("IfExists")
     if key not in context:
-        return if_exists
+        return if_exists or base in ("StringNotEquals", "StringNotLike")
     actual = context[key]
     if base in ("StringEquals", "ArnEquals"):
         return actual in values

@@ -89,6 +89,9 @@ def test_a_condition_must_hold_and_a_deny_wins() -> None:
         Request("ses:SendTemplatedEmail", "x", (("ses:FromAddress", "other@example.com"),))
     )
     assert not allowed.allows(Request("ses:SendTemplatedEmail", "x"))  # the key is missing
+    unless_sender = {"StringNotEquals": {"ses:FromAddress": ["billing@example.com"]}}
+    guarded = Policy("f", (statement("ses:*", "*"), statement("ses:*", "*", effect="Deny", **unless_sender)))
+    assert not guarded.allows(Request("ses:SendTemplatedEmail", "x"))  # no sender is not the sender
     denied = Policy("f", (*allowed.statements, statement("ses:*", "*", effect="Deny")))
     assert not denied.allows(
         Request("ses:SendTemplatedEmail", "x", (("ses:FromAddress", "billing@example.com"),))

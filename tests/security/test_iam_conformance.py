@@ -53,6 +53,7 @@ DORMANCY_ACTIONS = ("pause", "cancel_at_period_end", "cancel_now")
 class Tour:
     calls: list[Call] = field(default_factory=list)
     unmodelled: list[str] = field(default_factory=list)
+    settings_read: set[tuple[str, str]] = field(default_factory=set)  # (function, Settings field)
     routes: Counter[tuple[str, str, int]] = field(default_factory=Counter)  # (method, resource, status)
     webhooks: Counter[tuple[str, str, str]] = field(default_factory=Counter)  # (provider, type, outcome)
     fired: Counter[tuple[str, str]] = field(default_factory=Counter)  # (schedule target, outcome)
@@ -371,7 +372,11 @@ def tour() -> Tour:
         with guided(found) as guide:
             stripe_samples(guide)
             dodo_samples(guide)
-    found.calls, found.unmodelled = recorder.calls, recorder.unmodelled
+    found.calls, found.unmodelled, found.settings_read = (
+        recorder.calls,
+        recorder.unmodelled,
+        recorder.settings_read,
+    )
     return found
 
 
@@ -521,6 +526,19 @@ def translated_policy_template(function: str, index: int) -> dict[str, Any]:
     return copy.deepcopy(
         next(p["PolicyDocument"] for p in role["Policies"] if p["PolicyName"].endswith(f"Policy{index}"))
     )
+
+
+def test_each_function_reads_only_settings_its_own_environment_sets(tour: Tour) -> None:
+    """In-process every function sees every function's variables; deployed, each has only its own.
+    A setting template.yaml gives some functions, read by one it does not give it to, would be
+    missing once deployed (a 503 `not_configured`, or a default where a value was meant)."""
+    given_somewhere = set(template.all_functions_environment())
+    missing = sorted(
+        f"{function} reads {name.upper()}, which template.yaml sets only for other functions"
+        for function, name in tour.settings_read
+        if name.upper() in given_somewhere and name.upper() not in template.function_environment(function)
+    )
+    assert missing == []
 
 
 def test_the_tour_goes_through_every_path(tour: Tour) -> None:

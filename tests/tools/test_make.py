@@ -1,7 +1,8 @@
-"""`make help` (and plain `make`) lists every target the README names, and `make soak` runs.
+"""`make help` (and plain `make`) lists every target the README names; `make soak` and `make bench`
+run as the README shows them.
 
-The other heavy targets are not run here: `make test` itself runs lint, pytest, validate, build and
-smoke; `make bench` takes minutes, and `make screenshots` is the browser test with UPDATE_SCREENSHOTS."""
+The other targets are not run here: `make test` itself runs lint, pytest, validate, build and smoke,
+and `make screenshots` is the browser test with UPDATE_SCREENSHOTS."""
 
 from __future__ import annotations
 
@@ -44,3 +45,14 @@ def test_make_soak_reports_no_errors() -> None:
     figures = dict(re.findall(r"^(requests|errors) +(\d+)", done.stdout, re.M))
     assert int(figures["requests"]) > 0
     assert figures["errors"] == "0"
+
+
+@pytest.mark.e2e
+def test_make_bench_prints_every_benchmark() -> None:
+    done = run(["make", "bench"], timeout=900)
+
+    assert done.returncode == 0, done.stdout[-4000:]
+    for heading in ("Billing webhooks bench", "Dormancy sweep bench", "Every flow: AWS requests"):
+        assert heading in done.stdout
+    compared = re.search(r"^DynamoDB requests per event, warm run +([0-9.]+) ", done.stdout, re.M)
+    assert compared is not None and float(compared.group(1)) > 0

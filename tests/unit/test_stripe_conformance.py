@@ -212,3 +212,10 @@ def test_request_parameters_are_checked_as_their_form_encoding() -> None:
         "params.prorate: unknown parameter of SubscriptionUpdateParams",
         "params.trial_end: 'soon' is not any of Literal['now'], int",
     ]
+
+
+def test_text_that_may_be_emptied_takes_any_text() -> None:
+    """`Literal[''] | str` is any text, or "" to unset: not an enum of one value."""
+    update = SubscriptionUpdateParams
+    assert params_problems({"description": "Team plan", "default_source": "src_1"}, update) == []
+    assert params_problems({"description": "", "default_source": ""}, update) == []

@@ -498,7 +498,7 @@ class LocalServer:
     def _fire(self, schedule: dict[str, Any], now: datetime, scheduled: datetime) -> None:
         target = schedule["Target"]
         try:
-            function = _function_of_arn(target["Arn"])
+            function = template.function_of_arn(target["Arn"])
             event = json.loads(local_scheduler.target_input(schedule, scheduled))
             self._handler(*template.handler_location(function))(event, LambdaContext(function))
             outcome = "ok"
@@ -668,15 +668,6 @@ def _json(status: int, body: Any, headers: list[tuple[str, str]] | None = None) 
 
 def _iso(when: datetime) -> str:
     return when.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
-
-
-def _function_of_arn(arn: str) -> str:
-    """The template's logical id of a Lambda function ARN (a version or alias suffix allowed)."""
-    unqualified = ":".join(arn.split(":")[:7])
-    for logical_id in template.resources("AWS::Serverless::Function"):
-        if template.resolve({"Fn::GetAtt": [logical_id, "Arn"]}) == unqualified:
-            return logical_id
-    raise LookupError(f"schedule target {arn} is not a function of template.yaml")
 
 
 def _put_layers_on_path() -> None:

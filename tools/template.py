@@ -200,12 +200,26 @@ def routes() -> list[Route]:
     return found
 
 
-def function_environment(logical_id: str) -> dict[str, str]:
-    """Globals + the function's own variables, resolved for the local run."""
+def function_variables(logical_id: str) -> dict[str, Any]:
+    """Globals + the function's own environment variables, as the template writes them."""
     env = dict(load().get("Globals", {}).get("Function", {}).get("Environment", {}).get("Variables", {}))
     props = load()["Resources"][logical_id]["Properties"]
     env.update(props.get("Environment", {}).get("Variables", {}))
-    return {k: str(v) for k, v in resolve(env).items()}
+    return env
+
+
+def function_environment(logical_id: str) -> dict[str, str]:
+    """Globals + the function's own variables, resolved for the local run."""
+    return {k: str(v) for k, v in resolve(function_variables(logical_id)).items()}
+
+
+def function_of_arn(arn: str) -> str:
+    """The template's logical id of a Lambda function ARN (a version or alias suffix allowed)."""
+    unqualified = ":".join(arn.split(":")[:7])
+    for logical_id in resources("AWS::Serverless::Function"):
+        if resolve({"Fn::GetAtt": [logical_id, "Arn"]}) == unqualified:
+            return logical_id
+    raise LookupError(f"{arn} is not a function of template.yaml")
 
 
 def function_timeout(logical_id: str) -> int:

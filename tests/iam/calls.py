@@ -126,13 +126,8 @@ def _address(source: str) -> str:
 def parameters_in_effect(function: str, environment: Mapping[str, str]) -> dict[str, str]:
     """The template parameters a function's environment shows it was deployed with: each variable
     the template sets from a parameter (`NOTICE_SENDER: !Ref NoticeSender`) gives that parameter."""
-    variables = dict(
-        template.load().get("Globals", {}).get("Function", {}).get("Environment", {}).get("Variables", {})
-    )
-    properties = template.load()["Resources"][function]["Properties"]
-    variables.update(properties.get("Environment", {}).get("Variables", {}))
     found = template.parameters()
-    for name, value in variables.items():
+    for name, value in template.function_variables(function).items():
         if (
             isinstance(value, dict)
             and set(value) == {"Ref"}

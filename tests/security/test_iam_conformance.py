@@ -94,16 +94,9 @@ class Guide:
         for delivery in call(self.server, "GET", "/_local/api/deliveries")[1]:
             self.tour.webhooks[(delivery["provider"], delivery["event_type"], delivery["outcome"])] += 1
         for firing in self.server.schedules()["fired"]:
-            target = template.handler_location(_function_of(firing["target"]))[0]
+            target = template.handler_location(template.function_of_arn(firing["target"]))[0]
             self.tour.fired[(target, firing["outcome"])] += 1
         self.tour.bus += self.server.events()
-
-
-def _function_of(arn: str) -> str:
-    for logical_id in template.resources("AWS::Serverless::Function"):
-        if template.resolve({"Fn::GetAtt": [logical_id, "Arn"]}) == arn:
-            return logical_id
-    raise AssertionError(f"no function of the template has the ARN {arn}")
 
 
 @contextmanager
@@ -314,7 +307,7 @@ def refuse_charge_calls(method: str, path: str, _: bytes) -> None:
 
 
 def invoke_target(arn: str, payload: dict[str, Any]) -> None:
-    function = _function_of(arn)
+    function = template.function_of_arn(arn)
     module_name, attribute = template.handler_location(function)
     getattr(importlib.import_module(module_name), attribute)(payload, LambdaContext(function))
 
@@ -477,13 +470,13 @@ def justification(grant: Grant) -> str | None:
     return None
 
 
-def test_removing_any_needed_permission_denies_a_call(tour: Tour) -> None:
+def test_removing_any_needed_permission_denies_a_call(tour: Tour, deployed: dict[str, Any]) -> None:
     """The check can fail: each action that a call needs, taken out of the statement of the template
     that grants it, leaves that call denied."""
     document = template.load()
     needed = sorted({(c.function, r.action) for c in tour.calls for r in c.requests})
     for function, action in needed:
-        mutated, statements = without_action(document, function, action)
+        mutated, statements = without_action(document, deployed, function, action)
         assert statements, f"no statement of the template grants {function} {action}"
         denied = denials(tour.calls, translate(mutated))
         assert any(d.startswith(f"{function}:") and f"needs {action} on " in d for d in denied), (
@@ -492,10 +485,13 @@ def test_removing_any_needed_permission_denies_a_call(tour: Tour) -> None:
     print(f"\n{len(needed)} (function, action) pairs: each one's removal denies a call")
 
 
-def without_action(document: dict[str, Any], function: str, action: str) -> tuple[dict[str, Any], list[str]]:
+def without_action(
+    document: dict[str, Any], deployed: dict[str, Any], function: str, action: str
+) -> tuple[dict[str, Any], list[str]]:
     """`document` with `action` removed from every statement that grants it to `function`: its own
     inline statements, the template's managed policies it attaches, the SAM policy templates it uses
-    (by replacing the template with the statement it expands to, less the action)."""
+    (by replacing the template with the statement `deployed`, its translation, expands it to, less
+    the action)."""
     mutated = copy.deepcopy(document)
     resources = mutated["Resources"]
     changed: list[str] = []
@@ -508,7 +504,7 @@ def without_action(document: dict[str, Any], function: str, action: str) -> tupl
             owner, body = f"{function} inline", policy
         else:
             owner = f"{function} {next(iter(policy))}"
-            body = translated_policy_template(function, index)
+            body = translated_policy_template(deployed, function, index)
             policies[index] = body
         for statement in body["Statement"]:
             for branch in statement["Fn::If"][1:] if "Fn::If" in statement else [statement]:
@@ -520,9 +516,9 @@ def without_action(document: dict[str, Any], function: str, action: str) -> tupl
     return mutated, changed
 
 
-def translated_policy_template(function: str, index: int) -> dict[str, Any]:
+def translated_policy_template(deployed: dict[str, Any], function: str, index: int) -> dict[str, Any]:
     """The statements SAM expands the function's `index`-th policy (a policy template) into."""
-    role = translate(template.load())["Resources"][f"{function}Role"]["Properties"]
+    role = deployed["Resources"][f"{function}Role"]["Properties"]
     return copy.deepcopy(
         next(p["PolicyDocument"] for p in role["Policies"] if p["PolicyName"].endswith(f"Policy{index}"))
     )

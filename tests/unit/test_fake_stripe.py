@@ -81,6 +81,18 @@ def _trial(
     )
 
 
+def _trial_ended_then_a_card(
+    fake: FakeStripe, client: stripe.StripeClient, clock: ManualClock, end_behavior: str
+) -> stripe.Subscription:
+    """A trial without a card that ended on JAN_31 (per `end_behavior`), then a card saved."""
+    customer_id = _customer(client)
+    subscription = _trial(client, customer_id, end_behavior)
+    _at(clock, JAN_31)
+    fake.advance()
+    fake.attach_payment_method(customer_id)
+    return subscription
+
+
 def _types(events: list[dict[str, Any]]) -> list[str]:
     return [event["type"] for event in events]
 
@@ -316,11 +328,7 @@ def test_trial_end_with_a_payment_method_converts_to_active(
 def test_past_due_recovers_when_a_retry_finds_a_card(
     fake: FakeStripe, client: stripe.StripeClient, clock: ManualClock
 ) -> None:
-    customer_id = _customer(client)
-    subscription = _trial(client, customer_id, "create_invoice")
-    _at(clock, JAN_31)
-    fake.advance()
-    fake.attach_payment_method(customer_id)
+    subscription = _trial_ended_then_a_card(fake, client, clock, "create_invoice")
 
     _at(clock, JAN_31 + 3 * DAY)
     events = fake.advance()
@@ -555,11 +563,7 @@ def test_pause_collection_is_set_and_cleared(fake: FakeStripe, client: stripe.St
 def test_paused_subscription_resumes_once_a_card_is_saved(
     fake: FakeStripe, client: stripe.StripeClient, clock: ManualClock
 ) -> None:
-    customer_id = _customer(client)
-    subscription = _trial(client, customer_id, "pause")
-    _at(clock, JAN_31)
-    fake.advance()
-    fake.attach_payment_method(customer_id)
+    subscription = _trial_ended_then_a_card(fake, client, clock, "pause")
     _at(clock, JAN_31 + 2 * DAY)
 
     resumed = client.v1.subscriptions.resume(subscription.id)
@@ -578,11 +582,7 @@ def test_paused_subscription_resumes_once_a_card_is_saved(
 def test_resume_takes_the_billing_cycle_anchor_as_an_object(
     fake: FakeStripe, client: stripe.StripeClient, clock: ManualClock
 ) -> None:
-    customer_id = _customer(client)
-    subscription = _trial(client, customer_id, "pause")
-    _at(clock, JAN_31)
-    fake.advance()
-    fake.attach_payment_method(customer_id)
+    subscription = _trial_ended_then_a_card(fake, client, clock, "pause")
 
     with pytest.raises(stripe.InvalidRequestError) as refused:
         client.v1.subscriptions.resume(

@@ -10,7 +10,7 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 
-from billing import clock
+from billing import clock, dodo_access, stripe_access
 from billing.config import NOT_TAKEN, get_settings
 from billing.errors import BadRequest, PayloadTooLarge
 from billing.model import CustomerSnapshot, PaymentSnapshot, SubscriptionSnapshot
@@ -59,15 +59,11 @@ def receive_stripe(body: bytes, signature: str | None) -> Result:
         return Result("ignored")
     api_key = credentials.api_key
 
-    def stripe_api() -> stripe.StripeApi:
-        assert api_key is not None
-        return stripe.api_client(api_key, settings.stripe_api_base, settings.stripe_api_version)
-
     def fetch_subscription(subscription_id: str) -> SubscriptionSnapshot:
-        return stripe_api().subscription(subscription_id)
+        return stripe_access.provider_api(settings).subscription(subscription_id)
 
     def fetch_customer(customer_id: str) -> CustomerSnapshot:
-        return stripe_api().customer(customer_id)
+        return stripe_access.provider_api(settings).customer(customer_id)
 
     return process(
         Delivery(
@@ -112,7 +108,6 @@ def receive_dodo(body: bytes, headers: Mapping[str, str]) -> Result:
     api_key = credentials.api_key
 
     def fetch_subscription(subscription_id: str) -> SubscriptionSnapshot:
-        assert api_key is not None
-        return dodo.api_client(api_key, settings.dodo_api_base).subscription(subscription_id)
+        return dodo_access.provider_api(settings).subscription(subscription_id)
 
     return process(delivery, observation, fetch_subscription if api_key else None)

@@ -63,9 +63,9 @@ AWS_CALLS = AwsCalls()
 AWS_CALLS.install()
 
 from bench.baseline import tutorial_webhook  # noqa: E402  (creates its DynamoDB client at import)
-from billing import aws as billing_aws  # noqa: E402
-from billing import clock  # noqa: E402
+from billing.adapters import aws as billing_aws  # noqa: E402
 from billing.config import get_settings  # noqa: E402
+from billing.core import clock  # noqa: E402
 from functions.stripe_webhook import app as stripe_webhook  # noqa: E402
 from tools import local_aws  # noqa: E402
 from tools.apigw import LambdaContext, app_request, proxy_event  # noqa: E402

@@ -62,9 +62,9 @@ from bench.report import print_table  # noqa: E402
 AWS_CALLS = AwsCalls()
 AWS_CALLS.install()
 
-from billing import aws as billing_aws  # noqa: E402
-from billing import charges, clock, notices  # noqa: E402
+from billing.adapters import aws as billing_aws  # noqa: E402
 from billing.config import get_settings  # noqa: E402
+from billing.core import charges, clock, notices  # noqa: E402
 from functions.accounts_api import app as accounts_api  # noqa: E402
 from functions.dodo_webhook import app as dodo_webhook  # noqa: E402
 from functions.payment_retry import app as payment_retry  # noqa: E402

@@ -144,10 +144,11 @@ def read_units(size: int, *, consistent: bool) -> float:
 DYNAMODB_REQUESTS = DynamoDbRequests()
 DYNAMODB_REQUESTS.install()
 
-from billing import aws as billing_aws  # noqa: E402
-from billing import clock, dormancy, lifecycle, store  # noqa: E402
+from billing.adapters import aws as billing_aws  # noqa: E402
+from billing.adapters import store  # noqa: E402
 from billing.config import get_settings  # noqa: E402
-from billing.model import AccountState, SubscriptionRecord, SubscriptionSnapshot  # noqa: E402
+from billing.core import clock, dormancy, lifecycle  # noqa: E402
+from billing.core.model import AccountState, SubscriptionRecord, SubscriptionSnapshot  # noqa: E402
 from functions.dormancy_sweep import app as dormancy_sweep  # noqa: E402
 from tools import local_aws  # noqa: E402
 from tools.apigw import LambdaContext  # noqa: E402

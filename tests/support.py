@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 from moto import mock_aws
 
-from billing import aws as billing_aws
-from billing import clock
+from billing.adapters import aws as billing_aws
 from billing.config import get_settings
+from billing.core import clock
 from tools import local_aws
 from tools.apigw import LambdaContext, app_request, dodo_webhook_event, proxy_event
 from tools.signing import stripe_signature

@@ -191,8 +191,8 @@ class Console:
     # Accounts
 
     def _account(self, query: str) -> Answer:
-        from billing import store
-        from billing.charges import view as charge_view
+        from billing.adapters import store
+        from billing.core.charges import view as charge_view
 
         resolved = resolve_account(query) if query else None
         if resolved is None:
@@ -302,8 +302,8 @@ def _older(last: SentEvent) -> SentEvent:
 def account_of(provider: str, event: dict[str, Any]) -> str | None:
     """The account a delivery concerns, found as the handlers find it: `metadata.account_id`, else
     the account holding the subscription, else the stored customer mapping, else the customer id."""
-    from billing import store
-    from billing.errors import RetryLater
+    from billing.adapters import store
+    from billing.core.errors import RetryLater
 
     if provider == "dodo":
         obj = _dig(event, "data")
@@ -336,7 +336,7 @@ def account_of(provider: str, event: dict[str, Any]) -> str | None:
 
 def resolve_account(query: str) -> tuple[str, str] | None:
     """(account id, what the query was: account | customer | subscription), or None."""
-    from billing import store
+    from billing.adapters import store
 
     if store.load_account(query, consistent=False).exists:
         return query, "account"
@@ -350,8 +350,8 @@ def resolve_account(query: str) -> tuple[str, str] | None:
 
 def entitlement(account_id: str | None) -> dict[str, Any] | None:
     """The account as GET /accounts/{id} shows it; None for an account never seen."""
-    from billing import accounts
-    from billing.errors import NotFound, RetryLater
+    from billing.core.errors import NotFound, RetryLater
+    from billing.flows import accounts
 
     if account_id is None:
         return None

@@ -242,8 +242,8 @@ def _with_lists(value: Any) -> Any:
 
 
 def billing_timestamp() -> int:
-    """`billing.clock.timestamp()`, imported on call: tools import without the layer on sys.path."""
-    from billing import clock
+    """`billing.core.clock.timestamp()`, imported on call: tools import without the layer on sys.path."""
+    from billing.core import clock
 
     return clock.timestamp()
 

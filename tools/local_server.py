@@ -148,7 +148,9 @@ class LocalServer:
         self.stripe_api_base = stripe_api_base
         self.routes = template.routes()
         self.moto_url = ""
-        from billing import clock  # billing.clock reads no settings: safe before the environment is set
+        from billing.core import (
+            clock,  # billing.core.clock reads no settings: safe before the environment is set
+        )
 
         self.clock = clock.OffsetClock()
         self._moto: ThreadedMotoServer | None = None
@@ -209,7 +211,7 @@ class LocalServer:
         self._saved_environment = {name: os.environ.get(name) for name in environment}
         os.environ.update(environment)
 
-        from billing import clock
+        from billing.core import clock
 
         one_environment_per_thread()
         self._observer = aws_local.provision(
@@ -259,7 +261,7 @@ class LocalServer:
             self._moto.stop()
             self._moto = None
         if self._previous_clock is not None:
-            from billing import clock
+            from billing.core import clock
 
             clock.use(self._previous_clock)
             self._previous_clock = None
@@ -305,7 +307,7 @@ class LocalServer:
         """The answer to a body over `body_limit(path)`: a webhook function's own, recorded by the console."""
         if not path.startswith("/webhooks/"):
             return _json(413, {"message": "Request Entity Too Large"})
-        from billing.errors import PayloadTooLarge
+        from billing.core.errors import PayloadTooLarge
 
         refusal = PayloadTooLarge(f"body larger than {self.body_limit(path)} bytes")
         answer = _json(refusal.status, {"error": refusal.reason, "message": str(refusal)})

@@ -8,10 +8,9 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.idempotency import idempotent_function
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from billing import accounts, activity, checkout, on_demand, plans
-from billing.http import json_response, register_error_handlers
-from billing.idempotency import config, persistence
-from billing.requests import (
+from billing.adapters.idempotency import config, persistence
+from billing.edge.answers import json_response, register_error_handlers
+from billing.edge.requests import (
     ActivityRequest,
     BulkActivityRequest,
     ChargeBody,
@@ -21,6 +20,7 @@ from billing.requests import (
     parse,
     path_account_id,
 )
+from billing.flows import accounts, activity, charges, checkout, plans
 
 logger = Logger()
 tracer = Tracer()
@@ -73,7 +73,7 @@ def open_checkout_session(account_id: str) -> Response[str]:
     account_id = _decoded(account_id)
     body = parse(CheckoutRequest, app.current_event.body)
     if body.mode == "on_demand":
-        mandate = on_demand.open_mandate(account_id, body.plan or "", body.success_url, None)
+        mandate = charges.open_mandate(account_id, body.plan or "", body.success_url, None)
         metrics.add_metric(name="MandateCheckoutsOpened", unit=MetricUnit.Count, value=1)
         return json_response(200, {**mandate, "provider": "dodo"})
     session = checkout.open_session(account_id, **body.model_dump())
@@ -90,7 +90,7 @@ def open_checkout_session(account_id: str) -> Response[str]:
 def create_charge(account_id: str) -> Response[str]:
     account_id = _decoded(account_id)
     body = parse(ChargeBody, app.current_event.body)
-    status, charge = on_demand.charge(account_id, **body.model_dump())
+    status, charge = charges.charge(account_id, **body.model_dump())
     metrics.add_metric(
         name="ChargesRequested" if status == 202 else "ChargesRepeated", unit=MetricUnit.Count, value=1
     )

@@ -4,7 +4,7 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from billing import dormancy_sweep
+from billing.flows import dormancy_sweep
 
 logger = Logger()
 tracer = Tracer()

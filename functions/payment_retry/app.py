@@ -5,8 +5,8 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from billing import on_demand
-from billing.requests import RetryInput, parse_input
+from billing.edge.requests import RetryInput, parse_input
+from billing.flows import charges
 
 logger = Logger()
 tracer = Tracer()
@@ -24,9 +24,9 @@ def lambda_handler(event: dict, context: LambdaContext) -> dict:
         return {"outcome": "rejected"}
     logger.append_keys(account_id=request.account_id, charge_attempt=request.attempt)
     if request.check:
-        outcome = on_demand.check(request.account_id, request.charge_key, request.attempt)
+        outcome = charges.check(request.account_id, request.charge_key, request.attempt)
         metrics.add_metric(name=f"ChargeChecks_{outcome}", unit=MetricUnit.Count, value=1)
     else:
-        outcome = on_demand.retry(request.account_id, request.charge_key, request.attempt)
+        outcome = charges.retry(request.account_id, request.charge_key, request.attempt)
         metrics.add_metric(name=f"ChargeRetries_{outcome}", unit=MetricUnit.Count, value=1)
     return {"outcome": outcome}

@@ -5,8 +5,8 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from billing.http import json_response, register_error_handlers
-from billing.webhooks import receive_stripe, request_body
+from billing.edge.answers import json_response, register_error_handlers
+from billing.flows.webhooks import receive_stripe, request_body
 
 logger = Logger()
 tracer = Tracer()

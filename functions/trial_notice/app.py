@@ -4,8 +4,8 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from billing.notices import NoticeRequest
-from billing.trial_notices import fire
+from billing.core.notices import NoticeRequest
+from billing.flows.trial_notices import fire
 
 logger = Logger()
 tracer = Tracer()

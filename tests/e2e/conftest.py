@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from billing import aws, idempotency, store
+from billing.adapters import aws, idempotency, store
 from billing.config import get_settings
 from tools.local_server import LocalServer
 

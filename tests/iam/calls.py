@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 from botocore.client import BaseClient
 
-from billing import secrets
+from billing.adapters import secrets
 from billing.config import Settings
 from tests.iam.policy import Request
 from tools import template

@@ -16,9 +16,9 @@ import boto3
 import dodopayments
 import pytest
 
-from billing import charges, clock
 from billing.config import get_settings
-from billing.errors import RetryLater
+from billing.core import charges, clock
+from billing.core.errors import RetryLater
 from functions.accounts_api import app as accounts_api
 from functions.payment_retry import app as payment_retry
 from tests.support import (

@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 from botocore.exceptions import EndpointConnectionError
 
-from billing import aws as billing_aws
-from billing import clock
+from billing.adapters import aws as billing_aws
 from billing.config import get_settings
+from billing.core import clock
 from tests.integration.test_faults import failing
 from tests.support import DODO_WEBHOOK_SECRET, Aws, deliver_dodo, get_account, use_dodo_api
 from tools.fake_dodo import FakeDodo

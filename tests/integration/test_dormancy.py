@@ -11,8 +11,10 @@ from typing import Any
 import boto3
 import pytest
 
-from billing import activity, clock, store
+from billing.adapters import store
 from billing.config import get_settings
+from billing.core import clock
+from billing.flows import activity
 from functions.accounts_api import app as accounts_api
 from functions.dormancy_sweep import app as dormancy_sweep
 from tests.support import (

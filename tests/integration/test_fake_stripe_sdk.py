@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import stripe
 
-from billing.clock import ManualClock, iso
+from billing.core.clock import ManualClock, iso
 from billing.providers.stripe import API_VERSION
 from tests.stripe_types import fake_stripe_problems
 from tests.support import Aws, deliver_stripe, get_account, use_stripe_api

@@ -8,8 +8,8 @@ from contextlib import contextmanager
 
 from botocore.exceptions import EndpointConnectionError
 
-from billing import aws as billing_aws
-from billing import store
+from billing.adapters import aws as billing_aws
+from billing.adapters import store
 from tests.support import Aws, deliver_stripe, get_account, stripe_event
 
 CREATED = "customer.subscription.created.json"

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from billing import clock
+from billing.core import clock
 from tests.support import deliver_stripe, embedded_aws, get_account, stripe_event
 
 HISTORY = [

@@ -11,8 +11,8 @@ import boto3
 import pytest
 from moto.backends import get_backend
 
-from billing import clock
 from billing.config import get_settings
+from billing.core import clock
 from functions.accounts_api import app as accounts_api
 from functions.trial_notice import app as trial_notice
 from tests.support import Aws, deliver_stripe, get_account, invoke, use_stripe_api

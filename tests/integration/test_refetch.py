@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from billing import store
+from billing.adapters import store
 from tests.fakes.stripe_api import FakeStripeApi
 from tests.support import Aws, deliver_stripe, get_account, stripe_event, use_stripe_api
 

@@ -22,12 +22,12 @@ from stripe.params import (
 )
 from stripe.params.checkout import SessionCreateParams
 
-from billing import clock
-from billing.clock import ManualClock
 from billing.config import get_settings
-from billing.errors import RetryLater
+from billing.core import clock
+from billing.core.clock import ManualClock
+from billing.core.errors import RetryLater
 from billing.providers.stripe import API_VERSION
-from billing.stripe_access import provider_api
+from billing.providers.stripe_access import provider_api
 from tests.stripe_types import fake_stripe_problems, params_problems
 from tests.support import Aws, restart_clients, use_stripe_api
 from tools.fake_stripe import FakeStripe

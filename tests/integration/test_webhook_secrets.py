@@ -11,7 +11,7 @@ from typing import Any
 import boto3
 import pytest
 
-from billing import clock
+from billing.core import clock
 from tests.support import (
     DODO_WEBHOOK_SECRET,
     EVENTS,

@@ -32,8 +32,9 @@ from hypothesis import strategies as st
 from moto.core.botocore_stubber import BotocoreStubber
 from standardwebhooks import Webhook
 
-from billing import activity, clock
 from billing.config import get_settings
+from billing.core import clock
+from billing.flows import activity
 from functions.accounts_api import app as accounts_api
 from functions.dodo_webhook import app as dodo_webhook
 from functions.stripe_webhook import app as stripe_webhook

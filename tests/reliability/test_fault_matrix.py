@@ -40,8 +40,9 @@ import stripe as stripe_sdk
 from botocore.client import BaseClient
 from botocore.exceptions import EndpointConnectionError
 
-from billing import activity, clock
 from billing.config import get_settings
+from billing.core import clock
+from billing.flows import activity
 from functions.accounts_api import app as accounts_api
 from functions.payment_retry import app as payment_retry
 from tests.support import (

@@ -27,8 +27,8 @@ import dodopayments
 import pytest
 import stripe as stripe_sdk
 
-from billing.clock import iso
 from billing.config import get_settings
+from billing.core.clock import iso
 from billing.providers import dodo, stripe
 from tests.e2e.checkout import URLS, pay_twice
 from tests.e2e.conftest import running

@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from billing import clock
 from billing.config import get_settings
+from billing.core import clock
 from tests.support import EVENTS, Aws, deliver_dodo, deliver_stripe, dodo_headers, get_account, stripe_event
 
 STORY = sorted((EVENTS / "stripe").glob("*.json"), key=lambda path: json.loads(path.read_text())["created"])

@@ -10,9 +10,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from billing import charges
 from billing.config import Settings
-from billing.model import AccountState, ChargeRequest, ChargeRestart, ChargeStarted, PaymentSnapshot
+from billing.core import charges
+from billing.core.model import AccountState, ChargeRequest, ChargeRestart, ChargeStarted, PaymentSnapshot
 from tools.fake_dodo import DECLINE_CODES
 
 POLICY = Settings(table_name="t", event_bus_name="b").retry_policy  # the shipped defaults

@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from standardwebhooks import Webhook, WebhookVerificationError
 
-from billing.errors import SignatureError
+from billing.core.errors import SignatureError
 from billing.providers import dodo
 from tests.support import EVENTS
 

@@ -10,11 +10,11 @@ from datetime import date, timedelta
 from hypothesis import given
 from hypothesis import strategies as st
 
-from billing.catalog import PlanCatalog
-from billing.dormancy import days_to_sweep, paying_subscription, undo_call
-from billing.entitlements import AccessPolicy
-from billing.lifecycle import Cause, observe_subscription, pause_change
-from billing.model import (
+from billing.core.catalog import PlanCatalog
+from billing.core.dormancy import days_to_sweep, paying_subscription, undo_call
+from billing.core.entitlements import AccessPolicy
+from billing.core.lifecycle import Cause, observe_subscription, pause_change
+from billing.core.model import (
     AccountState,
     DormancyRecord,
     PauseCollection,
@@ -170,7 +170,7 @@ def test_a_pause_is_published_once_whoever_made_it() -> None:
 
 def test_access_returns_when_resumes_at_passes_before_the_webhook() -> None:
     paused = replace(ACTIVE, pause_collection=PauseCollection("void", resumes_at=NOW + 10))
-    from billing.entitlements import entitlement_of
+    from billing.core.entitlements import entitlement_of
 
     assert entitlement_of(paused, NOW, POLICY).reason == "collection_paused"
     assert entitlement_of(paused, NOW + 10, POLICY).reason == "active"

@@ -6,9 +6,9 @@ import dataclasses
 
 import pytest
 
-from billing.catalog import PlanCatalog
-from billing.entitlements import NO_SUBSCRIPTION, AccessPolicy, entitlement_of, primary_subscription
-from billing.model import PauseCollection, SubscriptionSnapshot
+from billing.core.catalog import PlanCatalog
+from billing.core.entitlements import NO_SUBSCRIPTION, AccessPolicy, entitlement_of, primary_subscription
+from billing.core.model import PauseCollection, SubscriptionSnapshot
 
 NOW = 1_780_000_000
 DAY = 86_400

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import stripe
 
-from billing.clock import ManualClock
+from billing.core.clock import ManualClock
 from billing.providers.stripe import API_VERSION, ROUTES, parse_event, subscription_snapshot, verify_signature
 from tests.stripe_types import fake_stripe_problems
 from tests.support import stripe_event

@@ -6,9 +6,9 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from billing.entitlements import AccessPolicy
-from billing.lifecycle import Cause, Outcome, entitlement, observe_invoice, observe_subscription
-from billing.model import AccountState, InvoiceSnapshot, PauseCollection, SubscriptionSnapshot
+from billing.core.entitlements import AccessPolicy
+from billing.core.lifecycle import Cause, Outcome, entitlement, observe_invoice, observe_subscription
+from billing.core.model import AccountState, InvoiceSnapshot, PauseCollection, SubscriptionSnapshot
 
 NOW = 1_780_000_000
 POLICY = AccessPolicy(past_due_grace_seconds=3 * 86_400, fallback_plan="free")

@@ -7,8 +7,8 @@ from dataclasses import replace
 from hypothesis import given
 from hypothesis import strategies as st
 
-from billing.model import SubscriptionSnapshot
-from billing.notices import (
+from billing.core.model import SubscriptionSnapshot
+from billing.core.notices import (
     SCHEDULE_NAME,
     NoticeRequest,
     notice_effects,

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from billing.model import CustomerSnapshot, InvoiceSnapshot, SubscriptionSnapshot
+from billing.core.model import CustomerSnapshot, InvoiceSnapshot, SubscriptionSnapshot
 from billing.providers.stripe import ROUTES, parse_event
 from tests.support import EVENTS, REFERENCE
 

@@ -10,7 +10,7 @@ import stripe as stripe_sdk
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from billing.errors import SignatureError
+from billing.core.errors import SignatureError
 from billing.providers.stripe import verify_signature
 from tests.support import REFERENCE
 from tools.signing import stripe_signature

@@ -2,9 +2,9 @@ import json
 
 import pytest
 
-from billing.errors import BadRequest
-from billing.requests import path_account_id
-from billing.wire import LATEST_TIME, MAX_ID_BYTES, bounded_id, bounded_time, load_json
+from billing.core.errors import BadRequest
+from billing.core.wire import LATEST_TIME, MAX_ID_BYTES, bounded_id, bounded_time, load_json
+from billing.edge.requests import path_account_id
 
 
 @pytest.mark.parametrize(

@@ -8,11 +8,11 @@ from typing import Literal
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from billing.catalog import PlanCatalog
-from billing.charges import RetryPolicy
-from billing.dormancy import DormancyPolicy
-from billing.entitlements import AccessPolicy
-from billing.lifecycle import NoticePolicy
+from billing.core.catalog import PlanCatalog
+from billing.core.charges import RetryPolicy
+from billing.core.dormancy import DormancyPolicy
+from billing.core.entitlements import AccessPolicy
+from billing.core.lifecycle import NoticePolicy
 from billing.providers.stripe import API_VERSION as STRIPE_API_VERSION
 
 NOT_TAKEN = "none"  # STRIPE_ACCOUNT_ID / DODO_BUSINESS_ID of a deployment without that provider

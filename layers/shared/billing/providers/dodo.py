@@ -19,9 +19,9 @@ from datetime import UTC, datetime
 from functools import cache
 from typing import Any
 
-from billing.errors import BadRequest, Conflict, PaymentDeclined, RetryLater, SignatureError
-from billing.model import ENDED_STATUSES, PauseCollection, PaymentSnapshot, SubscriptionSnapshot
-from billing.wire import bounded_id, bounded_int, bounded_time, load_json
+from billing.core.errors import BadRequest, Conflict, PaymentDeclined, RetryLater, SignatureError
+from billing.core.model import ENDED_STATUSES, PauseCollection, PaymentSnapshot, SubscriptionSnapshot
+from billing.core.wire import bounded_id, bounded_int, bounded_time, load_json
 
 PROVIDER = "dodo"
 ID_HEADER, TIMESTAMP_HEADER, SIGNATURE_HEADER = "webhook-id", "webhook-timestamp", "webhook-signature"
@@ -237,7 +237,7 @@ ROUTES: dict[str, Callable[[Mapping[str, Any]], Observation]] = {
 }
 
 
-# The duplicate policies Dodo's API can carry out (billing.duplicates): `refund` (cancel, then
+# The duplicate policies Dodo's API can carry out (billing.core.duplicates): `refund` (cancel, then
 # refund the payment) and `extend` (cancel, then move the kept subscription's next_billing_date).
 # Not `credit`: Dodo's cancellation prorates nothing, so it leaves no balance for the unused time.
 DUPLICATE_POLICIES = frozenset({"refund", "extend"})

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-from billing.errors import BadRequest, PaymentDeclined, RetryLater, SignatureError
-from billing.model import (
+from billing.core.errors import BadRequest, PaymentDeclined, RetryLater, SignatureError
+from billing.core.model import (
     ENDED_STATUSES,
     CheckoutSnapshot,
     CustomerSnapshot,
@@ -23,7 +23,7 @@ from billing.model import (
     PriorPause,
     SubscriptionSnapshot,
 )
-from billing.wire import bounded_id, bounded_int, bounded_time, load_json
+from billing.core.wire import bounded_id, bounded_int, bounded_time, load_json
 
 PROVIDER = "stripe"
 SIGNATURE_HEADER = "stripe-signature"
@@ -318,7 +318,7 @@ ROUTES: dict[str, Callable[[Mapping[str, Any]], Observation]] = {
 }
 
 
-# The duplicate policies Stripe's API carries out (billing.duplicates), every one.
+# The duplicate policies Stripe's API carries out (billing.core.duplicates), every one.
 DUPLICATE_POLICIES = frozenset({"refund", "credit", "extend"})
 
 

@@ -1,0 +1,1 @@
+"""Pure rules: provider-neutral records, state transitions and their effects. No I/O."""

@@ -1,0 +1,364 @@
+"""Pure state transitions: (current account state, observed provider object) -> new state + effects.
+
+Order safety: every subscription keeps the ordering key (`observed_at`) of the snapshot it
+holds; an older observation never replaces a newer one, so any arrival order of the same
+history ends in the same state. Equal keys from different events are ties: the caller
+settles them by re-fetching the object when it can, else `settle_tie` decides.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from enum import StrEnum
+
+from billing.core.clock import iso
+from billing.core.duplicates import duplicate_of, resolution
+from billing.core.entitlements import AccessPolicy, plan_of, primary_subscription
+from billing.core.model import (
+    ENDED_STATUSES,
+    LIVE_STATUSES,
+    AccountState,
+    CheckoutSnapshot,
+    CustomerSnapshot,
+    Effect,
+    Entitlement,
+    InvoiceSnapshot,
+    LocalPlanChoice,
+    PauseCollection,
+    PriorPause,
+    SubscriptionRecord,
+    SubscriptionSnapshot,
+)
+from billing.core.notices import STRIPE_LEAD, notice_effects, plan_schedules, why_not_due
+
+ACCESS_CHANGED = "Account Access Changed"
+PAUSE_EVENTS = {
+    "started": "Collection Paused",
+    "changed": "Collection Pause Changed",
+    "ended": "Collection Resumed",
+}
+INVOICE_EVENTS = {
+    "paid": "Payment Succeeded",
+    "payment_failed": "Payment Failed",
+    "payment_action_required": "Payment Action Required",
+}
+
+# Later in a subscription's life; settles same-second ties when no re-fetch is possible.
+_LIFECYCLE_RANK = {
+    "incomplete": 0,
+    "trialing": 1,
+    "active": 2,
+    "past_due": 3,
+    "unpaid": 4,
+    "paused": 4,
+    "canceled": 5,
+    "incomplete_expired": 5,
+    "expired": 5,
+}
+
+
+class Outcome(StrEnum):
+    APPLIED = "applied"
+    STALE = "stale"
+    TIE = "tie"
+    UNKNOWN_SUBSCRIPTION = "unknown_subscription"
+
+
+@dataclass(frozen=True, slots=True)
+class Transition:
+    outcome: Outcome
+    state: AccountState
+    before: Entitlement
+    after: Entitlement
+    effects: tuple[Effect, ...] = ()
+
+    @property
+    def writes(self) -> bool:
+        return self.outcome is Outcome.APPLIED
+
+
+@dataclass(frozen=True, slots=True)
+class Cause:
+    event_id: str
+    event_type: str
+    observed_at: int
+    announces_trial_end: bool = False  # the provider's own "trial ends soon" event
+    prior_pause: PriorPause | None = None  # the event's own account of pause_collection before it
+
+
+@dataclass(frozen=True, slots=True)
+class NoticePolicy:
+    lead_days: tuple[int, ...] = ()
+    email_template: str | None = None  # None: no e-mail, only the domain event
+    duplicate_policy: str = "flag"  # refund | credit | extend | flag (billing.core.duplicates)
+
+
+def account_entitlement(
+    state: AccountState, now: int, policy: AccessPolicy
+) -> tuple[Entitlement, SubscriptionSnapshot | None]:
+    """The account's entitlement and the subscription behind it; a free plan chosen locally gives
+    access whenever no subscription does."""
+    chosen, sub = primary_subscription((r.snapshot for r in state.subscriptions.values()), now, policy)
+    if not chosen.access and state.free_plan:
+        return Entitlement(plan=state.free_plan, status="free", access=True, reason="free_plan"), sub
+    return chosen, sub
+
+
+def entitlement(state: AccountState, now: int, policy: AccessPolicy) -> Entitlement:
+    return account_entitlement(state, now, policy)[0]
+
+
+def published(state: AccountState, now: int, policy: AccessPolicy) -> Entitlement:
+    """The entitlement subscribers last heard of: a change that time made since (a grace period
+    ran out) is announced with the next event of the account."""
+    return state.entitlement if state.entitlement is not None else entitlement(state, now, policy)
+
+
+def settle_tie(current: SubscriptionSnapshot, incoming: SubscriptionSnapshot) -> bool:
+    """Without a re-fetch: the snapshot further along the lifecycle wins; equal ranks keep the current."""
+    return _LIFECYCLE_RANK.get(incoming.status, 0) > _LIFECYCLE_RANK.get(current.status, 0)
+
+
+def settle_customer_tie(has_payment_method: bool, incoming: CustomerSnapshot) -> bool:
+    """Without a re-fetch, a customer event of the same second as the stored one wins when it is
+    further along: deleted, or a payment method where none was known (a card saved at signup)."""
+    return incoming.deleted or (incoming.has_payment_method and not has_payment_method)
+
+
+def observe_subscription(
+    state: AccountState,
+    snapshot: SubscriptionSnapshot,
+    cause: Cause,
+    now: int,
+    policy: AccessPolicy,
+    *,
+    notices: NoticePolicy = NoticePolicy(),
+    current_state: bool = False,
+) -> Transition:
+    before = published(state, now, policy)
+    current = state.subscriptions.get(snapshot.subscription_id)
+    # current_state: the provider's object as it is now (a re-fetch, an API response, a settled
+    # tie), applied whatever the stored ordering key says.
+    if current is not None and not current_state:
+        if cause.observed_at < current.observed_at:
+            return Transition(Outcome.STALE, state, before, before)
+        if cause.observed_at == current.observed_at and cause.event_id != current.event_id:
+            return Transition(Outcome.TIE, state, before, before)
+    record = SubscriptionRecord(
+        snapshot=snapshot,
+        observed_at=max(cause.observed_at, current.observed_at) if current else cause.observed_at,
+        event_id=cause.event_id,
+        latest_invoice=current.latest_invoice if current else None,
+        invoice_observed_at=current.invoice_observed_at if current else None,
+    )
+    new_state = replace(
+        state,
+        provider=snapshot.provider,
+        customer_id=snapshot.customer_id or state.customer_id,
+        subscriptions={**state.subscriptions, snapshot.subscription_id: record},
+        updated_at=now,
+    )
+    after = entitlement(new_state, now, policy)
+    new_state = replace(new_state, entitlement=after)
+    effects = _access_changed(state.account_id, snapshot.provider, before, after, cause)
+    effects += _pause_changed(state.account_id, current.snapshot if current else None, snapshot, cause)
+    found = duplicate_of(new_state, snapshot) if current is None else None
+    if found is not None:
+        effects += resolution(notices.duplicate_policy, state.account_id, *found, cause.event_id)
+    effects += plan_schedules(
+        state.account_id, current.snapshot if current else None, snapshot, now, notices.lead_days
+    )
+    if (
+        cause.announces_trial_end
+        and why_not_due(snapshot, None, customer_pm=new_state.customer_has_payment_method) is None
+    ):
+        effects += notice_effects(
+            state.account_id,
+            plan_of(snapshot, policy.catalog),
+            snapshot,
+            STRIPE_LEAD,
+            now,
+            cause.event_id,
+            new_state.email,
+            notices.email_template,
+        )
+    return Transition(Outcome.APPLIED, new_state, before, after, effects)
+
+
+def observe_checkout(
+    state: AccountState, checkout: CheckoutSnapshot, cause: Cause, now: int, policy: AccessPolicy
+) -> Transition:
+    """A completed or expired session closes the account's open-session slot it filled."""
+    before = published(state, now, policy)
+    new_state = replace(
+        state,
+        provider=state.provider or checkout.provider,
+        customer_id=state.customer_id or checkout.customer_id,
+        checkouts={p: c for p, c in state.checkouts.items() if c.session_id != checkout.session_id},
+        updated_at=now,
+    )
+    after = entitlement(new_state, now, policy)
+    new_state = replace(new_state, entitlement=after)
+    effects = _access_changed(state.account_id, checkout.provider, before, after, cause)
+    if checkout.mode == "setup" and checkout.status == "complete" and checkout.price_id:
+        effects += _subscribe_after_setup(new_state, checkout)
+    return Transition(Outcome.APPLIED, new_state, before, after, effects)
+
+
+def _subscribe_after_setup(state: AccountState, checkout: CheckoutSnapshot) -> tuple[Effect, ...]:
+    """The card is saved: create the subscription server-side, keyed by the session, unless one to
+    that price is already live (so no delivery of the event can make a duplicate)."""
+    if not checkout.customer_id or any(
+        r.snapshot.price_id == checkout.price_id and r.snapshot.status in LIVE_STATUSES
+        for r in state.subscriptions.values()
+    ):
+        return ()
+    return (
+        Effect(
+            kind="provider_call",
+            key=f"setup:{checkout.session_id}:subscribe",
+            detail_type="create_subscription",
+            detail={
+                "call": "create_subscription",
+                "provider": checkout.provider,
+                "customer_id": checkout.customer_id,
+                "price_id": checkout.price_id,
+                "account_id": state.account_id,
+            },
+        ),
+    )
+
+
+def choose_local_plan(
+    state: AccountState, choice: LocalPlanChoice, cause: Cause, now: int, policy: AccessPolicy
+) -> Transition:
+    before = published(state, now, policy)
+    new_state = replace(state, free_plan=choice.plan, updated_at=now)
+    after = entitlement(new_state, now, policy)
+    new_state = replace(new_state, entitlement=after)
+    effects = _access_changed(state.account_id, state.provider or "local", before, after, cause)
+    return Transition(Outcome.APPLIED, new_state, before, after, effects)
+
+
+def observe_invoice(
+    state: AccountState, invoice: InvoiceSnapshot, cause: Cause, now: int, policy: AccessPolicy
+) -> Transition:
+    before = published(state, now, policy)
+    current = state.subscriptions.get(invoice.subscription_id or "")
+    if current is None:
+        return Transition(Outcome.UNKNOWN_SUBSCRIPTION, state, before, before)
+    if current.invoice_observed_at is not None and cause.observed_at <= current.invoice_observed_at:
+        return Transition(Outcome.STALE, state, before, before)
+    previous = current.latest_invoice
+    repeated = (
+        previous is not None
+        and previous.invoice_id == invoice.invoice_id
+        and previous.outcome == invoice.outcome
+        and previous.attempt_count == invoice.attempt_count
+    )
+    record = replace(current, latest_invoice=invoice, invoice_observed_at=cause.observed_at)
+    new_state = replace(
+        state, subscriptions={**state.subscriptions, record.snapshot.subscription_id: record}, updated_at=now
+    )
+    effects: tuple[Effect, ...] = ()
+    if not repeated and invoice.amount_due != 0 and record.snapshot.status not in ENDED_STATUSES:
+        detail_type = INVOICE_EVENTS[invoice.outcome]
+        effects = (
+            Effect(
+                kind="bus",
+                key=f"{cause.event_id}:{detail_type}",
+                detail_type=detail_type,
+                detail={
+                    "account_id": state.account_id,
+                    "provider": record.snapshot.provider,
+                    "subscription_id": record.snapshot.subscription_id,
+                    "invoice_id": invoice.invoice_id,
+                    "amount_due": invoice.amount_due,
+                    "currency": invoice.currency,
+                    "attempt_count": invoice.attempt_count,
+                    "next_payment_attempt": invoice.next_payment_attempt,
+                    "hosted_invoice_url": invoice.hosted_invoice_url,
+                    "cause": _cause(cause),
+                },
+            ),
+        )
+    after = entitlement(new_state, now, policy)
+    new_state = replace(new_state, entitlement=after)
+    effects = _access_changed(state.account_id, record.snapshot.provider, before, after, cause) + effects
+    return Transition(Outcome.APPLIED, new_state, before, after, effects)
+
+
+def pause_change(before: PauseCollection | None, after: PauseCollection | None) -> str | None:
+    if before == after:
+        return None
+    if before is None:
+        return "started"
+    return "ended" if after is None else "changed"
+
+
+def _pause_changed(
+    account_id: str, stored: SubscriptionSnapshot | None, snapshot: SubscriptionSnapshot, cause: Cause
+) -> tuple[Effect, ...]:
+    """Collection paused, its terms changed, or resumed, whoever did it (the dormancy sweep, the
+    dashboard, Stripe at `resumes_at`). Judged against the stored snapshot, which order safety
+    keeps current; the event's own `previous_attributes` only for a subscription seen first now."""
+    if stored is not None:
+        before = stored.pause_collection
+    elif cause.prior_pause is not None:
+        before = cause.prior_pause.value
+    else:
+        return ()
+    change = pause_change(before, snapshot.pause_collection)
+    if change is None:
+        return ()
+    detail_type = PAUSE_EVENTS[change]
+    return (
+        Effect(
+            kind="bus",
+            key=f"{cause.event_id}:{detail_type}",
+            detail_type=detail_type,
+            detail={
+                "account_id": account_id,
+                "provider": snapshot.provider,
+                "subscription_id": snapshot.subscription_id,
+                "pause_collection": _pause(snapshot.pause_collection),
+                "previous": _pause(before),
+                "cause": _cause(cause),
+            },
+        ),
+    )
+
+
+def _pause(pause: PauseCollection | None) -> dict[str, object] | None:
+    if pause is None:
+        return None
+    return {"behavior": pause.behavior, "resumes_at": iso(pause.resumes_at)}
+
+
+def _access_changed(
+    account_id: str, provider: str, before: Entitlement, after: Entitlement, cause: Cause
+) -> tuple[Effect, ...]:
+    if before.summary() == after.summary():
+        return ()
+    return (
+        Effect(
+            kind="bus",
+            key=f"{cause.event_id}:{ACCESS_CHANGED}",
+            detail_type=ACCESS_CHANGED,
+            detail={
+                "account_id": account_id,
+                "provider": provider,
+                "subscription_id": after.subscription_id or before.subscription_id,
+                "old": before.summary(),
+                "new": after.summary(),
+                "reason": after.reason,
+                "message": after.message,
+                "next_action": after.next_action,
+                "cause": _cause(cause),
+            },
+        ),
+    )
+
+
+def _cause(cause: Cause) -> dict[str, object]:
+    return {"event_id": cause.event_id, "event_type": cause.event_type, "observed_at": cause.observed_at}

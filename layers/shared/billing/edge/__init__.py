@@ -1,0 +1,1 @@
+"""The HTTP edge: request bodies validated in one step, errors mapped to answers in one place."""

@@ -1,0 +1,57 @@
+"""HTTP answers for the API Gateway entry points: errors mapped in one place."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
+from aws_lambda_powertools.event_handler.exceptions import NotFoundError
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.idempotency.exceptions import (
+    IdempotencyAlreadyInProgressError,
+    IdempotencyPersistenceLayerError,
+)
+
+from billing.core.errors import BillingError, InProgress, NotFound, RetryLater
+
+logger = Logger(child=True)
+
+
+def json_response(status: int, body: dict[str, Any]) -> Response[str]:
+    return Response(
+        status_code=status,
+        content_type=content_types.APPLICATION_JSON,
+        body=json.dumps(body, separators=(",", ":")),
+    )
+
+
+def register_error_handlers(app: APIGatewayRestResolver, metrics: Metrics) -> None:
+    def refuse(exc: BillingError) -> Response[str]:
+        log = logger.warning if exc.status < 500 else logger.error
+        log("request refused", status=exc.status, reason=exc.reason)
+        metrics.add_metric(name=f"Refused_{exc.reason}", unit=MetricUnit.Count, value=1)
+        return json_response(exc.status, {"error": exc.reason, "message": str(exc), **exc.details})
+
+    @app.exception_handler(BillingError)
+    def billing_error(exc: BillingError) -> Response[str]:
+        return refuse(exc)
+
+    @app.exception_handler(NotFoundError)  # no route matches: else the catch-all below answers 500
+    def no_such_route(exc: Exception) -> Response[str]:
+        return refuse(NotFound("no such route"))
+
+    @app.exception_handler(IdempotencyAlreadyInProgressError)
+    def same_request_in_progress(exc: Exception) -> Response[str]:
+        return refuse(InProgress("the same request is being handled"))
+
+    @app.exception_handler(IdempotencyPersistenceLayerError)
+    def idempotency_store_down(exc: Exception) -> Response[str]:
+        return refuse(RetryLater("storage unavailable", reason="storage_error"))
+
+    @app.exception_handler(Exception)
+    def unexpected(exc: Exception) -> Response[str]:
+        logger.exception("unexpected error")
+        metrics.add_metric(name="Refused_internal_error", unit=MetricUnit.Count, value=1)
+        return json_response(500, {"error": "internal_error", "message": "internal error"})

@@ -1,0 +1,1 @@
+"""The exactly-once engine: markers, order-safe commits, and the effects they record."""

@@ -1,0 +1,45 @@
+"""Runs the side effects recorded with an event marker, each idempotent by its key."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from billing.adapters import bus, mail, scheduler
+from billing.config import get_settings
+from billing.core import charges
+from billing.core.errors import RetryLater
+from billing.core.model import Effect
+from billing.providers import provider_calls
+
+
+def drive(effects: Sequence[Effect]) -> None:
+    unknown = {e.kind for e in effects} - {"bus", "schedule", "unschedule", "email", "provider_call"}
+    if unknown:
+        raise ValueError(f"no driver for effect kinds {sorted(unknown)}")
+    for effect in effects:
+        if effect.kind == "schedule":
+            scheduler.put_at(
+                effect.key, int(effect.detail["at"]), effect.detail["input"], target_arn=_target(effect)
+            )
+        elif effect.kind == "unschedule":
+            scheduler.delete(effect.key)
+    for effect in effects:
+        if effect.kind == "provider_call":
+            provider_calls.run(effect)
+    for effect in effects:
+        if effect.kind == "email":
+            mail.send_templated(effect.detail_type, effect.detail["to"], effect.detail)
+    published = [e for e in effects if e.kind == "bus"]
+    if published:
+        bus.publish(published)
+
+
+def _target(effect: Effect) -> str | None:
+    """The function a schedule invokes: the one its `target` names, else the trial-notice function."""
+    named = effect.detail.get("target")
+    if named is None:
+        return None
+    arn = {charges.RETRY_TARGET: get_settings().charge_retry_target_arn}.get(named)
+    if not arn:
+        raise RetryLater(f"no function is configured for schedule target {named}", reason="not_configured")
+    return arn

@@ -14,6 +14,7 @@ from billing.core.model import DormancyRecord
 
 
 def view(account_id: str) -> dict[str, Any]:
+    """The account as the app sees it: entitlement, subscription and dormancy; NotFound when unseen."""
     state = store.load_account(account_id, consistent=False)
     if not state.exists:
         raise NotFound(f"account {account_id} has never been seen")

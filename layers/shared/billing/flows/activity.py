@@ -24,6 +24,10 @@ WRITTEN_MAX = 50_000
 
 
 def report(account_id: str, at: int | None = None) -> dict[str, Any]:
+    """Record that the account was active at `at` (now when omitted, never later than now).
+
+    Writes at most once per write interval per account; a dormant account coming back has its
+    dormancy action undone first."""
     settings, now = get_settings(), clock.timestamp()
     at = now if at is None else min(at, now)
     interval = settings.activity_write_interval_seconds

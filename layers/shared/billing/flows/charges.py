@@ -40,6 +40,7 @@ logger = Logger(child=True)
 
 
 def on_demand_subscription(state: AccountState) -> str | None:
+    """The account's live, unpaused Dodo on-demand subscription (its mandate), if it has one."""
     for record in state.subscriptions.values():
         sub = record.snapshot
         if sub.provider == dodo.PROVIDER and sub.on_demand and sub.status in LIVE_STATUSES - {"paused"}:

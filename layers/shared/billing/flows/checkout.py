@@ -22,6 +22,8 @@ STILL_USABLE_SECONDS = 60  # a session this close to expiry is not handed out ag
 def open_session(
     account_id: str, *, plan: str | None, price: str | None, success_url: str, cancel_url: str, mode: str
 ) -> dict[str, Any]:
+    """A Stripe Checkout Session for the plan or price: the open one again while it is usable, one new
+    session between concurrent requests, and Conflict while the account already subscribes to it."""
     settings = get_settings()
     price_id = price or plan_price(settings, plan or "")
     api = provider_api(settings)

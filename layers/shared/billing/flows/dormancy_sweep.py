@@ -34,6 +34,8 @@ STEPS = ("warning", "action")
 
 @dataclass
 class SweepReport:
+    """What one sweep run did: outcomes by kind, the activity days it finished, why it stopped."""
+
     day: str
     outcomes: Counter[str] = field(default_factory=Counter)
     swept: dict[str, list[str]] = field(default_factory=dict)  # step -> activity days fully swept
@@ -49,7 +51,7 @@ class SweepReport:
 
 
 class OutOfTime(Exception):
-    pass
+    """The run is near its Lambda timeout: it stops and a one-time schedule continues the day."""
 
 
 def scheduled_time(event: object) -> int:

@@ -49,6 +49,7 @@ def apply_current(
 
 
 def ensure_customer(state: AccountState, api: stripe.StripeApi, email: str | None, name: str | None) -> str:
+    """The account's Stripe customer id, creating the customer (keyed by the account) the first time."""
     if state.customer_id:
         return state.customer_id
     customer = api.create_customer(state.account_id, email, name, key=f"{state.account_id}:customer")
@@ -57,6 +58,7 @@ def ensure_customer(state: AccountState, api: stripe.StripeApi, email: str | Non
 
 
 def plan_price(settings: Settings, plan: str) -> str:
+    """The Stripe price of a catalog plan; BadRequest for an unknown plan or one with no Stripe price."""
     if plan not in settings.plan_catalog.root:
         raise BadRequest(f"unknown plan {plan!r}", reason="unknown_plan")
     price = settings.plan_catalog.stripe_price(plan)

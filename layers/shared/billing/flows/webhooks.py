@@ -33,6 +33,11 @@ def request_body(event: Mapping[str, Any]) -> bytes:
 
 
 def receive_stripe(body: bytes, signature: str | None) -> Result:
+    """A Stripe delivery, verified, parsed and processed exactly once.
+
+    Refuses (BadRequest, PayloadTooLarge, SignatureError) before anything is written; acknowledges
+    event types the project does not route. A storage or provider failure raises RetryLater, so the
+    answer is a 5xx and Stripe delivers again."""
     settings = get_settings()
     if len(body) > settings.max_body_bytes:
         raise PayloadTooLarge(f"body larger than {settings.max_body_bytes} bytes")
@@ -81,6 +86,10 @@ def receive_stripe(body: bytes, signature: str | None) -> Result:
 
 
 def receive_dodo(body: bytes, headers: Mapping[str, str]) -> Result:
+    """A Dodo Payments delivery (Standard Webhooks), verified, parsed and processed exactly once.
+
+    Payment events go to the charge ledger, subscription events to the account's state; the same
+    refusals and retries as `receive_stripe`."""
     settings = get_settings()
     if len(body) > settings.max_body_bytes:
         raise PayloadTooLarge(f"body larger than {settings.max_body_bytes} bytes")

@@ -15,19 +15,21 @@ from datetime import UTC, datetime
 from billing.config import Settings
 from billing.core import dormancy
 from billing.core.model import DormancyRecord, SubscriptionSnapshot
-from billing.providers import dodo, dodo_access, stripe_access
+from billing.providers import dodo
+from billing.providers.dodo import api as dodo_api
+from billing.providers.stripe import api as stripe_api
 
 
 def take(record: DormancyRecord, settings: Settings, key: str) -> SubscriptionSnapshot:
     policy = settings.dormancy_policy
     if record.provider == dodo.PROVIDER:
-        api = dodo_access.provider_api(settings)
+        api = dodo_api.client_for(settings)
         if record.action == "pause":
             return api.update_subscription(record.subscription_id, status="paused")
         if record.action == "cancel_at_period_end":
             return api.update_subscription(record.subscription_id, cancel_at_next_billing_date=True)
         return api.update_subscription(record.subscription_id, status="cancelled")
-    stripe = stripe_access.provider_api(settings)
+    stripe = stripe_api.client_for(settings)
     if record.action == "pause":
         # From the sweep's day, not the clock: a retried call must repeat the same parameters.
         midnight = int(datetime.fromisoformat(record.day).replace(tzinfo=UTC).timestamp())
@@ -45,11 +47,11 @@ def take(record: DormancyRecord, settings: Settings, key: str) -> SubscriptionSn
 def undo(record: DormancyRecord, call: str, settings: Settings, key: str) -> SubscriptionSnapshot:
     """`call` from `dormancy.undo_call`: resume_collection | keep."""
     if record.provider == dodo.PROVIDER:
-        api = dodo_access.provider_api(settings)
+        api = dodo_api.client_for(settings)
         if call == "resume_collection":
             return api.update_subscription(record.subscription_id, status="active")
         return api.update_subscription(record.subscription_id, cancel_at_next_billing_date=False)
-    stripe = stripe_access.provider_api(settings)
+    stripe = stripe_api.client_for(settings)
     if call == "resume_collection":
         return stripe.resume_collection(record.subscription_id, key=key)
     return stripe.keep(record.subscription_id, key=key)

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 from billing.config import get_settings
 from billing.core.model import Effect
-from billing.providers import dodo, dodo_access, stripe, stripe_access
+from billing.providers import dodo, stripe
+from billing.providers.dodo import api as dodo_api
+from billing.providers.stripe import api as stripe_api
 
 
 def run(effect: Effect) -> None:
@@ -18,7 +20,7 @@ def run(effect: Effect) -> None:
 
 
 def _run_stripe(effect: Effect) -> None:
-    api = stripe_access.provider_api(get_settings())
+    api = stripe_api.client_for(get_settings())
     detail = effect.detail
     if effect.detail_type == "create_subscription":
         api.create_subscription(
@@ -37,7 +39,7 @@ def _run_stripe(effect: Effect) -> None:
 
 
 def _run_dodo(effect: Effect) -> None:
-    api = dodo_access.provider_api(get_settings())
+    api = dodo_api.client_for(get_settings())
     subscription_id = str(effect.detail["subscription_id"])
     if effect.detail_type == "cancel" and not effect.detail.get("prorate"):
         api.cancel_now(subscription_id)

@@ -17,6 +17,8 @@ from billing.providers.dodo.events import payment_snapshot, subscription_snapsho
 
 CLOCK_SKEW_SECONDS = 300  # how far our clock and Dodo's may disagree when looking a payment up
 PAYMENTS_PAGE_SIZE = 100  # the largest page GET /payments gives
+# Errors the charge endpoint answers as declines rather than as a bad request.
+DECLINE_LIKE = frozenset({"MANDATE_INVALID", "MANDATE_REQUIRED", "PAYMENT_DECLINED"})
 
 
 class DodoApi:
@@ -161,10 +163,6 @@ class DodoApi:
             options["customer"] = {"email": email}
         found = self._call(self._client.checkout_sessions.create, **options)
         return {"id": found.session_id, "url": found.checkout_url}
-
-
-# Errors the charge endpoint answers as declines rather than as a bad request.
-DECLINE_LIKE = frozenset({"MANDATE_INVALID", "MANDATE_REQUIRED", "PAYMENT_DECLINED"})
 
 
 def _error_code(body: object) -> str | None:

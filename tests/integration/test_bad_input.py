@@ -86,7 +86,7 @@ def test_unknown_type_is_acknowledged_and_nothing_written(seeded: Aws) -> None:
 
 
 def test_every_unhandled_stripe_type_is_acknowledged(seeded: Aws) -> None:
-    from billing.providers.stripe import ROUTES
+    from billing.providers.stripe.events import ROUTES
 
     types = json.loads((REFERENCE / "stripe" / "webhook_event_types.json").read_text())["enabled_events_enum"]
     before = seeded.table_items()

@@ -27,7 +27,7 @@ from billing.core import clock
 from billing.core.clock import ManualClock
 from billing.core.errors import RetryLater
 from billing.providers.stripe import API_VERSION
-from billing.providers.stripe_access import provider_api
+from billing.providers.stripe.api import client_for
 from tests.stripe_types import fake_stripe_problems, params_problems
 from tests.support import Aws, restart_clients, use_stripe_api
 from tools.fake_stripe import FakeStripe
@@ -68,7 +68,7 @@ def endpoint(method: str, path: str) -> tuple[str, str]:
 def test_every_call_names_the_pinned_version_and_sends_typed_params(
     fake: FakeStripe, frozen_clock: ManualClock
 ) -> None:
-    api = provider_api(get_settings())
+    api = client_for(get_settings())
     customer_id = api.create_customer(ACCOUNT, "ops@example.com", "Acme", key="customer").customer_id
     assert api.customer(customer_id).account_id == ACCOUNT
     trial = api.create_subscription(
@@ -137,6 +137,6 @@ def test_the_configured_version_is_the_one_sent(fake: FakeStripe, monkeypatch: p
     restart_clients()
 
     with pytest.raises(RetryLater):
-        provider_api(get_settings()).customer("cus_Q1acme1001")
+        client_for(get_settings()).customer("cus_Q1acme1001")
 
     assert [(r.stripe_version, r.status) for r in fake.requests] == [("2026-09-30.endive", 400)]

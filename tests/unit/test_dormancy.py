@@ -22,7 +22,7 @@ from billing.core.model import (
     SubscriptionRecord,
     SubscriptionSnapshot,
 )
-from billing.providers import stripe
+from billing.providers.stripe import events as stripe_events
 from tests.support import EVENTS
 
 NOW = 1_780_000_000
@@ -125,26 +125,26 @@ def test_pause_changes() -> None:
     assert pause_change(None, None) is None
 
 
-def story_event(name: str) -> stripe.StripeEvent:
-    return stripe.parse_event((EVENTS / "stripe" / name).read_bytes())
+def story_event(name: str) -> stripe_events.StripeEvent:
+    return stripe_events.parse_event((EVENTS / "stripe" / name).read_bytes())
 
 
 def test_previous_attributes_tell_what_the_pause_was() -> None:
     started = story_event("customer.subscription.updated.pause_collection.json")
-    assert stripe.prior_pause(started) == PriorPause(None)
+    assert stripe_events.prior_pause(started) == PriorPause(None)
 
     # The shape of the seed article: only resumes_at changed, so only it is in previous_attributes.
     raw = json.loads((EVENTS / "stripe" / "customer.subscription.updated.pause_collection.json").read_text())
     raw["data"]["previous_attributes"] = {"pause_collection": {"resumes_at": None}}
-    changed = stripe.parse_event(json.dumps(raw).encode())
-    assert stripe.prior_pause(changed) == PriorPause(PauseCollection("void", None))
+    changed = stripe_events.parse_event(json.dumps(raw).encode())
+    assert stripe_events.prior_pause(changed) == PriorPause(PauseCollection("void", None))
 
     raw["data"]["previous_attributes"] = {"status": "unpaid"}  # pause untouched
-    untouched = stripe.parse_event(json.dumps(raw).encode())
-    assert stripe.prior_pause(untouched) == PriorPause(PauseCollection("void", 1777593600))
+    untouched = stripe_events.parse_event(json.dumps(raw).encode())
+    assert stripe_events.prior_pause(untouched) == PriorPause(PauseCollection("void", 1777593600))
 
     created = story_event("customer.subscription.created.json")  # no previous_attributes: unknown
-    assert stripe.prior_pause(created) is None
+    assert stripe_events.prior_pause(created) is None
 
 
 def test_a_pause_is_published_once_whoever_made_it() -> None:

@@ -283,7 +283,7 @@ def test_payment_pages_are_numbered_from_0_and_the_sdk_paginator_skips_page_1(
 ) -> None:
     """Dodo numbers pages from 0 (the SDK's own PaymentListParams: "Page number default is 0"), yet
     the SDK's auto-paginator asks for page 2 after the first page (`page_number or 1`, plus one):
-    billing.providers.dodo pages through GET /payments itself."""
+    billing.providers.dodo.api pages through GET /payments itself."""
     subscription_id = _checkout(client, fake)
     fake.hold_payments = True
     for amount in range(100, 125):

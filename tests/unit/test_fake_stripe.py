@@ -14,7 +14,9 @@ import pytest
 import stripe
 
 from billing.core.clock import ManualClock
-from billing.providers.stripe import API_VERSION, ROUTES, parse_event, subscription_snapshot, verify_signature
+from billing.providers.stripe import API_VERSION
+from billing.providers.stripe.events import ROUTES, parse_event, subscription_snapshot
+from billing.providers.stripe.signature import verify
 from tests.stripe_types import fake_stripe_problems
 from tests.support import stripe_event
 from tools.fake_stripe import FakeStripe, parse_form, signing_webhook
@@ -850,7 +852,7 @@ def test_signing_webhook_posts_verifiable_deliveries(
     signing_webhook(f"http://127.0.0.1:{server.server_address[1]}/gone", SECRET, now)(b"{}")
 
     payload, header = received[0]
-    assert verify_signature(payload, header, [SECRET], now=T0, tolerance=300) == T0
+    assert verify(payload, header, [SECRET], now=T0, tolerance=300) == T0
     assert "answered 500" in caplog.text and "failed" in caplog.text
 
 

@@ -20,7 +20,8 @@ from stripe.params import SubscriptionResumeParams, SubscriptionUpdateParams
 from stripe.params.checkout import SessionCreateParams, SessionCreateParamsSubscriptionData
 
 from billing.config import Settings
-from billing.providers.stripe import API_VERSION, ROUTES
+from billing.providers.stripe import API_VERSION
+from billing.providers.stripe.events import ROUTES
 from tests.stripe_types import event_problems, parameters, params_problems, response_problems
 from tests.support import EVENTS, REFERENCE, stripe_event
 from tools import fake_stripe

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from billing.core.model import CustomerSnapshot, InvoiceSnapshot, SubscriptionSnapshot
-from billing.providers.stripe import ROUTES, parse_event
+from billing.providers.stripe.events import ROUTES, parse_event
 from tests.support import EVENTS, REFERENCE
 
 STRIPE_EVENTS = sorted((EVENTS / "stripe").rglob("*.json"))

@@ -11,9 +11,10 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from billing.core.catalog import PlanCatalog
 from billing.core.charges import RetryPolicy
 from billing.core.dormancy import DormancyPolicy
+from billing.core.duplicates import DuplicatePolicy
 from billing.core.entitlements import AccessPolicy
-from billing.core.lifecycle import NoticePolicy
-from billing.providers.stripe import API_VERSION as STRIPE_API_VERSION
+from billing.core.notices import NoticePolicy
+from billing.providers import dodo, stripe
 
 NOT_TAKEN = "none"  # STRIPE_ACCOUNT_ID / DODO_BUSINESS_ID of a deployment without that provider
 
@@ -31,7 +32,7 @@ class Settings(BaseSettings):
     stripe_api_base: str | None = None
     # Stripe-Version of every API call. Change it only with the `stripe` SDK pin: the SDK's typed
     # params are generated for its own version.
-    stripe_api_version: str = STRIPE_API_VERSION
+    stripe_api_version: str = stripe.API_VERSION
     # Deliveries this deployment refuses: test-mode events on a live deployment (or the reverse), and
     # events of another Stripe account / Dodo business than the one configured (empty: any; `none`:
     # the deployment takes none of that provider's deliveries).
@@ -145,7 +146,14 @@ class Settings(BaseSettings):
         return NoticePolicy(
             lead_days=tuple(sorted(set(self.trial_notice_lead_days), reverse=True)),
             email_template=self.notice_template if self.notice_sender else None,
-            duplicate_policy=self.duplicate_policy,
+        )
+
+    @property
+    def duplicate_resolution(self) -> DuplicatePolicy:
+        """The chosen `duplicate_policy`, carried out where the duplicate's provider offers it."""
+        return DuplicatePolicy(
+            chosen=self.duplicate_policy,
+            offered={stripe.PROVIDER: stripe.DUPLICATE_POLICIES, dodo.PROVIDER: dodo.DUPLICATE_POLICIES},
         )
 
 

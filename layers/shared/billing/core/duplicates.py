@@ -14,19 +14,27 @@ newer subscription is the duplicate. The policy decides what happens to it:
 A duplicate still in its trial (the deferred-payment option) is only cancelled: nothing was paid.
 
 The calls go to the duplicate's own provider (its twin is of the same provider), and only where
-that provider's API can carry the policy out (`DUPLICATE_POLICIES` of each provider module);
-elsewhere the duplicate is only flagged, with `reason: policy_not_offered` (Dodo and `credit`).
+that provider's API can carry the policy out (`DuplicatePolicy.offered`, from each provider's
+`DUPLICATE_POLICIES`); elsewhere the duplicate is only flagged, with `reason: policy_not_offered`
+(Dodo and `credit`).
 
 Every resolution is published as `Duplicate Subscription Resolved`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
 from billing.core.model import LIVE_STATUSES, AccountState, Effect, SubscriptionSnapshot
-from billing.providers import dodo, stripe
 
 DUPLICATE_RESOLVED = "Duplicate Subscription Resolved"
-OFFERED = {stripe.PROVIDER: stripe.DUPLICATE_POLICIES, dodo.PROVIDER: dodo.DUPLICATE_POLICIES}
+
+
+@dataclass(frozen=True, slots=True)
+class DuplicatePolicy:
+    chosen: str = "flag"  # refund | credit | extend | flag
+    offered: Mapping[str, frozenset[str]] = field(default_factory=dict)  # by provider: what its API does
 
 
 def _age(sub: SubscriptionSnapshot) -> tuple[int, str]:
@@ -54,30 +62,35 @@ def duplicate_of(
 
 
 def resolution(
-    policy: str, account_id: str, kept: SubscriptionSnapshot, duplicate: SubscriptionSnapshot, cause_id: str
+    policy: DuplicatePolicy,
+    account_id: str,
+    kept: SubscriptionSnapshot,
+    duplicate: SubscriptionSnapshot,
+    cause_id: str,
 ) -> tuple[Effect, ...]:
+    chosen = policy.chosen
     pair = f"duplicate:{kept.subscription_id}:{duplicate.subscription_id}"
     provider = duplicate.provider
     calls: list[Effect] = []
     detail: dict[str, object] = {}
-    if policy != "flag" and policy not in OFFERED.get(provider, frozenset()):
+    if chosen != "flag" and chosen not in policy.offered.get(provider, frozenset()):
         action = "none"
         detail["reason"] = "policy_not_offered"
-    elif policy != "flag" and duplicate.status == "trialing":  # nothing charged yet (deferred payment)
+    elif chosen != "flag" and duplicate.status == "trialing":  # nothing charged yet (deferred payment)
         calls = [_call(f"{pair}:cancel", "cancel", provider, duplicate.subscription_id, prorate=False)]
         action = "canceled_before_charge"
-    elif policy == "refund":
+    elif chosen == "refund":
         calls = [
             _call(f"{pair}:cancel", "cancel", provider, duplicate.subscription_id, prorate=False),
             _call(f"{pair}:refund", "refund_latest_payment", provider, duplicate.subscription_id),
         ]
         action = "canceled_and_refunded"
-    elif policy == "credit":
+    elif chosen == "credit":
         calls = [
             _call(f"{pair}:cancel-prorated", "cancel", provider, duplicate.subscription_id, prorate=True)
         ]
         action = "canceled_with_credit"
-    elif policy == "extend":
+    elif chosen == "extend":
         paid = (duplicate.current_period_end or 0) - (duplicate.current_period_start or 0)
         next_billing = (kept.current_period_end or 0) + max(paid, 0)
         calls = [
@@ -90,7 +103,7 @@ def resolution(
         action = "none"
     published = Effect(
         kind="bus",
-        key=f"{pair}:{policy}",
+        key=f"{pair}:{chosen}",
         detail_type=DUPLICATE_RESOLVED,
         detail={
             "account_id": account_id,
@@ -98,7 +111,7 @@ def resolution(
             "product_id": duplicate.product_id,
             "kept_subscription_id": kept.subscription_id,
             "duplicate_subscription_id": duplicate.subscription_id,
-            "policy": policy,
+            "policy": chosen,
             "action": action,
             "provider_calls": [{"call": c.detail["call"], "idempotency_key": c.key} for c in calls],
             **detail,

@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 from enum import StrEnum
 
 from billing.core.clock import iso
-from billing.core.duplicates import duplicate_of, resolution
+from billing.core.duplicates import DuplicatePolicy, duplicate_of, resolution
 from billing.core.entitlements import AccessPolicy, plan_of, primary_subscription
 from billing.core.model import (
     ENDED_STATUSES,
@@ -29,7 +29,7 @@ from billing.core.model import (
     SubscriptionRecord,
     SubscriptionSnapshot,
 )
-from billing.core.notices import STRIPE_LEAD, notice_effects, plan_schedules, why_not_due
+from billing.core.notices import STRIPE_LEAD, NoticePolicy, notice_effects, plan_schedules, why_not_due
 
 ACCESS_CHANGED = "Account Access Changed"
 PAUSE_EVENTS = {
@@ -86,13 +86,6 @@ class Cause:
     prior_pause: PriorPause | None = None  # the event's own account of pause_collection before it
 
 
-@dataclass(frozen=True, slots=True)
-class NoticePolicy:
-    lead_days: tuple[int, ...] = ()
-    email_template: str | None = None  # None: no e-mail, only the domain event
-    duplicate_policy: str = "flag"  # refund | credit | extend | flag (billing.core.duplicates)
-
-
 def account_entitlement(
     state: AccountState, now: int, policy: AccessPolicy
 ) -> tuple[Entitlement, SubscriptionSnapshot | None]:
@@ -133,6 +126,7 @@ def observe_subscription(
     policy: AccessPolicy,
     *,
     notices: NoticePolicy = NoticePolicy(),
+    duplicates: DuplicatePolicy = DuplicatePolicy(),
     current_state: bool = False,
 ) -> Transition:
     before = published(state, now, policy)
@@ -164,7 +158,7 @@ def observe_subscription(
     effects += _pause_changed(state.account_id, current.snapshot if current else None, snapshot, cause)
     found = duplicate_of(new_state, snapshot) if current is None else None
     if found is not None:
-        effects += resolution(notices.duplicate_policy, state.account_id, *found, cause.event_id)
+        effects += resolution(duplicates, state.account_id, *found, cause.event_id)
     effects += plan_schedules(
         state.account_id, current.snapshot if current else None, snapshot, now, notices.lead_days
     )

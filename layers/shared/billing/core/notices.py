@@ -32,6 +32,12 @@ def schedule_name(subscription_id: str, lead_days: int) -> str:
 
 
 @dataclass(frozen=True, slots=True)
+class NoticePolicy:
+    lead_days: tuple[int, ...] = ()  # days before a trial ends, longest first
+    email_template: str | None = None  # None: no e-mail, only the domain event
+
+
+@dataclass(frozen=True, slots=True)
 class NoticeRequest:
     """The input a notice schedule fires with (also the `events/scheduler/` payload)."""
 

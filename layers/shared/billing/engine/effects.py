@@ -9,7 +9,7 @@ from billing.config import get_settings
 from billing.core import charges
 from billing.core.errors import RetryLater
 from billing.core.model import Effect
-from billing.providers import provider_calls
+from billing.providers.calls import make_recorded_call
 
 
 def drive(effects: Sequence[Effect]) -> None:
@@ -25,7 +25,7 @@ def drive(effects: Sequence[Effect]) -> None:
             scheduler.delete(effect.key)
     for effect in effects:
         if effect.kind == "provider_call":
-            provider_calls.run(effect)
+            make_recorded_call(effect)
     for effect in effects:
         if effect.kind == "email":
             mail.send_templated(effect.detail_type, effect.detail["to"], effect.detail)

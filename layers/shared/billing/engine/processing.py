@@ -121,6 +121,7 @@ def _transition(
 ) -> Transition:
     settings = get_settings()
     policy, notices, now = settings.access_policy, settings.notice_policy, clock.timestamp()
+    duplicates = settings.duplicate_resolution
     cause = Cause(
         delivery.event_id,
         delivery.event_type,
@@ -135,7 +136,14 @@ def _transition(
         return observe_checkout(state, observation, cause, now, policy)
     if isinstance(observation, SubscriptionSnapshot):
         transition = observe_subscription(
-            state, observation, cause, now, policy, notices=notices, current_state=delivery.current_state
+            state,
+            observation,
+            cause,
+            now,
+            policy,
+            notices=notices,
+            duplicates=duplicates,
+            current_state=delivery.current_state,
         )
         if transition.outcome is not Outcome.TIE:
             return transition
@@ -148,12 +156,20 @@ def _transition(
                 now,
                 policy,
                 notices=notices,
+                duplicates=duplicates,
                 current_state=True,
             )
         current = state.subscriptions[observation.subscription_id].snapshot
         if settle_tie(current, observation):
             return observe_subscription(
-                state, observation, cause, now, policy, notices=notices, current_state=True
+                state,
+                observation,
+                cause,
+                now,
+                policy,
+                notices=notices,
+                duplicates=duplicates,
+                current_state=True,
             )
         return replace(transition, outcome=Outcome.STALE)
     transition = observe_invoice(state, observation, cause, now, policy)
@@ -166,7 +182,13 @@ def _transition(
             "invoice for an unseen subscription: re-fetching it", subscription_id=observation.subscription_id
         )
         fetched = observe_subscription(
-            state, fetch(observation.subscription_id), refetched, now, policy, notices=notices
+            state,
+            fetch(observation.subscription_id),
+            refetched,
+            now,
+            policy,
+            notices=notices,
+            duplicates=duplicates,
         )
         invoiced = observe_invoice(fetched.state, observation, cause, now, policy)
         return replace(

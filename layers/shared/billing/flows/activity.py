@@ -13,7 +13,7 @@ from billing.core import clock, dormancy
 from billing.core.clock import iso
 from billing.core.model import DormancyRecord
 from billing.flows import plans
-from billing.providers import dormancy_actions
+from billing.providers.calls import undo_dormancy_action
 
 logger = Logger(child=True)
 
@@ -60,7 +60,7 @@ def undo(account_id: str, record: DormancyRecord, active_at: int, suffix: str = 
     if call is None:
         return False
     key = dormancy.undo_key(account_id, record, suffix)
-    snapshot = dormancy_actions.undo(record, call, settings, key)
+    snapshot = undo_dormancy_action(record, call, settings, key)
     plans.apply_current(
         account_id, snapshot, key, announces=(dormancy.undone(account_id, record, active_at, key),)
     )

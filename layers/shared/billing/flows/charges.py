@@ -34,7 +34,7 @@ from billing.core.model import (
 )
 from billing.engine import effects, processing
 from billing.providers import dodo
-from billing.providers.dodo_access import provider_api
+from billing.providers.dodo import api as dodo_api
 
 logger = Logger(child=True)
 
@@ -60,7 +60,7 @@ def charge(
         if subscription_id is None:
             raise Conflict("the account has no active on-demand subscription (mandate)", reason="no_mandate")
         request = ChargeRequest(account_id, idempotency_key, subscription_id, amount, currency, description)
-        api = provider_api(get_settings())  # before the attempt is recorded: without a key, nothing is
+        api = dodo_api.client_for(get_settings())  # before the attempt is recorded: without a key, nothing is
         _arm_check(account_id, idempotency_key, 0, lease_from=clock.timestamp())
         result = processing.process_charge(_request_delivery("charge.requested"), request)
         if result.outcome == charges.Outcome.IN_FLIGHT:
@@ -94,7 +94,7 @@ def retry(account_id: str, charge_key: str, attempt: int) -> str:
         existing.description,
         attempt=attempt,
     )
-    api = provider_api(get_settings())
+    api = dodo_api.client_for(get_settings())
     if charges.retry_due(existing, attempt):
         _arm_check(account_id, charge_key, attempt, lease_from=clock.timestamp())
     result = processing.process_charge(_request_delivery("charge.retry"), request)
@@ -117,7 +117,7 @@ def check(account_id: str, charge_key: str, attempt: int) -> str:
     if clock.timestamp() < current.started_at + get_settings().charge_start_lease_seconds:
         _arm_check(account_id, charge_key, attempt, lease_from=current.started_at)
         return charges.Outcome.TOO_EARLY.value
-    api = provider_api(get_settings())
+    api = dodo_api.client_for(get_settings())
     try:
         payment = api.charge_payment(
             charge.subscription_id, current.started_at, _metadata(account_id, charge_key, attempt)
@@ -156,7 +156,7 @@ def _metadata(account_id: str, charge_key: str, attempt: int) -> dict[str, str]:
     return {"account_id": account_id, "charge_key": charge_key, "retry_attempt": str(attempt)}
 
 
-def _start_scheduled(api: dodo.DodoApi, account_id: str, charge: ChargeRecord, attempt: int) -> str:
+def _start_scheduled(api: dodo_api.DodoApi, account_id: str, charge: ChargeRecord, attempt: int) -> str:
     """The call of a retry or a check: `charged`, or `refused` when Dodo refused it. The refusal is
     recorded and final, so the invocation succeeds: a failed one would only be retried by Scheduler."""
     try:
@@ -168,7 +168,7 @@ def _start_scheduled(api: dodo.DodoApi, account_id: str, charge: ChargeRecord, a
     return "charged"
 
 
-def _start(api: dodo.DodoApi, account_id: str, charge: ChargeRecord, attempt: int) -> ChargeRecord:
+def _start(api: dodo_api.DodoApi, account_id: str, charge: ChargeRecord, attempt: int) -> ChargeRecord:
     """Make the one provider call of this attempt, and record what it answered."""
     started_at = charge.current.started_at if charge.current else 0
     # One answer per attempt; an attempt 0 refused and asked for again is a new attempt (new time).
@@ -229,4 +229,6 @@ def open_mandate(account_id: str, plan: str, return_url: str, email: str | None)
         raise BadRequest(f"unknown plan {plan!r}", reason="unknown_plan")
     if not entry.dodo_products:
         raise BadRequest(f"plan {plan!r} has no Dodo product", reason="plan_not_billable")
-    return provider_api(settings).mandate_checkout(account_id, entry.dodo_products[0], return_url, email)
+    return dodo_api.client_for(settings).mandate_checkout(
+        account_id, entry.dodo_products[0], return_url, email
+    )

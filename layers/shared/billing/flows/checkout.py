@@ -14,7 +14,7 @@ from billing.core.clock import iso
 from billing.core.errors import Conflict
 from billing.core.model import LIVE_STATUSES, CheckoutRecord
 from billing.flows.plans import ensure_customer, plan_price
-from billing.providers.stripe_access import provider_api
+from billing.providers.stripe import api as stripe_api
 
 STILL_USABLE_SECONDS = 60  # a session this close to expiry is not handed out again
 
@@ -26,7 +26,7 @@ def open_session(
     session between concurrent requests, and Conflict while the account already subscribes to it."""
     settings = get_settings()
     price_id = price or plan_price(settings, plan or "")
-    api = provider_api(settings)
+    api = stripe_api.client_for(settings)
     state = store.load_account(account_id)
     product_id = api.price_product(price_id)
     for record in state.subscriptions.values():

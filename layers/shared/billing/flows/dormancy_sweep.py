@@ -25,7 +25,7 @@ from billing.core.errors import BillingError, RetryLater
 from billing.core.model import Activity, DormancyRecord
 from billing.engine import processing
 from billing.flows import activity, plans
-from billing.providers import dormancy_actions
+from billing.providers.calls import take_dormancy_action
 
 logger = Logger(child=True)
 
@@ -176,7 +176,7 @@ def _act(account_id: str, seen: Activity, today: str, settings: Settings) -> str
         if not store.claim_dormancy(account_id, seen.last_active_at, record):
             return "active_again"
     key = dormancy.action_key(account_id, record)
-    snapshot = dormancy_actions.take(record, settings, key)
+    snapshot = take_dormancy_action(record, settings, key)
     taken = dormancy.taken(account_id, record, seen.last_active_at, settings.dormancy_policy, key)
     plans.apply_current(account_id, snapshot, key, announces=(taken,))
     if not store.finish_dormancy(account_id, seen.last_active_at, record):

@@ -25,7 +25,7 @@ from billing.core.model import (
 from billing.engine import processing
 from billing.flows import accounts
 from billing.providers import stripe
-from billing.providers.stripe_access import provider_api
+from billing.providers.stripe import api as stripe_api
 
 UPGRADABLE = frozenset({"trialing", "active", "past_due"})
 
@@ -48,7 +48,9 @@ def apply_current(
     processing.process(delivery, observed)
 
 
-def ensure_customer(state: AccountState, api: stripe.StripeApi, email: str | None, name: str | None) -> str:
+def ensure_customer(
+    state: AccountState, api: stripe_api.StripeApi, email: str | None, name: str | None
+) -> str:
     """The account's Stripe customer id, creating the customer (keyed by the account) the first time."""
     if state.customer_id:
         return state.customer_id
@@ -79,7 +81,7 @@ def start_trial(account_id: str, plan: str, email: str, name: str | None = None)
         if any(t.price_id == price and t.status == "trialing" for t in trials):
             return accounts.view(account_id)
         raise Conflict("this account already had a trial", reason="trial_used")
-    api = provider_api(settings)
+    api = stripe_api.client_for(settings)
     customer_id = ensure_customer(state, api, email, name)
     key = f"{account_id}:trial:{plan}"
     subscription = api.create_subscription(
@@ -113,7 +115,7 @@ def choose_plan(
     if settings.plan_catalog.is_free(plan):
         return _choose_free(settings, state, plan, live, email)
     price = plan_price(settings, plan)
-    api = provider_api(settings)
+    api = stripe_api.client_for(settings)
     customer_id = ensure_customer(state, api, email, None)
     key = f"{account_id}:plan:{plan}:{live.subscription_id if live else 'new'}"
     if live is not None and live.price_id == price and live.status in ("active", "past_due"):
@@ -160,12 +162,12 @@ def _choose_free(
         live is not None and live.price_id != free_price and live.status in UPGRADABLE | {"unpaid", "paused"}
     )
     if paid and live is not None and settings.free_plan_cancels_paid:
-        api = provider_api(settings)
+        api = stripe_api.client_for(settings)
         at_period_end = settings.free_plan_cancel_at_period_end and live.status in ("active", "trialing")
         key = f"{account_id}:cancel-for-free:{live.subscription_id}"
         apply_current(account_id, api.cancel(live.subscription_id, at_period_end=at_period_end, key=key), key)
     if free_price is not None and not (live is not None and live.price_id == free_price):
-        api = provider_api(settings)
+        api = stripe_api.client_for(settings)
         customer_id = ensure_customer(state, api, email, None)
         key = f"{account_id}:plan:{plan}"
         apply_current(account_id, api.create_subscription(customer_id, free_price, account_id, key=key), key)
@@ -176,7 +178,7 @@ def _choose_free(
 
 
 def _has_payment_method(
-    state: AccountState, live: SubscriptionSnapshot | None, api: stripe.StripeApi, customer_id: str
+    state: AccountState, live: SubscriptionSnapshot | None, api: stripe_api.StripeApi, customer_id: str
 ) -> bool:
     if (live is not None and live.has_payment_method) or state.customer_has_payment_method:
         return True

@@ -16,7 +16,13 @@ from billing.core import clock
 from billing.core.errors import BadRequest, PayloadTooLarge
 from billing.core.model import CustomerSnapshot, PaymentSnapshot, SubscriptionSnapshot
 from billing.engine.processing import Delivery, Result, process, process_charge
-from billing.providers import dodo, dodo_access, stripe, stripe_access
+from billing.providers import dodo, stripe
+from billing.providers.dodo import api as dodo_api
+from billing.providers.dodo import events as dodo_events
+from billing.providers.dodo import signature as dodo_signature
+from billing.providers.stripe import api as stripe_api
+from billing.providers.stripe import events as stripe_events
+from billing.providers.stripe import signature as stripe_signature
 
 logger = Logger(child=True)
 
@@ -44,14 +50,14 @@ def receive_stripe(body: bytes, signature: str | None) -> Result:
     if settings.stripe_account_id == NOT_TAKEN:
         raise BadRequest("this deployment takes no Stripe deliveries", reason="wrong_account")
     credentials = stripe_credentials(settings)
-    stripe.verify_signature(
+    stripe_signature.verify(
         body,
         signature,
-        verifiable_webhook_secrets(credentials, stripe.webhook_key),
+        verifiable_webhook_secrets(credentials, stripe_signature.webhook_key),
         now=clock.timestamp(),
         tolerance=settings.webhook_tolerance_seconds,
     )
-    event = stripe.parse_event(body)
+    event = stripe_events.parse_event(body)
     logger.append_keys(event_id=event.event_id, event_type=event.event_type)
     if settings.stripe_mode != "any" and event.livemode != (settings.stripe_mode == "live"):
         mode = "live" if event.livemode else "test"
@@ -59,16 +65,16 @@ def receive_stripe(body: bytes, signature: str | None) -> Result:
         raise BadRequest(message, reason="wrong_mode")
     if settings.stripe_account_id and event.account not in (None, settings.stripe_account_id):
         raise BadRequest("an event of another Stripe account", reason="wrong_account")
-    route = stripe.ROUTES.get(event.event_type)
+    route = stripe_events.ROUTES.get(event.event_type)
     if route is None:
         return Result("ignored")
     api_key = credentials.api_key
 
     def fetch_subscription(subscription_id: str) -> SubscriptionSnapshot:
-        return stripe_access.provider_api(settings).subscription(subscription_id)
+        return stripe_api.client_for(settings).subscription(subscription_id)
 
     def fetch_customer(customer_id: str) -> CustomerSnapshot:
-        return stripe_access.provider_api(settings).customer(customer_id)
+        return stripe_api.client_for(settings).customer(customer_id)
 
     return process(
         Delivery(
@@ -76,8 +82,8 @@ def receive_stripe(body: bytes, signature: str | None) -> Result:
             event.event_id,
             event.event_type,
             event.created,
-            announces_trial_end=event.event_type in stripe.TRIAL_ENDING_EVENTS,
-            prior_pause=stripe.prior_pause(event),
+            announces_trial_end=event.event_type in stripe_events.TRIAL_ENDING_EVENTS,
+            prior_pause=stripe_events.prior_pause(event),
         ),
         route(event.object),
         fetch_subscription if api_key else None,
@@ -96,18 +102,18 @@ def receive_dodo(body: bytes, headers: Mapping[str, str]) -> Result:
     if settings.dodo_business_id == NOT_TAKEN:
         raise BadRequest("this deployment takes no Dodo Payments deliveries", reason="wrong_account")
     credentials = dodo_credentials(settings)
-    webhook_id = dodo.verify_signature(
+    webhook_id = dodo_signature.verify(
         body,
         {name.lower(): value for name, value in headers.items()},
-        verifiable_webhook_secrets(credentials, dodo.webhook_key),
+        verifiable_webhook_secrets(credentials, dodo_signature.webhook_key),
         now=clock.timestamp(),
         tolerance=settings.webhook_tolerance_seconds,
     )
-    event = dodo.parse_event(body, webhook_id)
+    event = dodo_events.parse_event(body, webhook_id)
     logger.append_keys(event_id=webhook_id, event_type=event.event_type)
     if settings.dodo_business_id and event.business_id != settings.dodo_business_id:
         raise BadRequest("an event of another Dodo Payments business", reason="wrong_account")
-    route = dodo.ROUTES.get(event.event_type)
+    route = dodo_events.ROUTES.get(event.event_type)
     if route is None:
         return Result("ignored")
     observation = route(event.object)
@@ -117,6 +123,6 @@ def receive_dodo(body: bytes, headers: Mapping[str, str]) -> Result:
     api_key = credentials.api_key
 
     def fetch_subscription(subscription_id: str) -> SubscriptionSnapshot:
-        return dodo_access.provider_api(settings).subscription(subscription_id)
+        return dodo_api.client_for(settings).subscription(subscription_id)
 
     return process(delivery, observation, fetch_subscription if api_key else None)

@@ -1,1 +1,1 @@
-"""One module per payment provider: signatures, payload shapes, API calls."""
+"""The payment providers, one package each: webhook signature, events, API client, recorded calls."""

@@ -1,0 +1,141 @@
+"""The layer's import contract, read from the source with `ast` (nothing is imported to check it).
+
+Layers, innermost first: `core` (pure rules), then `adapters` (AWS) and `providers` (Stripe, Dodo)
+beside `config`, then `engine`, then `flows`, with `edge` (HTTP) beside the flows. A module may import
+its own layer and the layers inside it, never one further out; the core imports nothing outside the
+standard library and pydantic; no modules import each other in a cycle, even through lazy imports.
+"""
+
+from __future__ import annotations
+
+import ast
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+PACKAGE = "billing"
+# What each layer may import from the layer itself (besides its own modules).
+ALLOWED = {
+    "core": {"core"},
+    "adapters": {"core", "config", "adapters"},
+    "providers": {"core", "config", "adapters", "providers"},
+    "config": {"core", "providers", "config"},
+    "engine": {"core", "config", "adapters", "providers", "engine"},
+    "flows": {"core", "config", "adapters", "providers", "engine", "flows", "edge"},
+    "edge": {"core", "config", "edge"},
+    "": {"core"},  # billing/__init__.py
+}
+CORE_THIRD_PARTY = {"pydantic"}
+
+
+@dataclass(frozen=True, slots=True)
+class Violation:
+    module: str
+    imported: str
+    line: int
+    rule: str
+
+    def __str__(self) -> str:
+        return f"{self.module}:{self.line} imports {self.imported}: {self.rule}"
+
+
+def module_names(root: Path) -> dict[str, Path]:
+    """`billing.core.model` -> its file, for every module under `root` (the directory holding billing/)."""
+    names = {}
+    for path in sorted((root / PACKAGE).rglob("*.py")):
+        parts = path.relative_to(root).with_suffix("").parts
+        names[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
+    return names
+
+
+def _imports(path: Path, module: str, is_package: bool, known: set[str]) -> list[tuple[str, int]]:
+    """Every module `path` imports (at any depth of its code), as dotted names with the line."""
+    found = []
+    package = module if is_package else module.rpartition(".")[0]
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            found += [(alias.name, node.lineno) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
+                base = ".".join([*anchor, base] if base else anchor)
+            # `from billing.core import clock` imports the module billing.core.clock
+            found += [
+                (f"{base}.{alias.name}" if f"{base}.{alias.name}" in known else base, node.lineno)
+                for alias in node.names
+            ]
+    return found
+
+
+def _layer(module: str) -> str:
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else ""
+
+
+def graph(root: Path) -> tuple[dict[str, list[tuple[str, int]]], dict[str, Path]]:
+    names = module_names(root)
+    known = set(names)
+    edges = {
+        module: _imports(path, module, path.name == "__init__.py", known) for module, path in names.items()
+    }
+    return edges, names
+
+
+def violations(root: Path) -> list[Violation]:
+    """Every import that breaks the contract, and every cycle, for the layer under `root`."""
+    edges, names = graph(root)
+    found = []
+    for module, imported in edges.items():
+        layer = _layer(module)
+        for target, line in imported:
+            top = target.split(".")[0]
+            if top == PACKAGE:
+                if _layer(target) not in ALLOWED[layer]:
+                    found.append(
+                        Violation(module, target, line, f"{layer or PACKAGE} may not import {_layer(target)}")
+                    )
+            elif layer == "core" and top not in sys.stdlib_module_names and top not in CORE_THIRD_PARTY:
+                found.append(
+                    Violation(module, target, line, "the core imports only the standard library and pydantic")
+                )
+    for cycle in cycles(
+        {m: [t for t, _ in imported if t in names and t != m] for m, imported in edges.items()}
+    ):
+        found.append(Violation(cycle[0], cycle[1], 0, "import cycle among " + ", ".join(cycle)))
+    return found
+
+
+def cycles(edges: dict[str, list[str]]) -> list[list[str]]:
+    """The strongly connected components of more than one module (Tarjan), each sorted."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    components = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        on_stack.add(node)
+        for target in edges.get(node, []):
+            if target not in index:
+                visit(target)
+                low[node] = min(low[node], low[target])
+            elif target in on_stack:
+                low[node] = min(low[node], index[target])
+        if low[node] == index[node]:
+            component = []
+            while True:
+                member = stack.pop()
+                on_stack.discard(member)
+                component.append(member)
+                if member == node:
+                    break
+            if len(component) > 1:
+                components.append(sorted(component))
+
+    for node in sorted(edges):
+        if node not in index:
+            visit(node)
+    return components

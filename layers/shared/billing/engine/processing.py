@@ -13,7 +13,8 @@ from dataclasses import dataclass, replace
 
 from aws_lambda_powertools import Logger
 
-from billing.adapters import store
+from billing.adapters.store import accounts, markers
+from billing.adapters.store.lookups import account_of_event, customer_account
 from billing.config import get_settings
 from billing.core import charges, clock
 from billing.core.errors import InProgress, RetryLater
@@ -85,12 +86,12 @@ def process(
 ) -> Result:
     if isinstance(observation, CustomerSnapshot):
         return _process_customer(delivery, observation, fetch_customer)
-    account_id = _resolve_account(delivery.provider, observation)
+    account_id = account_of_event(delivery.provider, observation)
     if account_id is None:
         return Result("unknown_account")
     logger.append_keys(account_id=account_id)
     for _ in range(MAX_ATTEMPTS):
-        state = store.load_account(account_id)
+        state = accounts.load_account(account_id)
         transition = _transition(delivery, observation, state, fetch_subscription)
         if not transition.writes:
             return _unwritten(delivery, transition.outcome, account_id)
@@ -103,10 +104,10 @@ def process(
         pending = delivery.announces + transition.effects
         marker = _marker(delivery, account_id, pending)
         try:
-            store.commit(marker, transition.state, changed, closed_checkouts=closed)
-        except store.DuplicateEvent as duplicate:
+            accounts.commit(marker, transition.state, changed, closed_checkouts=closed)
+        except markers.DuplicateEvent as duplicate:
             return _redrive(delivery, account_id, duplicate.marker)
-        except store.ConcurrentUpdate:
+        except accounts.ConcurrentUpdate:
             continue
         _run_effects(delivery, pending)
         return Result("applied", account_id)
@@ -175,39 +176,13 @@ def _transition(
     return transition
 
 
-def _resolve_account(
-    provider: str,
-    observation: SubscriptionSnapshot
-    | InvoiceSnapshot
-    | CheckoutSnapshot
-    | LocalPlanChoice
-    | PaymentSnapshot,
-) -> str | None:
-    """metadata.account_id, else the account holding the subscription (invoices), else the
-    stored customer mapping, else the customer id itself (unless adoption is switched off)."""
-    if observation.account_id:
-        return observation.account_id
-    if isinstance(observation, LocalPlanChoice):
-        return None
-    if isinstance(observation, InvoiceSnapshot | PaymentSnapshot) and observation.subscription_id:
-        holder = store.subscription_account(provider, observation.subscription_id)
-        if holder:
-            return holder
-    if not observation.customer_id:
-        return None
-    mapping = store.customer_account(provider, observation.customer_id)
-    if mapping is not None:
-        return str(mapping.account_id)
-    return observation.customer_id if get_settings().adopt_unknown_customers else None
-
-
 def process_charge(
     delivery: Delivery, observation: ChargeRequest | ChargeStarted | ChargeRestart | PaymentSnapshot
 ) -> Result:
     """The same exactly-once commit for on-demand charges: the app's request, the provider's answer
     to our call (or a check finding it made nothing), and the payment events that settle it."""
     account_id = (
-        _resolve_account(delivery.provider, observation)
+        account_of_event(delivery.provider, observation)
         if isinstance(observation, PaymentSnapshot)
         else observation.account_id
     )
@@ -219,7 +194,7 @@ def process_charge(
         return once(delivery, account_id, (announced,)) if announced else Result("ignored", account_id)
     settings = get_settings()
     for _ in range(MAX_ATTEMPTS):
-        state, now = store.load_account(account_id), clock.timestamp()
+        state, now = accounts.load_account(account_id), clock.timestamp()
         if isinstance(observation, ChargeRequest):
             transition = charges.request(state, observation, now, settings.retry_policy)
         elif isinstance(observation, ChargeStarted):
@@ -230,7 +205,7 @@ def process_charge(
             transition = charges.settle(state, observation, delivery.event_id, now, settings.retry_policy)
         if not transition.writes:
             if isinstance(observation, PaymentSnapshot):
-                stored = store.stored_marker(delivery.provider, delivery.event_id)
+                stored = markers.stored_marker(delivery.provider, delivery.event_id)
                 if stored is not None:
                     return _redrive(delivery, account_id, stored)
             return Result(transition.outcome.value, account_id, transition.charge)
@@ -238,10 +213,10 @@ def process_charge(
         removed = [k for k in state.charges if k not in transition.state.charges]
         marker = _marker(delivery, account_id, transition.effects)
         try:
-            store.commit(marker, transition.state, charge_keys=changed, removed_charges=removed)
-        except store.DuplicateEvent as duplicate:
+            accounts.commit(marker, transition.state, charge_keys=changed, removed_charges=removed)
+        except markers.DuplicateEvent as duplicate:
             return _redrive(delivery, account_id, duplicate.marker)
-        except store.ConcurrentUpdate:
+        except accounts.ConcurrentUpdate:
             continue
         _run_effects(delivery, transition.effects)
         return Result("applied", account_id, transition.charge)
@@ -253,14 +228,13 @@ def _process_customer(
 ) -> Result:
     account_id = customer.account_id
     if account_id is None:
-        mapping = store.customer_account(delivery.provider, customer.customer_id)
-        if mapping is None:
+        account_id = customer_account(delivery.provider, customer.customer_id)
+        if account_id is None:
             return Result("ignored")
-        account_id = str(mapping.account_id)
         customer = replace(customer, account_id=account_id)
     observed_at, current_state = delivery.created, False
     for _ in range(MAX_ATTEMPTS):
-        state = store.load_account(account_id)
+        state = accounts.load_account(account_id)
         now = clock.timestamp()
         new_state = replace(
             state,
@@ -273,16 +247,16 @@ def _process_customer(
         # A customer event changes no entitlement; what time changed is announced by the next one.
         new_state = replace(new_state, entitlement=published(new_state, now, get_settings().access_policy))
         try:
-            store.commit(
+            accounts.commit(
                 _marker(delivery, account_id, ()),
                 new_state,
                 customer=customer,
                 customer_observed_at=observed_at,
                 customer_current_state=current_state,
             )
-        except store.DuplicateEvent as duplicate:
+        except markers.DuplicateEvent as duplicate:
             return _redrive(delivery, account_id, duplicate.marker)
-        except store.StaleWrite as stale:
+        except accounts.StaleWrite as stale:
             # Two events of one second (customer.created, then the card saved at signup): settled
             # by the customer as the provider has it now, else by which one is further along.
             if current_state or stale.stored_at != delivery.created:
@@ -294,7 +268,7 @@ def _process_customer(
                 return Result("stale", account_id)
             observed_at, current_state = max(delivery.created, now), True
             continue
-        except store.ConcurrentUpdate:
+        except accounts.ConcurrentUpdate:
             continue
         return Result("applied", account_id)
     raise RetryLater("account kept changing during the update", reason="contention")
@@ -303,16 +277,16 @@ def _process_customer(
 def once(delivery: Delivery, account_id: str, pending: tuple[Effect, ...]) -> Result:
     """Side effects with no state change (a scheduled notice): at most once per delivery id."""
     try:
-        store.put_marker(_marker(delivery, account_id, pending))
-    except store.DuplicateEvent as duplicate:
+        markers.put_marker(_marker(delivery, account_id, pending))
+    except markers.DuplicateEvent as duplicate:
         return _redrive(delivery, account_id, duplicate.marker)
     _run_effects(delivery, pending)
     return Result("applied", account_id)
 
 
-def _marker(delivery: Delivery, account_id: str, pending: tuple[Effect, ...]) -> store.Marker:
+def _marker(delivery: Delivery, account_id: str, pending: tuple[Effect, ...]) -> markers.Marker:
     now = clock.timestamp()
-    return store.Marker(
+    return markers.Marker(
         provider=delivery.provider,
         event_id=delivery.event_id,
         event_type=delivery.event_type,
@@ -325,16 +299,16 @@ def _marker(delivery: Delivery, account_id: str, pending: tuple[Effect, ...]) ->
 
 def _unwritten(delivery: Delivery, outcome: Outcome, account_id: str) -> Result:
     """Nothing to write; but a redelivery of a committed event may still owe its effects."""
-    marker = store.stored_marker(delivery.provider, delivery.event_id)
+    marker = markers.stored_marker(delivery.provider, delivery.event_id)
     if marker is not None:
         return _redrive(delivery, account_id, marker)
     return Result(outcome.value, account_id)
 
 
-def _redrive(delivery: Delivery, account_id: str, marker: store.StoredMarker | None) -> Result:
+def _redrive(delivery: Delivery, account_id: str, marker: markers.StoredMarker | None) -> Result:
     if marker is None or not marker.effects_pending:
         return Result("duplicate", account_id)
-    if not store.claim_effects(
+    if not markers.claim_effects(
         delivery.provider, delivery.event_id, clock.timestamp(), get_settings().effect_lease_seconds
     ):
         raise InProgress("this event's side effects are being run by another delivery")
@@ -349,6 +323,6 @@ def _run_effects(delivery: Delivery, pending: tuple[Effect, ...]) -> None:
     try:
         effects.drive(pending)
     except RetryLater:
-        store.release_effects(delivery.provider, delivery.event_id)
+        markers.release_effects(delivery.provider, delivery.event_id)
         raise
-    store.finish_effects(delivery.provider, delivery.event_id)
+    markers.finish_effects(delivery.provider, delivery.event_id)

@@ -20,7 +20,7 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 
-from billing.adapters import store
+from billing.adapters.store.accounts import load_account
 from billing.config import get_settings
 from billing.core import charges, clock
 from billing.core.errors import BadRequest, BillingError, Conflict, RetryLater
@@ -51,7 +51,7 @@ def charge(
     account_id: str, *, amount: int, idempotency_key: str, currency: str | None, description: str | None
 ) -> tuple[int, dict[str, Any]]:
     """(HTTP status, charge view): 202 for a new charge, 200 for the key charged before."""
-    state = store.load_account(account_id)
+    state = load_account(account_id)
     asked = (amount, currency, description)
     existing = state.charges.get(idempotency_key)
     if existing is None:
@@ -70,7 +70,7 @@ def charge(
             )
         if result.outcome == "applied" and result.charge is not None:
             return 202, charges.view(_start(api, account_id, result.charge, 0))
-        existing = store.load_account(account_id).charges.get(idempotency_key)  # a concurrent twin won
+        existing = load_account(account_id).charges.get(idempotency_key)  # a concurrent twin won
         if existing is None:
             raise RetryLater("the charge is being recorded by a concurrent request", reason="in_progress")
     if (existing.amount, existing.currency, existing.description) != asked:
@@ -80,7 +80,7 @@ def charge(
 
 def retry(account_id: str, charge_key: str, attempt: int) -> str:
     """Target of the retry schedules: start attempt `attempt` if it is still due, at most once."""
-    state = store.load_account(account_id)
+    state = load_account(account_id)
     existing = state.charges.get(charge_key)
     if existing is None:
         return "unknown_charge"
@@ -109,7 +109,7 @@ def retry(account_id: str, charge_key: str, attempt: int) -> str:
 
 def check(account_id: str, charge_key: str, attempt: int) -> str:
     """Target of the check schedules: settle or restart attempt `attempt` if its call got no answer."""
-    charge = store.load_account(account_id).charges.get(charge_key)
+    charge = load_account(account_id).charges.get(charge_key)
     current = charges.unanswered(charge, attempt)
     if charge is None or current is None:
         return charges.Outcome.NOT_DUE.value
@@ -202,7 +202,7 @@ def _start(api: dodo.DodoApi, account_id: str, charge: ChargeRecord, attempt: in
         raise
     started = ChargeStarted(account_id, charge.charge_key, attempt, payment_id=payment_id)
     result = processing.process_charge(answer, started)
-    return result.charge or store.load_account(account_id).charges[charge.charge_key]
+    return result.charge or load_account(account_id).charges[charge.charge_key]
 
 
 def _refused(

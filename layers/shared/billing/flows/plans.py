@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from billing.adapters import store
+from billing.adapters.store.accounts import load_account
 from billing.config import Settings, get_settings
 from billing.core import clock
 from billing.core.errors import BadRequest, Conflict
@@ -71,7 +71,7 @@ def start_trial(account_id: str, plan: str, email: str, name: str | None = None)
     if settings.plan_catalog.is_free(plan):
         raise BadRequest("the free plan needs no trial", reason="plan_not_billable")
     price = plan_price(settings, plan)
-    state = store.load_account(account_id)
+    state = load_account(account_id)
     trials = [r.snapshot for r in state.subscriptions.values() if r.snapshot.trial_start is not None]
     if trials:
         if any(t.price_id == price and t.status == "trialing" for t in trials):
@@ -104,7 +104,7 @@ def choose_plan(
     settings = get_settings()
     if plan not in settings.plan_catalog.root:
         raise BadRequest(f"unknown plan {plan!r}", reason="unknown_plan")
-    state = store.load_account(account_id)
+    state = load_account(account_id)
     now = clock.timestamp()
     _, current = account_entitlement(state, now, settings.access_policy)
     live = current if current is not None and current.status in LIVE_STATUSES else None

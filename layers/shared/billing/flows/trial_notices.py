@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aws_lambda_powertools import Logger
 
-from billing.adapters import store
+from billing.adapters.store.accounts import load_account
 from billing.config import get_settings
 from billing.core import clock
 from billing.core.entitlements import plan_of
@@ -17,7 +17,7 @@ logger = Logger(child=True)
 def fire(request: NoticeRequest) -> str:
     """Outcome: applied (sent), duplicate (sent before), or skipped_<reason>."""
     settings, now = get_settings(), clock.timestamp()
-    state = store.load_account(request.account_id)
+    state = load_account(request.account_id)
     record = state.subscriptions.get(request.subscription_id)
     sub = record.snapshot if record else None
     reason = why_not_due(sub, request, customer_pm=state.customer_has_payment_method)

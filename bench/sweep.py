@@ -195,7 +195,7 @@ def paying_account_items(count: int) -> list[dict[str, Any]]:
             marker = Marker(
                 "bench", f"evt_seed{number:06d}", "bench.seed", state.account_id, (), SWEEP_AT, SWEEP_AT
             )
-            commit(marker, state, list(state.subscriptions))
+            commit(marker, AccountState(state.account_id), state)
             committed = dynamodb.scan(TableName=table)["Items"]
             deletes = [{"DeleteRequest": {"Key": {"pk": i["pk"], "sk": i["sk"]}}} for i in committed]
             dynamodb.batch_write_item(RequestItems={table: deletes})

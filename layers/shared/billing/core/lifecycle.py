@@ -125,6 +125,22 @@ def settle_customer_tie(has_payment_method: bool, incoming: CustomerSnapshot) ->
     return incoming.deleted or (incoming.has_payment_method and not has_payment_method)
 
 
+def observe_customer(
+    state: AccountState, customer: CustomerSnapshot, now: int, policy: AccessPolicy
+) -> AccountState:
+    """The account with the customer's e-mail and payment method. A customer event changes no
+    entitlement; what time changed is announced by the next event of the account."""
+    new_state = replace(
+        state,
+        provider=customer.provider,
+        customer_id=customer.customer_id,
+        email=customer.email or state.email,
+        customer_has_payment_method=customer.has_payment_method,
+        updated_at=now,
+    )
+    return replace(new_state, entitlement=published(new_state, now, policy))
+
+
 def observe_subscription(
     state: AccountState,
     snapshot: SubscriptionSnapshot,

@@ -32,7 +32,7 @@ from billing.core.model import (
     ChargeRestart,
     ChargeStarted,
 )
-from billing.engine import effects, processing
+from billing.engine import commits, effects, processing
 from billing.providers import dodo
 from billing.providers.dodo_access import provider_api
 
@@ -126,7 +126,7 @@ def check(account_id: str, charge_key: str, attempt: int) -> str:
         raise
     if payment is not None:
         logger.info("unanswered charge call found at the provider", charge_attempt=attempt)
-        found = processing.Delivery(
+        found = commits.Delivery(
             dodo.PROVIDER,
             f"charge.found:{payment.payment_id}:{payment.status}",
             "charge.found",
@@ -171,7 +171,7 @@ def _start(api: dodo.DodoApi, account_id: str, charge: ChargeRecord, attempt: in
     """Make the one provider call of this attempt, and record what it answered."""
     started_at = charge.current.started_at if charge.current else 0
     # One answer per attempt; an attempt 0 refused and asked for again is a new attempt (new time).
-    answer = processing.Delivery(
+    answer = commits.Delivery(
         dodo.PROVIDER,
         f"charge.answered:{account_id}:{charge.charge_key}:{attempt}:{started_at}",
         "charge.answered",
@@ -206,7 +206,7 @@ def _start(api: dodo.DodoApi, account_id: str, charge: ChargeRecord, attempt: in
 
 
 def _refused(
-    answer: processing.Delivery, account_id: str, charge: ChargeRecord, attempt: int, refused: BillingError
+    answer: commits.Delivery, account_id: str, charge: ChargeRecord, attempt: int, refused: BillingError
 ) -> None:
     """Record the provider's refusal of the attempt's call: its own code (a decline code the retry
     policy knows, e.g. MANDATE_INVALID), else our reason."""
@@ -215,9 +215,9 @@ def _refused(
     processing.process_charge(answer, ChargeStarted(account_id, charge.charge_key, attempt, refused=code))
 
 
-def _request_delivery(kind: str) -> processing.Delivery:
+def _request_delivery(kind: str) -> commits.Delivery:
     """Requests are told apart by the state they find, not by an id: each gets its own."""
-    return processing.Delivery(dodo.PROVIDER, f"{kind}:{uuid.uuid4().hex}", kind, clock.timestamp())
+    return commits.Delivery(dodo.PROVIDER, f"{kind}:{uuid.uuid4().hex}", kind, clock.timestamp())
 
 
 def open_mandate(account_id: str, plan: str, return_url: str, email: str | None) -> dict[str, Any]:

@@ -31,7 +31,7 @@ from billing.core import clock, dormancy
 from billing.core.clock import iso
 from billing.core.errors import BillingError, RetryLater
 from billing.core.model import Activity, DormancyRecord
-from billing.engine import processing
+from billing.engine import commits
 from billing.flows import activity, plans
 from billing.providers import dormancy_actions
 
@@ -158,8 +158,8 @@ def _warn(account_id: str, seen: Activity, settings: Settings) -> str:
         return "not_paying"
     key = f"{account_id}:dormancy-warning:{dormancy.day_of(seen.last_active_at)}"
     effect = dormancy.warning(account_id, sub, seen.last_active_at, settings.dormancy_policy, key)
-    delivery = processing.Delivery("dormancy", key, "dormancy.warning", now)
-    outcome = processing.once(delivery, account_id, (effect,)).outcome
+    delivery = commits.Delivery("dormancy", key, "dormancy.warning", now)
+    outcome = commits.once(delivery, account_id, (effect,)).outcome
     return "warned" if outcome == "applied" else "warned_before"
 
 

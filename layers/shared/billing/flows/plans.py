@@ -22,7 +22,7 @@ from billing.core.model import (
     LocalPlanChoice,
     SubscriptionSnapshot,
 )
-from billing.engine import processing
+from billing.engine import commits, processing
 from billing.flows import accounts
 from billing.providers import stripe
 from billing.providers.stripe_access import provider_api
@@ -37,7 +37,7 @@ def apply_current(
     announces: tuple[Effect, ...] = (),
 ) -> None:
     """Apply what the provider answered our call `key` with, with the domain events of that call."""
-    delivery = processing.Delivery(
+    delivery = commits.Delivery(
         observed.provider if isinstance(observed, SubscriptionSnapshot) else stripe.PROVIDER,
         f"api:{key}",
         "api.response",

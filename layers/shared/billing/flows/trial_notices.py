@@ -9,7 +9,7 @@ from billing.config import get_settings
 from billing.core import clock
 from billing.core.entitlements import plan_of
 from billing.core.notices import TRIAL_NOTICE, NoticeRequest, notice_effects, why_not_due
-from billing.engine import processing
+from billing.engine import commits
 
 logger = Logger(child=True)
 
@@ -36,5 +36,5 @@ def fire(request: NoticeRequest) -> str:
         state.email,
         settings.notice_policy.email_template,
     )
-    delivery = processing.Delivery("scheduler", delivery_id, TRIAL_NOTICE, now)
-    return processing.once(delivery, request.account_id, effects).outcome
+    delivery = commits.Delivery("scheduler", delivery_id, TRIAL_NOTICE, now)
+    return commits.once(delivery, request.account_id, effects).outcome

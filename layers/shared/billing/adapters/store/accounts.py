@@ -3,7 +3,6 @@ marker in one transaction."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 from pynamodb.connection import Connection
@@ -13,7 +12,7 @@ from billing.adapters.store.activity import activity_of
 from billing.adapters.store.charges import charge_item, charge_record, removed_charge
 from billing.adapters.store.checkouts import checkout_record, closed_checkout
 from billing.adapters.store.errors import ConditionFailed, storage_errors
-from billing.adapters.store.lookups import customer_mapping, observed_at_of
+from billing.adapters.store.lookups import CustomerMapping, observed_at_of
 from billing.adapters.store.markers import DuplicateEvent, Marker, marker_item, stored_of
 from billing.adapters.store.table import (
     AccountItem,
@@ -32,7 +31,6 @@ from billing.core.model import (
     Activity,
     ChargeRecord,
     CheckoutRecord,
-    CustomerSnapshot,
     Entitlement,
     SubscriptionRecord,
 )
@@ -98,46 +96,38 @@ def load_account(account_id: str, *, consistent: bool = True) -> AccountState:
 
 
 def commit(
-    marker: Marker,
-    state: AccountState,
-    subscription_ids: Sequence[str] = (),
-    customer: CustomerSnapshot | None = None,
-    customer_observed_at: int | None = None,
-    customer_current_state: bool = False,
-    closed_checkouts: Sequence[str] = (),
-    charge_keys: Sequence[str] = (),
-    removed_charges: Sequence[str] = (),
+    marker: Marker, before: AccountState, after: AccountState, customer: CustomerMapping | None = None
 ) -> None:
-    """Marker + account (+ changed subscriptions and charges, + customer mapping) in one transaction.
+    """The marker, the account as `after` has it (with the subscriptions and charges that differ
+    from `before`, minus the checkouts and charges it dropped) and the customer mapping, in one
+    transaction.
 
     Raises DuplicateEvent when the marker exists, StaleWrite when the stored customer mapping is
-    newer, ConcurrentUpdate when the account moved on.
+    newer, ConcurrentUpdate when the account moved on since `before` was read.
     """
-    account_id = state.account_id
+    account_id = after.account_id
     items: list[tuple[BillingItem, Any]] = [
         (marker_item(marker), BillingItem.pk.does_not_exist()),
-        (_account_item(state), None),
+        (_account_item(after), None),
     ]
-    for subscription_id in subscription_ids:
-        key = subscription_key(state.subscriptions[subscription_id].snapshot.provider, subscription_id)
-        record = as_map(state.subscriptions[subscription_id].to_dict())
-        subscription = SubscriptionItem(
-            account_key(account_id), key, gsi1pk=key, gsi1sk=account_key(account_id), record=record
-        )
-        items.append((subscription, None))
-    for charge_key in charge_keys:
-        charge = charge_item(account_id, state.charges[charge_key], state.updated_at or marker.committed_at)
-        items.append((charge, None))
-    if customer is not None and customer.account_id and customer_observed_at is not None:
-        items.append(
-            customer_mapping(
-                customer,
-                customer.account_id,
-                customer_observed_at,
-                marker.event_id,
-                current_state=customer_current_state,
+    for subscription_id, record in after.subscriptions.items():
+        if before.subscriptions.get(subscription_id) != record:
+            key = subscription_key(record.snapshot.provider, subscription_id)
+            subscription = SubscriptionItem(
+                account_key(account_id),
+                key,
+                gsi1pk=key,
+                gsi1sk=account_key(account_id),
+                record=as_map(record.to_dict()),
             )
-        )
+            items.append((subscription, None))
+    for charge_key, charge in after.charges.items():
+        if before.charges.get(charge_key) != charge:
+            items.append((charge_item(account_id, charge, after.updated_at or marker.committed_at), None))
+    if customer is not None:
+        items.append(customer.write(marker.event_id))
+    closed_checkouts = [price_id for price_id in before.checkouts if price_id not in after.checkouts]
+    removed_charges = [charge_key for charge_key in before.charges if charge_key not in after.charges]
     try:
         with storage_errors(), TransactWrite(connection=_connection()) as transaction:
             for index, (item, condition) in enumerate(items):
@@ -156,7 +146,9 @@ def commit(
             ) from failed
         if customer is not None and failed.failed(-1):
             stored = failed.stored(-1)
-            raise StaleWrite(customer.customer_id, observed_at_of(stored) if stored else None) from failed
+            raise StaleWrite(
+                customer.customer.customer_id, observed_at_of(stored) if stored else None
+            ) from failed
         raise ConcurrentUpdate(account_id) from failed
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from pynamodb.expressions.condition import Condition
@@ -60,22 +61,29 @@ def subscription_account(provider: str, subscription_id: str) -> str | None:
     return None
 
 
-def customer_mapping(
-    customer: CustomerSnapshot, account_id: str, observed_at: int, event_id: str, *, current_state: bool
-) -> tuple[CustomerItem, Condition]:
-    """The customer's mapping and the condition to write it: only over an older observation (a tie
-    goes to the provider's object as it is now, `current_state`)."""
-    item = CustomerItem(
-        customer_key(customer.provider, customer.customer_id),
-        "CUSTOMER",
-        account_id=account_id,
-        observed_at=observed_at,
-        event_id=event_id,
-        deleted=customer.deleted,
-    )
-    stored_at = CustomerItem.observed_at
-    later = stored_at <= observed_at if current_state else stored_at < observed_at
-    return item, CustomerItem.pk.does_not_exist() | later
+@dataclass(frozen=True, slots=True)
+class CustomerMapping:
+    """A customer observed as belonging to an account, at `observed_at` (its ordering key);
+    `current_state`: the provider's object as it is now, which wins a tie."""
+
+    customer: CustomerSnapshot
+    account_id: str
+    observed_at: int
+    current_state: bool = False
+
+    def write(self, event_id: str) -> tuple[CustomerItem, Condition]:
+        """The mapping item and its condition: written only over an older observation."""
+        item = CustomerItem(
+            customer_key(self.customer.provider, self.customer.customer_id),
+            "CUSTOMER",
+            account_id=self.account_id,
+            observed_at=self.observed_at,
+            event_id=event_id,
+            deleted=self.customer.deleted,
+        )
+        stored_at = CustomerItem.observed_at
+        later = stored_at <= self.observed_at if self.current_state else stored_at < self.observed_at
+        return item, CustomerItem.pk.does_not_exist() | later
 
 
 def observed_at_of(raw: dict[str, Any]) -> int | None:

@@ -23,9 +23,9 @@ Every resolution is published as `Duplicate Subscription Resolved`.
 from __future__ import annotations
 
 from billing.core.model import LIVE_STATUSES, AccountState, Effect, SubscriptionSnapshot
+from billing.core.vocabulary import DomainEvent, EffectKind
 from billing.providers import dodo, stripe
 
-DUPLICATE_RESOLVED = "Duplicate Subscription Resolved"
 OFFERED = {stripe.PROVIDER: stripe.DUPLICATE_POLICIES, dodo.PROVIDER: dodo.DUPLICATE_POLICIES}
 
 
@@ -89,9 +89,9 @@ def resolution(
     else:
         action = "none"
     published = Effect(
-        kind="bus",
+        kind=EffectKind.BUS,
         key=f"{pair}:{policy}",
-        detail_type=DUPLICATE_RESOLVED,
+        detail_type=DomainEvent.DUPLICATE_RESOLVED,
         detail={
             "account_id": account_id,
             "provider": provider,
@@ -110,7 +110,7 @@ def resolution(
 
 def _call(key: str, call: str, provider: str, subscription_id: str, **arguments: object) -> Effect:
     return Effect(
-        kind="provider_call",
+        kind=EffectKind.PROVIDER_CALL,
         key=key,
         detail_type=call,
         detail={"call": call, "provider": provider, "subscription_id": subscription_id, **arguments},

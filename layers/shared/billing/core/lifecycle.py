@@ -30,17 +30,17 @@ from billing.core.model import (
     SubscriptionSnapshot,
 )
 from billing.core.notices import STRIPE_LEAD, notice_effects, plan_schedules, why_not_due
+from billing.core.vocabulary import DomainEvent, EffectKind
 
-ACCESS_CHANGED = "Account Access Changed"
 PAUSE_EVENTS = {
-    "started": "Collection Paused",
-    "changed": "Collection Pause Changed",
-    "ended": "Collection Resumed",
+    "started": DomainEvent.COLLECTION_PAUSED,
+    "changed": DomainEvent.COLLECTION_PAUSE_CHANGED,
+    "ended": DomainEvent.COLLECTION_RESUMED,
 }
 INVOICE_EVENTS = {
-    "paid": "Payment Succeeded",
-    "payment_failed": "Payment Failed",
-    "payment_action_required": "Payment Action Required",
+    "paid": DomainEvent.PAYMENT_SUCCEEDED,
+    "payment_failed": DomainEvent.PAYMENT_FAILED,
+    "payment_action_required": DomainEvent.PAYMENT_ACTION_REQUIRED,
 }
 
 # Later in a subscription's life; settles same-second ties when no re-fetch is possible.
@@ -231,7 +231,7 @@ def _subscribe_after_setup(state: AccountState, checkout: CheckoutSnapshot) -> t
         return ()
     return (
         Effect(
-            kind="provider_call",
+            kind=EffectKind.PROVIDER_CALL,
             key=f"setup:{checkout.session_id}:subscribe",
             detail_type="create_subscription",
             detail={
@@ -281,7 +281,7 @@ def observe_invoice(
         detail_type = INVOICE_EVENTS[invoice.outcome]
         effects = (
             Effect(
-                kind="bus",
+                kind=EffectKind.BUS,
                 key=f"{cause.event_id}:{detail_type}",
                 detail_type=detail_type,
                 detail={
@@ -330,7 +330,7 @@ def _pause_changed(
     detail_type = PAUSE_EVENTS[change]
     return (
         Effect(
-            kind="bus",
+            kind=EffectKind.BUS,
             key=f"{cause.event_id}:{detail_type}",
             detail_type=detail_type,
             detail={
@@ -358,9 +358,9 @@ def _access_changed(
         return ()
     return (
         Effect(
-            kind="bus",
-            key=f"{cause.event_id}:{ACCESS_CHANGED}",
-            detail_type=ACCESS_CHANGED,
+            kind=EffectKind.BUS,
+            key=f"{cause.event_id}:{DomainEvent.ACCESS_CHANGED}",
+            detail_type=DomainEvent.ACCESS_CHANGED,
             detail={
                 "account_id": account_id,
                 "provider": provider,

@@ -23,6 +23,9 @@ MAX_ATTEMPTS = 4
 
 @dataclass(frozen=True, slots=True)
 class Delivery:
+    """One delivery of an event (a webhook, a schedule firing, a request of the app); `event_id`
+    names its marker, so two deliveries with the same id are the same event."""
+
     provider: str
     event_id: str
     event_type: str
@@ -35,7 +38,9 @@ class Delivery:
 
 @dataclass(frozen=True, slots=True)
 class Result:
-    # applied | duplicate | stale | ignored | unknown_account | unknown_subscription | a charges.Outcome
+    """What a delivery did: applied | duplicate | stale | ignored | unknown_account |
+    unknown_subscription | a charges.Outcome."""
+
     outcome: str
     account_id: str | None = None
     charge: ChargeRecord | None = None

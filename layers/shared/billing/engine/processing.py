@@ -63,7 +63,7 @@ def process(
     A redelivery answers `duplicate` (re-driving effects it still owes); an observation older
     than the stored one answers `stale` and changes nothing, so any arrival order of one history
     ends in the same state. A same-second tie is settled by re-fetching the object
-    (`fetch_subscription` / `fetch_customer`) when given, else by the lifecycle's rank. Retried
+    (`fetch_subscription` / `fetch_customer`) when given, else by which one is further along. Retried
     on contention as `commit_with_retry` says; RetryLater when storage or an effect fails.
     """
     if isinstance(observation, CustomerSnapshot):
@@ -149,7 +149,10 @@ def process_charge(
 ) -> Result:
     """The same exactly-once commit for on-demand charges: the app's request, the provider's answer
     to our call (or a check finding it made nothing), and the payment events that settle it.
-    A payment that is none of our charges is only announced, once per delivery."""
+
+    A late event of an earlier or settled attempt answers `stale`; a redelivery of a committed one
+    re-drives the effects it still owes. A payment that is none of our charges is only announced,
+    once per delivery id. Retried on contention as `commit_with_retry` says."""
     account_id = (
         account_of_event(delivery.provider, observation)
         if isinstance(observation, PaymentSnapshot)

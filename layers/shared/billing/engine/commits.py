@@ -99,12 +99,14 @@ def once(delivery: Delivery, account_id: str, pending: tuple[Effect, ...]) -> Re
     return Result("applied", account_id)
 
 
-def unwritten(delivery: Delivery, outcome: str, account_id: str) -> Result:
+def unwritten(
+    delivery: Delivery, outcome: str, account_id: str, charge: ChargeRecord | None = None
+) -> Result:
     """Nothing to write; but a redelivery of a committed event may still owe its effects."""
     stored = markers.stored_marker(delivery.provider, delivery.event_id)
     if stored is not None:
         return redrive(delivery, account_id, stored)
-    return Result(outcome, account_id)
+    return Result(outcome, account_id, charge)
 
 
 def redrive(delivery: Delivery, account_id: str, stored: markers.StoredMarker | None) -> Result:

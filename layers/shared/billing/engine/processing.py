@@ -11,7 +11,6 @@ from dataclasses import replace
 
 from aws_lambda_powertools import Logger
 
-from billing.adapters.store import markers
 from billing.adapters.store.accounts import StaleWrite, load_account
 from billing.adapters.store.lookups import CustomerMapping, account_of_event, customer_account
 from billing.config import get_settings
@@ -40,7 +39,7 @@ from billing.core.model import (
     PaymentSnapshot,
     SubscriptionSnapshot,
 )
-from billing.engine.commits import Delivery, Result, Write, commit_with_retry, once, redrive, unwritten
+from billing.engine.commits import Delivery, Plan, Result, Write, commit_with_retry, once, unwritten
 
 logger = Logger(child=True)
 
@@ -179,9 +178,7 @@ def process_charge(
         if transition.writes:
             return Write(transition.state, transition.effects, charge=transition.charge)
         if isinstance(observation, PaymentSnapshot):
-            stored = markers.stored_marker(delivery.provider, delivery.event_id)
-            if stored is not None:
-                return redrive(delivery, account_id, stored)
+            return unwritten(delivery, transition.outcome.value, account_id, transition.charge)
         return Result(transition.outcome.value, account_id, transition.charge)
 
     return commit_with_retry(delivery, account_id, plan)
@@ -194,15 +191,9 @@ def _process_customer(
     if account_id is None:
         return Result("ignored")
     mapping = CustomerMapping(replace(customer, account_id=account_id), account_id, delivery.created)
-    policy = get_settings().access_policy
-
-    def plan(state: AccountState) -> Write:
-        new_state = observe_customer(state, mapping.customer, clock.timestamp(), policy)
-        return Write(new_state, customer=mapping)
-
     while True:
         try:
-            return commit_with_retry(delivery, account_id, plan)
+            return commit_with_retry(delivery, account_id, _customer_plan(mapping))
         except StaleWrite as stale:
             # Two events of one second (customer.created, then the card saved at signup): settled
             # by the customer as the provider has it now, else by which one is further along.
@@ -216,3 +207,13 @@ def _process_customer(
             else:
                 return Result("stale", account_id)
             mapping = CustomerMapping(settled, account_id, max(delivery.created, clock.timestamp()), True)
+
+
+def _customer_plan(mapping: CustomerMapping) -> Plan:
+    """The account with the customer observed, committed with the customer's mapping."""
+    policy = get_settings().access_policy
+
+    def plan(state: AccountState) -> Write:
+        return Write(observe_customer(state, mapping.customer, clock.timestamp(), policy), customer=mapping)
+
+    return plan

@@ -45,15 +45,22 @@ def storage_errors() -> Iterator[None]:
     RetryLater (the caller's caller answers 503, the provider delivers again)."""
     try:
         yield
-    except TransactWriteError as exc:
-        reasons = exc.cancellation_reasons
-        if any(r is not None and r.code in REFUSALS for r in reasons):
-            raise ConditionFailed(reasons) from exc
-        raise RetryLater("storage unavailable", reason="storage_error") from exc
     except (PynamoDBException, BotoCoreError, ClientError) as exc:
-        if isinstance(exc, PynamoDBException) and exc.cause_response_code == f"{CONDITION_FAILED}Exception":
-            raise ConditionFailed() from exc
+        refused = _refusal(exc)
+        if refused is not None:
+            raise ConditionFailed(refused) from exc
         raise RetryLater("storage unavailable", reason="storage_error") from exc
+
+
+def _refusal(exc: Exception) -> list[CancellationReason | None] | None:
+    """Why the table refused a write (one reason per transaction item; none for a single write),
+    or None when the call failed instead."""
+    if isinstance(exc, TransactWriteError):
+        reasons = exc.cancellation_reasons
+        return reasons if any(r is not None and r.code in REFUSALS for r in reasons) else None
+    if isinstance(exc, PynamoDBException) and exc.cause_response_code == f"{CONDITION_FAILED}Exception":
+        return []
+    return None
 
 
 def get_item(item_type: type[Item], pk: str, sk: str, *, consistent: bool = False) -> Item | None:

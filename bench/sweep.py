@@ -145,7 +145,10 @@ DYNAMODB_REQUESTS = DynamoDbRequests()
 DYNAMODB_REQUESTS.install()
 
 from billing.adapters import aws as billing_aws  # noqa: E402
-from billing.adapters import store  # noqa: E402
+from billing.adapters.store.accounts import commit  # noqa: E402
+from billing.adapters.store.activity import activity_partition  # noqa: E402
+from billing.adapters.store.markers import Marker  # noqa: E402
+from billing.adapters.store.table import ActivityItem, SweepCursorItem, account_key, sweep_key  # noqa: E402
 from billing.config import get_settings  # noqa: E402
 from billing.core import clock, dormancy, lifecycle  # noqa: E402
 from billing.core.model import AccountState, SubscriptionRecord, SubscriptionSnapshot  # noqa: E402
@@ -176,7 +179,7 @@ def fresh_aws() -> None:
 
 
 def paying_account_items(count: int) -> list[dict[str, Any]]:
-    """The items store.commit writes for `count` accounts, each with an active, paid subscription.
+    """The items `commit` writes for `count` accounts, each with an active, paid subscription.
 
     Each account is committed alone into an emptied table, its items then taken out: moto's
     TransactWriteItems deep-copies the whole table once per item written, so committing 1,000
@@ -189,10 +192,10 @@ def paying_account_items(count: int) -> list[dict[str, Any]]:
         table = get_settings().table_name
         for number in range(count):
             state = paying_account(number)
-            marker = store.Marker(
+            marker = Marker(
                 "bench", f"evt_seed{number:06d}", "bench.seed", state.account_id, (), SWEEP_AT, SWEEP_AT
             )
-            store.commit(marker, state, list(state.subscriptions))
+            commit(marker, AccountState(state.account_id), state)
             committed = dynamodb.scan(TableName=table)["Items"]
             deletes = [{"DeleteRequest": {"Key": {"pk": i["pk"], "sk": i["sk"]}}} for i in committed]
             dynamodb.batch_write_item(RequestItems={table: deletes})
@@ -226,15 +229,15 @@ def paying_account(number: int) -> AccountState:
 
 
 def activity_item(account: str, last_active_at: int) -> dict[str, Any]:
-    partition = store.activity_partition(
+    partition = activity_partition(
         account, dormancy.day_of(last_active_at), get_settings().activity_index_shards
     )
-    item = store.ActivityItem(
-        store.account_key(account),
+    item = ActivityItem(
+        account_key(account),
         "ACTIVITY",
         last_active_at=last_active_at,
         gsi1pk=partition,
-        gsi1sk=store.account_key(account),
+        gsi1sk=account_key(account),
     )
     return dict(item.serialize())
 
@@ -258,7 +261,7 @@ def cursor_items() -> list[dict[str, Any]]:
     items = []
     for step, inactive_days in (("warning", DORMANCY_DAYS), ("action", DORMANCY_DAYS + WARNING_DAYS)):
         through = dormancy.day_of(SWEEP_DAY - (inactive_days + 1) * DAY)
-        cursor = store.SweepCursorItem(f"SWEEP#dormancy#{step}", "CURSOR", through=through)
+        cursor = SweepCursorItem(sweep_key(step), "CURSOR", through=through)
         items.append(dict(cursor.serialize()))
     return items
 

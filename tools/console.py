@@ -191,14 +191,14 @@ class Console:
     # Accounts
 
     def _account(self, query: str) -> Answer:
-        from billing.adapters import store
+        from billing.adapters.store.accounts import load_account
         from billing.core.charges import view as charge_view
 
         resolved = resolve_account(query) if query else None
         if resolved is None:
             return _json(404, {"message": f"no account, customer or subscription {query!r}"})
         account_id, matched_by = resolved
-        state = store.load_account(account_id)
+        state = load_account(account_id)
         history = [
             {"time": event["time"], **event["detail"]}
             for event in self._server.events()
@@ -302,7 +302,7 @@ def _older(last: SentEvent) -> SentEvent:
 def account_of(provider: str, event: dict[str, Any]) -> str | None:
     """The account a delivery concerns, found as the handlers find it: `metadata.account_id`, else
     the account holding the subscription, else the stored customer mapping, else the customer id."""
-    from billing.adapters import store
+    from billing.adapters.store.lookups import customer_account, subscription_account
     from billing.core.errors import RetryLater
 
     if provider == "dodo":
@@ -325,10 +325,10 @@ def account_of(provider: str, event: dict[str, Any]) -> str | None:
     if account_id:
         return account_id
     try:
-        if subscription_id and (holder := store.subscription_account(provider, subscription_id)):
+        if subscription_id and (holder := subscription_account(provider, subscription_id)):
             return holder
-        if customer_id and (mapping := store.customer_account(provider, customer_id)) is not None:
-            return str(mapping.account_id)
+        if customer_id and (mapped := customer_account(provider, customer_id)) is not None:
+            return mapped
     except RetryLater:
         pass  # the handler meets the same storage failure and answers for it
     return customer_id
@@ -336,14 +336,15 @@ def account_of(provider: str, event: dict[str, Any]) -> str | None:
 
 def resolve_account(query: str) -> tuple[str, str] | None:
     """(account id, what the query was: account | customer | subscription), or None."""
-    from billing.adapters import store
+    from billing.adapters.store.accounts import load_account
+    from billing.adapters.store.lookups import customer_account, subscription_account
 
-    if store.load_account(query, consistent=False).exists:
+    if load_account(query, consistent=False).exists:
         return query, "account"
     for provider in PROVIDERS:
-        if (mapping := store.customer_account(provider, query)) is not None:
-            return str(mapping.account_id), "customer"
-        if holder := store.subscription_account(provider, query):
+        if (mapped := customer_account(provider, query)) is not None:
+            return mapped, "customer"
+        if holder := subscription_account(provider, query):
             return holder, "subscription"
     return None
 

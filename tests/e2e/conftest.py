@@ -6,7 +6,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from billing.adapters import aws, idempotency, store
+from billing.adapters import aws, idempotency
+from billing.adapters.store.table import forget_connection
 from billing.config import get_settings
 from tools.local_server import LocalServer
 
@@ -14,7 +15,7 @@ from tools.local_server import LocalServer
 def forget_aws_clients() -> None:
     """Drop the clients and settings earlier tests cached: they point at the endpoint of their time."""
     aws.reset()
-    store.forget_connection()
+    forget_connection()
     get_settings.cache_clear()
     idempotency.reconnect()
 

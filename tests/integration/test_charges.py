@@ -17,8 +17,9 @@ import dodopayments
 import pytest
 
 from billing.config import get_settings
-from billing.core import charges, clock
+from billing.core import clock
 from billing.core.errors import RetryLater
+from billing.core.vocabulary import DomainEvent
 from functions.accounts_api import app as accounts_api
 from functions.payment_retry import app as payment_retry
 from tests.support import (
@@ -153,7 +154,7 @@ def test_a_charge_settles_by_webhook_and_its_key_answers_it_again(dodo: FakeDodo
     payment = dodo.objects("payment")[0]
     assert payment["metadata"] == {"account_id": "acct-c1", "charge_key": "order-1", "retry_attempt": "0"}
     assert (payment["total_amount"], payment["status"]) == (2500, "succeeded")
-    assert detail_types(aws, "Charge") == [charges.SUCCEEDED]
+    assert detail_types(aws, "Charge") == [DomainEvent.CHARGE_SUCCEEDED]
 
     assert (
         post_charge("acct-c1", idempotency_key="order-1", amount=999)[1]["error"] == "idempotency_key_reused"
@@ -196,7 +197,9 @@ def test_a_soft_decline_is_retried_on_schedule_and_success_deletes_the_rest(
     assert sorted(s["ScheduleExpression"] for s in pending.values()) == sorted(
         f"at({clock.iso(first_at + d * DAY)[:-1]})" for d in (3, 10, 17)
     )
-    notice = next(e["detail"] for e in aws.bus_events() if e["detail_type"] == charges.RETRY_SCHEDULED)
+    notice = next(
+        e["detail"] for e in aws.bus_events() if e["detail_type"] == DomainEvent.PAYMENT_RETRY_SCHEDULED
+    )
     assert (notice["next_attempt"], notice["retry_at"], notice["error_code"]) == (
         1,
         clock.iso(first_at + 3 * DAY),
@@ -212,7 +215,7 @@ def test_a_soft_decline_is_retried_on_schedule_and_success_deletes_the_rest(
     assert [p["metadata"]["retry_attempt"] for p in dodo.objects("payment")] == ["0", "1"]
     assert schedules() == {}
     assert post_charge("acct-c4", idempotency_key="order-1")[1]["status"] == "succeeded"
-    assert detail_types(aws, "Charge") == [charges.SUCCEEDED]
+    assert detail_types(aws, "Charge") == [DomainEvent.CHARGE_SUCCEEDED]
 
 
 def test_a_retry_dodo_refuses_is_recorded_and_the_invocation_succeeds(
@@ -282,7 +285,7 @@ def test_a_hard_decline_schedules_nothing(dodo: FakeDodo, aws: Aws) -> None:
     dodo.wait_idle()
     assert schedules() == {}
     assert post_charge("acct-c5", idempotency_key="order-1")[1]["status"] == "failed"
-    failed = next(e["detail"] for e in aws.bus_events() if e["detail_type"] == charges.FAILED)
+    failed = next(e["detail"] for e in aws.bus_events() if e["detail_type"] == DomainEvent.CHARGE_FAILED)
     assert (failed["error_code"], failed["hard_decline"]) == ("STOLEN_CARD", True)
 
 
@@ -303,7 +306,9 @@ def test_four_attempts_then_exhausted(dodo: FakeDodo, aws: Aws, frozen_clock) ->
         dodo.wait_idle()
     assert dodo.charge_requests == 4
     assert post_charge("acct-c6", idempotency_key="order-1")[1]["status"] == "exhausted"
-    assert detail_types(aws, "Payment Retr") == [charges.RETRY_SCHEDULED] * 3 + [charges.EXHAUSTED]
+    assert detail_types(aws, "Payment Retr") == [DomainEvent.PAYMENT_RETRY_SCHEDULED] * 3 + [
+        DomainEvent.PAYMENT_RETRIES_EXHAUSTED
+    ]
 
 
 def test_fifty_duplicate_retry_invocations_charge_once(dodo: FakeDodo, frozen_clock) -> None:
@@ -392,7 +397,7 @@ def test_a_charge_whose_answer_was_lost_is_settled_from_dodo_by_its_check(
     assert len(schedules()) == 3
     for body, headers in muted:  # the webhooks come after all: nothing happens twice
         deliver_dodo(body, headers)
-    assert detail_types(aws, "Payment Retr") == [charges.RETRY_SCHEDULED]
+    assert detail_types(aws, "Payment Retr") == [DomainEvent.PAYMENT_RETRY_SCHEDULED]
 
 
 def test_the_check_reads_every_page_of_payments(

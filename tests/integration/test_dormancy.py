@@ -11,7 +11,7 @@ from typing import Any
 import boto3
 import pytest
 
-from billing.adapters import store
+from billing.adapters.store.accounts import load_account
 from billing.config import get_settings
 from billing.core import clock
 from billing.flows import activity
@@ -316,7 +316,7 @@ def test_bad_activity_requests_are_refused(stripe: FakeStripe) -> None:
     assert post("/activity", {"accounts": []})[0] == 400
     assert post("/activity", {"accounts": [{"account_id": f"a{n}"} for n in range(101)]})[0] == 400
     assert post("/activity", {"accounts": [{"account_id": "a/b"}]})[0] == 400
-    assert store.load_account("acct-d15").activity is None
+    assert load_account("acct-d15").activity is None
 
 
 def test_a_sweep_out_of_time_hands_the_rest_to_a_one_time_schedule(stripe: FakeStripe, frozen_clock) -> None:

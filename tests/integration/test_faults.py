@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from botocore.exceptions import EndpointConnectionError
 
 from billing.adapters import aws as billing_aws
-from billing.adapters import store
+from billing.adapters.store.table import BillingItem
 from tests.support import Aws, deliver_stripe, get_account, stripe_event
 
 CREATED = "customer.subscription.created.json"
@@ -31,7 +31,7 @@ def failing(client, operation: str, error: Exception) -> Iterator[None]:  # type
 
 
 def dynamodb_client():  # type: ignore[no-untyped-def]
-    return store.BillingItem._get_connection().connection.client
+    return BillingItem._get_connection().connection.client
 
 
 def access_changes(aws: Aws) -> list[dict]:

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from billing.adapters import store
+from billing.adapters.store.accounts import load_account
 from tests.fakes.stripe_api import FakeStripeApi
 from tests.support import Aws, deliver_stripe, get_account, stripe_event, use_stripe_api
 
@@ -94,11 +94,11 @@ def test_a_card_saved_in_the_customers_first_second_is_kept_without_api_key(aws:
     created, updated = same_second_customer_events()
     assert deliver_stripe(created)[1]["outcome"] == "applied"
     assert deliver_stripe(updated)[1]["outcome"] == "applied"  # a tie, and further along
-    assert store.load_account("acct-1001").customer_has_payment_method is True
+    assert load_account("acct-1001").customer_has_payment_method is True
     late = copy.deepcopy(created)
     late["id"] = "evt_same_second_created_again"
     assert deliver_stripe(late)[1]["outcome"] == "stale"  # a tie, and not further along
-    assert store.load_account("acct-1001").customer_has_payment_method is True
+    assert load_account("acct-1001").customer_has_payment_method is True
 
 
 def test_a_customer_tie_is_settled_by_the_customer_stripe_returns(stripe_api: FakeStripeApi) -> None:
@@ -107,4 +107,4 @@ def test_a_customer_tie_is_settled_by_the_customer_stripe_returns(stripe_api: Fa
     assert deliver_stripe(updated)[1]["outcome"] == "applied"
     assert deliver_stripe(created)[1]["outcome"] == "applied"  # settled by the re-fetch
     assert stripe_api.requests == [("GET", "/v1/customers/cus_Q1acme1001")]
-    assert store.load_account("acct-1001").customer_has_payment_method is True
+    assert load_account("acct-1001").customer_has_payment_method is True

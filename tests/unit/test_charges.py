@@ -13,6 +13,7 @@ import pytest
 from billing.config import Settings
 from billing.core import charges
 from billing.core.model import AccountState, ChargeRequest, ChargeRestart, ChargeStarted, PaymentSnapshot
+from billing.core.vocabulary import DomainEvent
 from tools.fake_dodo import DECLINE_CODES
 
 POLICY = Settings(table_name="t", event_bus_name="b").retry_policy  # the shipped defaults
@@ -73,7 +74,7 @@ def test_every_decline_code(code: str) -> None:
     charge = failed.state.charges["order-1"]
     if code in POLICY.hard_declines:
         assert charge.status == "failed"
-        assert kinds(failed) == [("bus", charges.FAILED)]
+        assert kinds(failed) == [("bus", DomainEvent.CHARGE_FAILED)]
         assert failed.effects[-1].detail["hard_decline"] is True
         return
     assert charge.status == "retry_scheduled"
@@ -82,7 +83,7 @@ def test_every_decline_code(code: str) -> None:
     assert [e.detail["input"]["attempt"] for e in schedules] == [1, 2, 3]
     notice = failed.effects[-1]
     assert (notice.detail_type, notice.detail["next_attempt"], notice.detail["error_code"]) == (
-        charges.RETRY_SCHEDULED,
+        DomainEvent.PAYMENT_RETRY_SCHEDULED,
         1,
         code,
     )
@@ -112,7 +113,7 @@ def test_four_attempts_at_most_then_exhausted() -> None:
         )
         state = last.state
     assert state.charges["order-1"].status == "exhausted"
-    assert kinds(last) == [("bus", charges.EXHAUSTED)]
+    assert kinds(last) == [("bus", DomainEvent.PAYMENT_RETRIES_EXHAUSTED)]
     assert [a.outcome for a in state.charges["order-1"].attempts] == ["failed"] * 4
     assert (
         charges.request(
@@ -129,7 +130,7 @@ def test_success_deletes_the_remaining_schedules() -> None:
     state = retry(state, 1, FIRST + 3 * DAY)
     paid = charges.settle(state, payment("succeeded", 1), "evt_1", FIRST + 3 * DAY, POLICY)
     assert paid.state.charges["order-1"].status == "succeeded"
-    assert kinds(paid) == [("unschedule", "charge_retry")] * 3 + [("bus", charges.SUCCEEDED)]
+    assert kinds(paid) == [("unschedule", "charge_retry")] * 3 + [("bus", DomainEvent.CHARGE_SUCCEEDED)]
     assert [e.key for e in paid.effects[:3]] == [
         charges.schedule_name("acct-1", "order-1", n) for n in (1, 2, 3)
     ]
@@ -137,7 +138,7 @@ def test_success_deletes_the_remaining_schedules() -> None:
 
 def test_a_first_attempt_that_succeeds_touches_no_schedule() -> None:
     paid = charges.settle(requested(), payment("succeeded", 0), "evt_0", FIRST, POLICY)
-    assert kinds(paid) == [("bus", charges.SUCCEEDED)]
+    assert kinds(paid) == [("bus", DomainEvent.CHARGE_SUCCEEDED)]
 
 
 def test_duplicates_and_late_events_change_nothing() -> None:

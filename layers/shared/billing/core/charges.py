@@ -26,12 +26,9 @@ from billing.core.model import (
     Effect,
     PaymentSnapshot,
 )
+from billing.core.vocabulary import DomainEvent, EffectKind
 
 DAY = 86_400
-RETRY_SCHEDULED = "Payment Retry Scheduled"
-EXHAUSTED = "Payment Retries Exhausted"
-SUCCEEDED = "Charge Succeeded"
-FAILED = "Charge Failed"
 RETRY_TARGET = "payment_retry"  # the schedules' target, resolved to a function ARN when driven
 CHECK = "check"  # the schedule armed before each charge call, in case the call gets no answer
 SETTLED = frozenset({"succeeded", "failed", "exhausted"})
@@ -195,7 +192,10 @@ def settle(
         )
         remaining = _unschedule_from(state.account_id, charge, 1, policy) if retried else ()
         return _with(
-            state, done, now, (*remaining, _event(SUCCEEDED, state.account_id, done, event_id, payment))
+            state,
+            done,
+            now,
+            (*remaining, _event(DomainEvent.CHARGE_SUCCEEDED, state.account_id, done, event_id, payment)),
         )
     if current is None or number != current.number or current.outcome is not None or charge.status in SETTLED:
         return ChargeTransition(Outcome.STALE, state, charge)
@@ -213,17 +213,22 @@ def settle(
         done = replace(charge, status="failed", next_attempt_at=None)
         # The retries of later attempts exist only once an earlier attempt failed softly.
         remaining = _unschedule_from(state.account_id, charge, number + 1, policy) if number > 0 else ()
-        announced = _event(FAILED, state.account_id, done, event_id, payment, hard=True)
+        announced = _event(DomainEvent.CHARGE_FAILED, state.account_id, done, event_id, payment, hard=True)
         return _with(state, done, now, (*remaining, announced))
     if number + 1 >= policy.max_attempts:
         done = replace(charge, status="exhausted", next_attempt_at=None)
-        return _with(state, done, now, (_event(EXHAUSTED, state.account_id, done, event_id, payment),))
+        return _with(
+            state,
+            done,
+            now,
+            (_event(DomainEvent.PAYMENT_RETRIES_EXHAUSTED, state.account_id, done, event_id, payment),),
+        )
     first = charge.attempts[0].started_at
     next_at = policy.retry_at(first, number + 1)
     waiting = replace(charge, status="retry_scheduled", next_attempt_at=next_at)
     retries = tuple(
         Effect(
-            kind="schedule",
+            kind=EffectKind.SCHEDULE,
             key=schedule_name(state.account_id, charge.charge_key, n),
             detail_type="charge_retry",
             detail={
@@ -234,11 +239,13 @@ def settle(
         )
         for n in range(number + 1, policy.max_attempts)
     )
-    announced = _event(RETRY_SCHEDULED, state.account_id, waiting, event_id, payment, retry_at=next_at)
+    announced = _event(
+        DomainEvent.PAYMENT_RETRY_SCHEDULED, state.account_id, waiting, event_id, payment, retry_at=next_at
+    )
     return _with(state, waiting, now, (*retries, announced))
 
 
-PAYMENT_EVENTS = {"succeeded": "Payment Succeeded", "failed": "Payment Failed"}
+PAYMENT_EVENTS = {"succeeded": DomainEvent.PAYMENT_SUCCEEDED, "failed": DomainEvent.PAYMENT_FAILED}
 
 
 def payment_event(account_id: str, payment: PaymentSnapshot, event_id: str) -> Effect | None:
@@ -247,7 +254,7 @@ def payment_event(account_id: str, payment: PaymentSnapshot, event_id: str) -> E
     if detail_type is None:
         return None
     return Effect(
-        kind="bus",
+        kind=EffectKind.BUS,
         key=f"{event_id}:{detail_type}",
         detail_type=detail_type,
         detail={
@@ -265,7 +272,7 @@ def payment_event(account_id: str, payment: PaymentSnapshot, event_id: str) -> E
 def check_schedule(account_id: str, charge_key: str, attempt: int, at: int) -> Effect:
     """The check of attempt `attempt`, due at `at` (the end of its lease)."""
     return Effect(
-        kind="schedule",
+        kind=EffectKind.SCHEDULE,
         key=schedule_name(account_id, charge_key, attempt, CHECK),
         detail_type="charge_check",
         detail={
@@ -323,7 +330,9 @@ def _unschedule_from(
 ) -> tuple[Effect, ...]:
     return tuple(
         Effect(
-            kind="unschedule", key=schedule_name(account_id, charge.charge_key, n), detail_type="charge_retry"
+            kind=EffectKind.UNSCHEDULE,
+            key=schedule_name(account_id, charge.charge_key, n),
+            detail_type="charge_retry",
         )
         for n in range(max(first, 1), policy.max_attempts)
     )
@@ -337,7 +346,7 @@ def _with(
 
 
 def _event(
-    detail_type: str,
+    detail_type: DomainEvent,
     account_id: str,
     charge: ChargeRecord,
     event_id: str,
@@ -358,8 +367,10 @@ def _event(
         "attempts_made": sum(1 for a in charge.attempts if a.outcome is not None),
         "error_code": payment.error_code,
     }
-    if detail_type == FAILED:
+    if detail_type == DomainEvent.CHARGE_FAILED:
         detail["hard_decline"] = hard
     if retry_at is not None:
         detail.update(next_attempt=(payment.attempt or 0) + 1, retry_at=iso(retry_at))
-    return Effect(kind="bus", key=f"{event_id}:{detail_type}", detail_type=detail_type, detail=detail)
+    return Effect(
+        kind=EffectKind.BUS, key=f"{event_id}:{detail_type}", detail_type=detail_type, detail=detail
+    )

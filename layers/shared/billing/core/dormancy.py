@@ -15,11 +15,9 @@ from billing.core.clock import iso
 from billing.core.entitlements import AccessPolicy, plan_of
 from billing.core.lifecycle import account_entitlement
 from billing.core.model import AccountState, DormancyRecord, Effect, SubscriptionSnapshot
+from billing.core.vocabulary import DomainEvent, EffectKind
 
 DAY = 86_400
-WARNING = "Dormancy Warning"
-TAKEN = "Dormancy Action Taken"
-UNDONE = "Dormancy Action Undone"
 PAYING_STATUSES = frozenset({"trialing", "active", "past_due"})
 
 
@@ -109,9 +107,9 @@ def warning(
 ) -> Effect:
     action_day = _shift(day_of(last_active_at), policy.days + policy.warning_days)
     return Effect(
-        kind="bus",
-        key=f"{key}:{WARNING}",
-        detail_type=WARNING,
+        kind=EffectKind.BUS,
+        key=f"{key}:{DomainEvent.DORMANCY_WARNING}",
+        detail_type=DomainEvent.DORMANCY_WARNING,
         detail={
             "account_id": account_id,
             "provider": sub.provider,
@@ -138,14 +136,15 @@ def taken(
         detail["behavior"] = policy.pause_behavior
     elif record.action == "cancel_now":
         detail["prorate"] = policy.cancel_prorate
-    return Effect(kind="bus", key=f"{key}:{TAKEN}", detail_type=TAKEN, detail=detail)
+    taken = DomainEvent.DORMANCY_ACTION_TAKEN
+    return Effect(kind=EffectKind.BUS, key=f"{key}:{taken}", detail_type=taken, detail=detail)
 
 
 def undone(account_id: str, record: DormancyRecord, active_at: int, key: str) -> Effect:
     return Effect(
-        kind="bus",
-        key=f"{key}:{UNDONE}",
-        detail_type=UNDONE,
+        kind=EffectKind.BUS,
+        key=f"{key}:{DomainEvent.DORMANCY_ACTION_UNDONE}",
+        detail_type=DomainEvent.DORMANCY_ACTION_UNDONE,
         detail={
             "account_id": account_id,
             "provider": record.provider,

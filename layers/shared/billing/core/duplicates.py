@@ -27,8 +27,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from billing.core.model import LIVE_STATUSES, AccountState, Effect, SubscriptionSnapshot
-
-DUPLICATE_RESOLVED = "Duplicate Subscription Resolved"
+from billing.core.vocabulary import DomainEvent, EffectKind
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,9 +101,9 @@ def resolution(
     else:
         action = "none"
     published = Effect(
-        kind="bus",
+        kind=EffectKind.BUS,
         key=f"{pair}:{chosen}",
-        detail_type=DUPLICATE_RESOLVED,
+        detail_type=DomainEvent.DUPLICATE_RESOLVED,
         detail={
             "account_id": account_id,
             "provider": provider,
@@ -123,7 +122,7 @@ def resolution(
 
 def _call(key: str, call: str, provider: str, subscription_id: str, **arguments: object) -> Effect:
     return Effect(
-        kind="provider_call",
+        kind=EffectKind.PROVIDER_CALL,
         key=key,
         detail_type=call,
         detail={"call": call, "provider": provider, "subscription_id": subscription_id, **arguments},

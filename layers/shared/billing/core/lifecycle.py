@@ -30,17 +30,17 @@ from billing.core.model import (
     SubscriptionSnapshot,
 )
 from billing.core.notices import STRIPE_LEAD, NoticePolicy, notice_effects, plan_schedules, why_not_due
+from billing.core.vocabulary import DomainEvent, EffectKind
 
-ACCESS_CHANGED = "Account Access Changed"
 PAUSE_EVENTS = {
-    "started": "Collection Paused",
-    "changed": "Collection Pause Changed",
-    "ended": "Collection Resumed",
+    "started": DomainEvent.COLLECTION_PAUSED,
+    "changed": DomainEvent.COLLECTION_PAUSE_CHANGED,
+    "ended": DomainEvent.COLLECTION_RESUMED,
 }
 INVOICE_EVENTS = {
-    "paid": "Payment Succeeded",
-    "payment_failed": "Payment Failed",
-    "payment_action_required": "Payment Action Required",
+    "paid": DomainEvent.PAYMENT_SUCCEEDED,
+    "payment_failed": DomainEvent.PAYMENT_FAILED,
+    "payment_action_required": DomainEvent.PAYMENT_ACTION_REQUIRED,
 }
 
 # Later in a subscription's life; settles same-second ties when no re-fetch is possible.
@@ -116,6 +116,22 @@ def settle_customer_tie(has_payment_method: bool, incoming: CustomerSnapshot) ->
     """Without a re-fetch, a customer event of the same second as the stored one wins when it is
     further along: deleted, or a payment method where none was known (a card saved at signup)."""
     return incoming.deleted or (incoming.has_payment_method and not has_payment_method)
+
+
+def observe_customer(
+    state: AccountState, customer: CustomerSnapshot, now: int, policy: AccessPolicy
+) -> AccountState:
+    """The account with the customer's e-mail and payment method. A customer event changes no
+    entitlement; what time changed is announced by the next event of the account."""
+    new_state = replace(
+        state,
+        provider=customer.provider,
+        customer_id=customer.customer_id,
+        email=customer.email or state.email,
+        customer_has_payment_method=customer.has_payment_method,
+        updated_at=now,
+    )
+    return replace(new_state, entitlement=published(new_state, now, policy))
 
 
 def observe_subscription(
@@ -209,7 +225,7 @@ def _subscribe_after_setup(state: AccountState, checkout: CheckoutSnapshot) -> t
         return ()
     return (
         Effect(
-            kind="provider_call",
+            kind=EffectKind.PROVIDER_CALL,
             key=f"setup:{checkout.session_id}:subscribe",
             detail_type="create_subscription",
             detail={
@@ -259,7 +275,7 @@ def observe_invoice(
         detail_type = INVOICE_EVENTS[invoice.outcome]
         effects = (
             Effect(
-                kind="bus",
+                kind=EffectKind.BUS,
                 key=f"{cause.event_id}:{detail_type}",
                 detail_type=detail_type,
                 detail={
@@ -308,7 +324,7 @@ def _pause_changed(
     detail_type = PAUSE_EVENTS[change]
     return (
         Effect(
-            kind="bus",
+            kind=EffectKind.BUS,
             key=f"{cause.event_id}:{detail_type}",
             detail_type=detail_type,
             detail={
@@ -336,9 +352,9 @@ def _access_changed(
         return ()
     return (
         Effect(
-            kind="bus",
-            key=f"{cause.event_id}:{ACCESS_CHANGED}",
-            detail_type=ACCESS_CHANGED,
+            kind=EffectKind.BUS,
+            key=f"{cause.event_id}:{DomainEvent.ACCESS_CHANGED}",
+            detail_type=DomainEvent.ACCESS_CHANGED,
             detail={
                 "account_id": account_id,
                 "provider": provider,

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import MISSING, asdict, dataclass, field, fields
 from typing import Any, Self
 
+from billing.core.vocabulary import EffectKind
+
 LIVE_STATUSES = frozenset({"trialing", "active", "past_due", "unpaid", "paused", "incomplete"})
 ENDED_STATUSES = frozenset({"canceled", "incomplete_expired", "expired"})
 
@@ -278,10 +280,14 @@ REASON_MESSAGES = {
 class Effect(Record):
     """A side effect to run after the state commits, idempotent by `key`."""
 
-    kind: str  # bus | schedule | unschedule | email
+    kind: EffectKind
     key: str
     detail_type: str
     detail: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Self:
+        return super(Effect, cls).from_dict({**data, "kind": EffectKind(data["kind"])})
 
 
 @dataclass(frozen=True, slots=True)

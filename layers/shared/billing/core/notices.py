@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from billing.core.model import Effect, SubscriptionSnapshot
+from billing.core.vocabulary import DomainEvent, EffectKind
 
 DAY = 86_400
-TRIAL_ENDING = "Trial Ending"
 TRIAL_NOTICE = "Trial Notice"  # what the scheduled invocation is for
 STRIPE_LEAD = "stripe_3d"  # Stripe's own customer.subscription.trial_will_end, 3 days ahead
 
@@ -89,12 +89,12 @@ def plan_schedules(
             name = schedule_name(after.subscription_id, lead)
             if fire_at <= now:
                 if was_trialing:
-                    effects.append(Effect(kind="unschedule", key=name, detail_type=TRIAL_NOTICE))
+                    effects.append(Effect(kind=EffectKind.UNSCHEDULE, key=name, detail_type=TRIAL_NOTICE))
                 continue
             request = NoticeRequest(account_id, after.subscription_id, f"{lead}d", after.trial_end, name)
             effects.append(
                 Effect(
-                    kind="schedule",
+                    kind=EffectKind.SCHEDULE,
                     key=name,
                     detail_type=TRIAL_NOTICE,
                     detail={"at": fire_at, "input": request.to_dict()},
@@ -104,7 +104,9 @@ def plan_schedules(
     if was_trialing and before is not None:
         return tuple(
             Effect(
-                kind="unschedule", key=schedule_name(before.subscription_id, lead), detail_type=TRIAL_NOTICE
+                kind=EffectKind.UNSCHEDULE,
+                key=schedule_name(before.subscription_id, lead),
+                detail_type=TRIAL_NOTICE,
             )
             for lead in lead_days
         )
@@ -148,11 +150,17 @@ def notice_effects(
         "has_payment_method": sub.has_payment_method,
         "lead": lead,
     }
-    effects = [Effect(kind="bus", key=f"{key}:{TRIAL_ENDING}", detail_type=TRIAL_ENDING, detail=detail)]
+    trial_ending = DomainEvent.TRIAL_ENDING
+    effects = [
+        Effect(kind=EffectKind.BUS, key=f"{key}:{trial_ending}", detail_type=trial_ending, detail=detail)
+    ]
     if email and email_template:
         effects.append(
             Effect(
-                kind="email", key=f"{key}:email", detail_type=email_template, detail={"to": email, **detail}
+                kind=EffectKind.EMAIL,
+                key=f"{key}:email",
+                detail_type=email_template,
+                detail={"to": email, **detail},
             )
         )
     return tuple(effects)

@@ -9,27 +9,34 @@ from billing.config import get_settings
 from billing.core import charges
 from billing.core.errors import RetryLater
 from billing.core.model import Effect
+from billing.core.vocabulary import EffectKind
 from billing.providers.calls import make_recorded_call
 
 
 def drive(effects: Sequence[Effect]) -> None:
-    unknown = {e.kind for e in effects} - {"bus", "schedule", "unschedule", "email", "provider_call"}
+    """Run the side effects recorded with one event marker, ordered so that running them again is
+    safe: schedules (created or deleted by name), provider calls (each under its Idempotency-Key),
+    e-mails, then the domain events, last (ten per put; each carries `idempotency_key` so
+    subscribers drop repeats). A dependency that fails raises RetryLater; the caller frees the
+    marker's lease and the next delivery runs them all again, so an e-mail sent before a failed put
+    is sent again. Nothing here is retried in place."""
+    unknown = {e.kind for e in effects} - set(EffectKind)
     if unknown:
         raise ValueError(f"no driver for effect kinds {sorted(unknown)}")
     for effect in effects:
-        if effect.kind == "schedule":
+        if effect.kind == EffectKind.SCHEDULE:
             scheduler.put_at(
                 effect.key, int(effect.detail["at"]), effect.detail["input"], target_arn=_target(effect)
             )
-        elif effect.kind == "unschedule":
+        elif effect.kind == EffectKind.UNSCHEDULE:
             scheduler.delete(effect.key)
     for effect in effects:
-        if effect.kind == "provider_call":
+        if effect.kind == EffectKind.PROVIDER_CALL:
             make_recorded_call(effect)
     for effect in effects:
-        if effect.kind == "email":
+        if effect.kind == EffectKind.EMAIL:
             mail.send_templated(effect.detail_type, effect.detail["to"], effect.detail)
-    published = [e for e in effects if e.kind == "bus"]
+    published = [e for e in effects if e.kind == EffectKind.BUS]
     if published:
         bus.publish(published)
 

@@ -1,76 +1,50 @@
 """Exactly-once, order-safe processing of one verified provider event. Provider-neutral.
 
-Read the account (one Query), compute the transition (pure), then commit the event marker,
-the new state and the pending side effects in one transaction. Side effects run after the
-commit and are marked done; a redelivery of a committed event re-drives them if they never
-finished (a crash, a failed bus put), under a lease so two deliveries never drive them at once.
+Find the account, read it (one Query), compute the transition (pure, in billing.core), then
+commit it with the event marker and its side effects (billing.engine.commits).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 from aws_lambda_powertools import Logger
 
-from billing.adapters import store
+from billing.adapters.store.accounts import StaleWrite, load_account
+from billing.adapters.store.lookups import CustomerMapping, account_of_event, customer_account
 from billing.config import get_settings
 from billing.core import charges, clock
-from billing.core.errors import InProgress, RetryLater
 from billing.core.lifecycle import (
     Cause,
     Outcome,
     Transition,
     choose_local_plan,
     observe_checkout,
+    observe_customer,
     observe_invoice,
     observe_subscription,
-    published,
     settle_customer_tie,
     settle_tie,
 )
 from billing.core.model import (
     AccountState,
-    ChargeRecord,
     ChargeRequest,
     ChargeRestart,
     ChargeStarted,
     CheckoutSnapshot,
     CustomerSnapshot,
-    Effect,
     InvoiceSnapshot,
     LocalPlanChoice,
     PaymentSnapshot,
-    PriorPause,
     SubscriptionSnapshot,
 )
-from billing.engine import effects
+from billing.engine.commits import Delivery, Plan, Result, Write, commit_with_retry, once, unwritten
 
 logger = Logger(child=True)
 
-MAX_ATTEMPTS = 4
 SubscriptionFetcher = Callable[[str], SubscriptionSnapshot]
 CustomerFetcher = Callable[[str], CustomerSnapshot]
-
-
-@dataclass(frozen=True, slots=True)
-class Delivery:
-    provider: str
-    event_id: str
-    event_type: str
-    created: int  # the provider's ordering key for this event
-    announces_trial_end: bool = False
-    current_state: bool = False  # the object came from the provider's API just now, not an event
-    prior_pause: PriorPause | None = None  # what the event says pause_collection was before it
-    announces: tuple[Effect, ...] = ()  # domain events that commit with the observation (our own actions)
-
-
-@dataclass(frozen=True, slots=True)
-class Result:
-    # applied | duplicate | stale | ignored | unknown_account | unknown_subscription | a charges.Outcome
-    outcome: str
-    account_id: str | None = None
-    charge: ChargeRecord | None = None
 
 
 def process(
@@ -83,34 +57,28 @@ def process(
     fetch_subscription: SubscriptionFetcher | None = None,
     fetch_customer: CustomerFetcher | None = None,
 ) -> Result:
+    """Apply one verified delivery to the account it concerns, exactly once and order-safe.
+
+    A redelivery answers `duplicate` (re-driving effects it still owes); an observation older
+    than the stored one answers `stale` and changes nothing, so any arrival order of one history
+    ends in the same state. A same-second tie is settled by re-fetching the object
+    (`fetch_subscription` / `fetch_customer`) when given, else by which one is further along. Retried
+    on contention as `commit_with_retry` says; RetryLater when storage or an effect fails.
+    """
     if isinstance(observation, CustomerSnapshot):
         return _process_customer(delivery, observation, fetch_customer)
-    account_id = _resolve_account(delivery.provider, observation)
+    account_id = account_of_event(delivery.provider, observation)
     if account_id is None:
         return Result("unknown_account")
     logger.append_keys(account_id=account_id)
-    for _ in range(MAX_ATTEMPTS):
-        state = store.load_account(account_id)
+
+    def plan(state: AccountState) -> Write | Result:
         transition = _transition(delivery, observation, state, fetch_subscription)
         if not transition.writes:
-            return _unwritten(delivery, transition.outcome, account_id)
-        changed = [
-            sub_id
-            for sub_id, record in transition.state.subscriptions.items()
-            if state.subscriptions.get(sub_id) != record
-        ]
-        closed = [price for price in state.checkouts if price not in transition.state.checkouts]
-        pending = delivery.announces + transition.effects
-        marker = _marker(delivery, account_id, pending)
-        try:
-            store.commit(marker, transition.state, changed, closed_checkouts=closed)
-        except store.DuplicateEvent as duplicate:
-            return _redrive(delivery, account_id, duplicate.marker)
-        except store.ConcurrentUpdate:
-            continue
-        _run_effects(delivery, pending)
-        return Result("applied", account_id)
-    raise RetryLater("account kept changing during the update", reason="contention")
+            return unwritten(delivery, transition.outcome.value, account_id)
+        return Write(transition.state, delivery.announces + transition.effects)
+
+    return commit_with_retry(delivery, account_id, plan)
 
 
 def _transition(
@@ -197,39 +165,17 @@ def _transition(
     return transition
 
 
-def _resolve_account(
-    provider: str,
-    observation: SubscriptionSnapshot
-    | InvoiceSnapshot
-    | CheckoutSnapshot
-    | LocalPlanChoice
-    | PaymentSnapshot,
-) -> str | None:
-    """metadata.account_id, else the account holding the subscription (invoices), else the
-    stored customer mapping, else the customer id itself (unless adoption is switched off)."""
-    if observation.account_id:
-        return observation.account_id
-    if isinstance(observation, LocalPlanChoice):
-        return None
-    if isinstance(observation, InvoiceSnapshot | PaymentSnapshot) and observation.subscription_id:
-        holder = store.subscription_account(provider, observation.subscription_id)
-        if holder:
-            return holder
-    if not observation.customer_id:
-        return None
-    mapping = store.customer_account(provider, observation.customer_id)
-    if mapping is not None:
-        return str(mapping.account_id)
-    return observation.customer_id if get_settings().adopt_unknown_customers else None
-
-
 def process_charge(
     delivery: Delivery, observation: ChargeRequest | ChargeStarted | ChargeRestart | PaymentSnapshot
 ) -> Result:
     """The same exactly-once commit for on-demand charges: the app's request, the provider's answer
-    to our call (or a check finding it made nothing), and the payment events that settle it."""
+    to our call (or a check finding it made nothing), and the payment events that settle it.
+
+    A late event of an earlier or settled attempt answers `stale`; a redelivery of a committed one
+    re-drives the effects it still owes. A payment that is none of our charges is only announced,
+    once per delivery id. Retried on contention as `commit_with_retry` says."""
     account_id = (
-        _resolve_account(delivery.provider, observation)
+        account_of_event(delivery.provider, observation)
         if isinstance(observation, PaymentSnapshot)
         else observation.account_id
     )
@@ -239,138 +185,57 @@ def process_charge(
     if isinstance(observation, PaymentSnapshot) and observation.charge_key is None:
         announced = charges.payment_event(account_id, observation, delivery.event_id)
         return once(delivery, account_id, (announced,)) if announced else Result("ignored", account_id)
-    settings = get_settings()
-    for _ in range(MAX_ATTEMPTS):
-        state, now = store.load_account(account_id), clock.timestamp()
+    policy = get_settings().retry_policy
+
+    def plan(state: AccountState) -> Write | Result:
+        now = clock.timestamp()
         if isinstance(observation, ChargeRequest):
-            transition = charges.request(state, observation, now, settings.retry_policy)
+            transition = charges.request(state, observation, now, policy)
         elif isinstance(observation, ChargeStarted):
-            transition = charges.started(state, observation, now, settings.retry_policy)
+            transition = charges.started(state, observation, now, policy)
         elif isinstance(observation, ChargeRestart):
-            transition = charges.restart(state, observation, now, settings.retry_policy)
+            transition = charges.restart(state, observation, now, policy)
         else:
-            transition = charges.settle(state, observation, delivery.event_id, now, settings.retry_policy)
-        if not transition.writes:
-            if isinstance(observation, PaymentSnapshot):
-                stored = store.stored_marker(delivery.provider, delivery.event_id)
-                if stored is not None:
-                    return _redrive(delivery, account_id, stored)
-            return Result(transition.outcome.value, account_id, transition.charge)
-        changed = [k for k, c in transition.state.charges.items() if state.charges.get(k) != c]
-        removed = [k for k in state.charges if k not in transition.state.charges]
-        marker = _marker(delivery, account_id, transition.effects)
-        try:
-            store.commit(marker, transition.state, charge_keys=changed, removed_charges=removed)
-        except store.DuplicateEvent as duplicate:
-            return _redrive(delivery, account_id, duplicate.marker)
-        except store.ConcurrentUpdate:
-            continue
-        _run_effects(delivery, transition.effects)
-        return Result("applied", account_id, transition.charge)
-    raise RetryLater("account kept changing during the update", reason="contention")
+            transition = charges.settle(state, observation, delivery.event_id, now, policy)
+        if transition.writes:
+            return Write(transition.state, transition.effects, charge=transition.charge)
+        if isinstance(observation, PaymentSnapshot):
+            return unwritten(delivery, transition.outcome.value, account_id, transition.charge)
+        return Result(transition.outcome.value, account_id, transition.charge)
+
+    return commit_with_retry(delivery, account_id, plan)
 
 
 def _process_customer(
     delivery: Delivery, customer: CustomerSnapshot, fetch: CustomerFetcher | None
 ) -> Result:
-    account_id = customer.account_id
+    account_id = customer.account_id or customer_account(delivery.provider, customer.customer_id)
     if account_id is None:
-        mapping = store.customer_account(delivery.provider, customer.customer_id)
-        if mapping is None:
-            return Result("ignored")
-        account_id = str(mapping.account_id)
-        customer = replace(customer, account_id=account_id)
-    observed_at, current_state = delivery.created, False
-    for _ in range(MAX_ATTEMPTS):
-        state = store.load_account(account_id)
-        now = clock.timestamp()
-        new_state = replace(
-            state,
-            provider=customer.provider,
-            customer_id=customer.customer_id,
-            email=customer.email or state.email,
-            customer_has_payment_method=customer.has_payment_method,
-            updated_at=now,
-        )
-        # A customer event changes no entitlement; what time changed is announced by the next one.
-        new_state = replace(new_state, entitlement=published(new_state, now, get_settings().access_policy))
+        return Result("ignored")
+    mapping = CustomerMapping(replace(customer, account_id=account_id), account_id, delivery.created)
+    while True:
         try:
-            store.commit(
-                _marker(delivery, account_id, ()),
-                new_state,
-                customer=customer,
-                customer_observed_at=observed_at,
-                customer_current_state=current_state,
-            )
-        except store.DuplicateEvent as duplicate:
-            return _redrive(delivery, account_id, duplicate.marker)
-        except store.StaleWrite as stale:
+            return commit_with_retry(delivery, account_id, _customer_plan(mapping))
+        except StaleWrite as stale:
             # Two events of one second (customer.created, then the card saved at signup): settled
             # by the customer as the provider has it now, else by which one is further along.
-            if current_state or stale.stored_at != delivery.created:
+            if mapping.current_state or stale.stored_at != delivery.created:
                 return Result("stale", account_id)
             if fetch is not None:
                 logger.info("same-second customer tie settled by re-fetch")
-                customer = replace(fetch(customer.customer_id), account_id=account_id)
-            elif not settle_customer_tie(state.customer_has_payment_method, customer):
+                settled = replace(fetch(customer.customer_id), account_id=account_id)
+            elif settle_customer_tie(load_account(account_id).customer_has_payment_method, mapping.customer):
+                settled = mapping.customer
+            else:
                 return Result("stale", account_id)
-            observed_at, current_state = max(delivery.created, now), True
-            continue
-        except store.ConcurrentUpdate:
-            continue
-        return Result("applied", account_id)
-    raise RetryLater("account kept changing during the update", reason="contention")
+            mapping = CustomerMapping(settled, account_id, max(delivery.created, clock.timestamp()), True)
 
 
-def once(delivery: Delivery, account_id: str, pending: tuple[Effect, ...]) -> Result:
-    """Side effects with no state change (a scheduled notice): at most once per delivery id."""
-    try:
-        store.put_marker(_marker(delivery, account_id, pending))
-    except store.DuplicateEvent as duplicate:
-        return _redrive(delivery, account_id, duplicate.marker)
-    _run_effects(delivery, pending)
-    return Result("applied", account_id)
+def _customer_plan(mapping: CustomerMapping) -> Plan:
+    """The account with the customer observed, committed with the customer's mapping."""
+    policy = get_settings().access_policy
 
+    def plan(state: AccountState) -> Write:
+        return Write(observe_customer(state, mapping.customer, clock.timestamp(), policy), customer=mapping)
 
-def _marker(delivery: Delivery, account_id: str, pending: tuple[Effect, ...]) -> store.Marker:
-    now = clock.timestamp()
-    return store.Marker(
-        provider=delivery.provider,
-        event_id=delivery.event_id,
-        event_type=delivery.event_type,
-        account_id=account_id,
-        effects=pending,
-        committed_at=now,
-        lease_until=now + get_settings().effect_lease_seconds,
-    )
-
-
-def _unwritten(delivery: Delivery, outcome: Outcome, account_id: str) -> Result:
-    """Nothing to write; but a redelivery of a committed event may still owe its effects."""
-    marker = store.stored_marker(delivery.provider, delivery.event_id)
-    if marker is not None:
-        return _redrive(delivery, account_id, marker)
-    return Result(outcome.value, account_id)
-
-
-def _redrive(delivery: Delivery, account_id: str, marker: store.StoredMarker | None) -> Result:
-    if marker is None or not marker.effects_pending:
-        return Result("duplicate", account_id)
-    if not store.claim_effects(
-        delivery.provider, delivery.event_id, clock.timestamp(), get_settings().effect_lease_seconds
-    ):
-        raise InProgress("this event's side effects are being run by another delivery")
-    logger.info("re-driving side effects of a committed event")
-    _run_effects(delivery, marker.effects)
-    return Result("duplicate", account_id)
-
-
-def _run_effects(delivery: Delivery, pending: tuple[Effect, ...]) -> None:
-    if not pending:
-        return
-    try:
-        effects.drive(pending)
-    except RetryLater:
-        store.release_effects(delivery.provider, delivery.event_id)
-        raise
-    store.finish_effects(delivery.provider, delivery.event_id)
+    return plan

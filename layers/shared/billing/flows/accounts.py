@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from billing.adapters import store
+from billing.adapters.store.accounts import load_account
 from billing.config import get_settings
 from billing.core import clock
 from billing.core.clock import iso
@@ -15,7 +15,7 @@ from billing.core.model import DormancyRecord
 
 def view(account_id: str) -> dict[str, Any]:
     """The account as the app sees it: entitlement, subscription and dormancy; NotFound when unseen."""
-    state = store.load_account(account_id, consistent=False)
+    state = load_account(account_id, consistent=False)
     if not state.exists:
         raise NotFound(f"account {account_id} has never been seen")
     entitlement, sub = account_entitlement(state, clock.timestamp(), get_settings().access_policy)

@@ -7,7 +7,8 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 
-from billing.adapters import store
+from billing.adapters.store.accounts import load_account
+from billing.adapters.store.activity import clear_dormancy, record_activity
 from billing.config import get_settings
 from billing.core import clock, dormancy
 from billing.core.clock import iso
@@ -35,9 +36,7 @@ def report(account_id: str, at: int | None = None) -> dict[str, Any]:
     written = _written.get(account_id)
     if written is not None and at - written < interval:
         return answer
-    activity = store.record_activity(
-        account_id, at, dormancy.day_of(at), interval, settings.activity_index_shards
-    )
+    activity = record_activity(account_id, at, dormancy.day_of(at), interval, settings.activity_index_shards)
     if activity is not None:
         answer.update(recorded=True, last_active_at=iso(activity.last_active_at))
         standing = activity.dormancy
@@ -45,7 +44,7 @@ def report(account_id: str, at: int | None = None) -> dict[str, Any]:
             logger.info("activity after a dormancy action", action=standing.action, day=standing.day)
             if undo(account_id, standing, at):
                 answer["undone"] = standing.action
-            store.clear_dormancy(account_id, standing)
+            clear_dormancy(account_id, standing)
     # Only once any undo is through: a failed one is tried again by the next report.
     _remember(account_id, at)
     return answer
@@ -54,7 +53,7 @@ def report(account_id: str, at: int | None = None) -> dict[str, Any]:
 def undo(account_id: str, record: DormancyRecord, active_at: int, suffix: str = "") -> bool:
     """Bring the subscription back as it was before `record`; False when nothing is left to undo."""
     settings, now = get_settings(), clock.timestamp()
-    state = store.load_account(account_id)
+    state = load_account(account_id)
     stored = state.subscriptions.get(record.subscription_id)
     call = dormancy.undo_call(record, stored.snapshot if stored else None, now)
     if call is None:

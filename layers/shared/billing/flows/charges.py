@@ -20,7 +20,7 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 
-from billing.adapters import store
+from billing.adapters.store.accounts import load_account
 from billing.config import get_settings
 from billing.core import charges, clock
 from billing.core.errors import BadRequest, BillingError, Conflict, RetryLater
@@ -32,7 +32,7 @@ from billing.core.model import (
     ChargeRestart,
     ChargeStarted,
 )
-from billing.engine import effects, processing
+from billing.engine import commits, effects, processing
 from billing.providers import dodo
 from billing.providers.dodo import api as dodo_api
 
@@ -52,7 +52,7 @@ def charge(
     account_id: str, *, amount: int, idempotency_key: str, currency: str | None, description: str | None
 ) -> tuple[int, dict[str, Any]]:
     """(HTTP status, charge view): 202 for a new charge, 200 for the key charged before."""
-    state = store.load_account(account_id)
+    state = load_account(account_id)
     asked = (amount, currency, description)
     existing = state.charges.get(idempotency_key)
     if existing is None:
@@ -71,7 +71,7 @@ def charge(
             )
         if result.outcome == "applied" and result.charge is not None:
             return 202, charges.view(_start(api, account_id, result.charge, 0))
-        existing = store.load_account(account_id).charges.get(idempotency_key)  # a concurrent twin won
+        existing = load_account(account_id).charges.get(idempotency_key)  # a concurrent twin won
         if existing is None:
             raise RetryLater("the charge is being recorded by a concurrent request", reason="in_progress")
     if (existing.amount, existing.currency, existing.description) != asked:
@@ -81,7 +81,7 @@ def charge(
 
 def retry(account_id: str, charge_key: str, attempt: int) -> str:
     """Target of the retry schedules: start attempt `attempt` if it is still due, at most once."""
-    state = store.load_account(account_id)
+    state = load_account(account_id)
     existing = state.charges.get(charge_key)
     if existing is None:
         return "unknown_charge"
@@ -110,7 +110,7 @@ def retry(account_id: str, charge_key: str, attempt: int) -> str:
 
 def check(account_id: str, charge_key: str, attempt: int) -> str:
     """Target of the check schedules: settle or restart attempt `attempt` if its call got no answer."""
-    charge = store.load_account(account_id).charges.get(charge_key)
+    charge = load_account(account_id).charges.get(charge_key)
     current = charges.unanswered(charge, attempt)
     if charge is None or current is None:
         return charges.Outcome.NOT_DUE.value
@@ -127,7 +127,7 @@ def check(account_id: str, charge_key: str, attempt: int) -> str:
         raise
     if payment is not None:
         logger.info("unanswered charge call found at the provider", charge_attempt=attempt)
-        found = processing.Delivery(
+        found = commits.Delivery(
             dodo.PROVIDER,
             f"charge.found:{payment.payment_id}:{payment.status}",
             "charge.found",
@@ -172,7 +172,7 @@ def _start(api: dodo_api.DodoApi, account_id: str, charge: ChargeRecord, attempt
     """Make the one provider call of this attempt, and record what it answered."""
     started_at = charge.current.started_at if charge.current else 0
     # One answer per attempt; an attempt 0 refused and asked for again is a new attempt (new time).
-    answer = processing.Delivery(
+    answer = commits.Delivery(
         dodo.PROVIDER,
         f"charge.answered:{account_id}:{charge.charge_key}:{attempt}:{started_at}",
         "charge.answered",
@@ -203,11 +203,11 @@ def _start(api: dodo_api.DodoApi, account_id: str, charge: ChargeRecord, attempt
         raise
     started = ChargeStarted(account_id, charge.charge_key, attempt, payment_id=payment_id)
     result = processing.process_charge(answer, started)
-    return result.charge or store.load_account(account_id).charges[charge.charge_key]
+    return result.charge or load_account(account_id).charges[charge.charge_key]
 
 
 def _refused(
-    answer: processing.Delivery, account_id: str, charge: ChargeRecord, attempt: int, refused: BillingError
+    answer: commits.Delivery, account_id: str, charge: ChargeRecord, attempt: int, refused: BillingError
 ) -> None:
     """Record the provider's refusal of the attempt's call: its own code (a decline code the retry
     policy knows, e.g. MANDATE_INVALID), else our reason."""
@@ -216,9 +216,9 @@ def _refused(
     processing.process_charge(answer, ChargeStarted(account_id, charge.charge_key, attempt, refused=code))
 
 
-def _request_delivery(kind: str) -> processing.Delivery:
+def _request_delivery(kind: str) -> commits.Delivery:
     """Requests are told apart by the state they find, not by an id: each gets its own."""
-    return processing.Delivery(dodo.PROVIDER, f"{kind}:{uuid.uuid4().hex}", kind, clock.timestamp())
+    return commits.Delivery(dodo.PROVIDER, f"{kind}:{uuid.uuid4().hex}", kind, clock.timestamp())
 
 
 def open_mandate(account_id: str, plan: str, return_url: str, email: str | None) -> dict[str, Any]:

@@ -7,7 +7,8 @@ import uuid
 from dataclasses import replace
 from typing import Any
 
-from billing.adapters import store
+from billing.adapters.store.accounts import load_account
+from billing.adapters.store.checkouts import claim_checkout, record_checkout
 from billing.config import get_settings
 from billing.core import clock
 from billing.core.clock import iso
@@ -27,7 +28,7 @@ def open_session(
     settings = get_settings()
     price_id = price or plan_price(settings, plan or "")
     api = stripe_api.client_for(settings)
-    state = store.load_account(account_id)
+    state = load_account(account_id)
     product_id = api.price_product(price_id)
     for record in state.subscriptions.values():
         sub = record.snapshot
@@ -43,7 +44,7 @@ def open_session(
     if open_one is not None and _usable(open_one, now):
         return _answer(open_one, reused=True)
     customer_id = ensure_customer(state, api, None, None)
-    claim = store.claim_checkout(
+    claim = claim_checkout(
         account_id, price_id, uuid.uuid4().hex, now, now + settings.checkout_session_ttl_seconds
     )
     if _usable(claim, now):
@@ -66,7 +67,7 @@ def open_session(
         url=session["url"],
         expires_at=int(session["expires_at"] or claim.expires_at),
     )
-    store.record_checkout(account_id, opened)
+    record_checkout(account_id, opened)
     return _answer(opened, reused=False)
 
 

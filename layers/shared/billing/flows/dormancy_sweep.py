@@ -17,13 +17,21 @@ from datetime import UTC, datetime
 
 from aws_lambda_powertools import Logger
 
-from billing.adapters import scheduler, store
+from billing.adapters import scheduler
+from billing.adapters.store.accounts import load_account
+from billing.adapters.store.activity import (
+    advance_sweep,
+    claim_dormancy,
+    finish_dormancy,
+    inactive_accounts,
+    swept_through,
+)
 from billing.config import Settings, get_settings
 from billing.core import clock, dormancy
 from billing.core.clock import iso
 from billing.core.errors import BillingError, RetryLater
 from billing.core.model import Activity, DormancyRecord
-from billing.engine import processing
+from billing.engine import commits
 from billing.flows import activity, plans
 from billing.providers.calls import take_dormancy_action
 
@@ -81,14 +89,14 @@ def run(scheduled_at: int, seconds_left: Callable[[], float] | None = None) -> S
     try:
         for step, inactive_days in steps.items():
             days = dormancy.days_to_sweep(
-                report.day, store.swept_through(step), inactive_days, policy.catch_up_days
+                report.day, swept_through(step), inactive_days, policy.catch_up_days
             )
             report.swept[step] = []
             for day in days:
                 if not _sweep_day(step, day, report, settings, seconds_left):
                     report.stopped = "retry_later"
                     break  # the cursor stays before this day: the next run takes it again
-                store.advance_sweep(step, day)
+                advance_sweep(step, day)
                 report.swept[step].append(day)
     except OutOfTime:
         report.stopped = "out_of_time"
@@ -117,7 +125,7 @@ def _sweep_day(
     an account the provider refuses for good is logged and counted, and does not hold the day."""
     handled = True
     for shard in range(settings.activity_index_shards):
-        for account_id, seen in store.inactive_accounts(day, shard):
+        for account_id, seen in inactive_accounts(day, shard):
             if seconds_left is not None and seconds_left() < settings.dormancy_sweep_reserve_seconds:
                 raise OutOfTime
             if dormancy.day_of(seen.last_active_at) != day:
@@ -146,14 +154,14 @@ def _warn(account_id: str, seen: Activity, settings: Settings) -> str:
     if seen.dormancy is not None:
         return "acted_before"
     now = clock.timestamp()
-    state = store.load_account(account_id, consistent=False)  # half the read units; a warning can wait
+    state = load_account(account_id, consistent=False)  # half the read units; a warning can wait
     sub = dormancy.paying_subscription(state, now, settings.access_policy)
     if sub is None:
         return "not_paying"
     key = f"{account_id}:dormancy-warning:{dormancy.day_of(seen.last_active_at)}"
     effect = dormancy.warning(account_id, sub, seen.last_active_at, settings.dormancy_policy, key)
-    delivery = processing.Delivery("dormancy", key, "dormancy.warning", now)
-    outcome = processing.once(delivery, account_id, (effect,)).outcome
+    delivery = commits.Delivery("dormancy", key, "dormancy.warning", now)
+    outcome = commits.once(delivery, account_id, (effect,)).outcome
     return "warned" if outcome == "applied" else "warned_before"
 
 
@@ -163,7 +171,7 @@ def _act(account_id: str, seen: Activity, today: str, settings: Settings) -> str
         return "acted_before"
     now = clock.timestamp()
     # Eventually consistent is enough: the claim below is conditional on the activity it saw.
-    state = store.load_account(account_id, consistent=False)
+    state = load_account(account_id, consistent=False)
     if state.activity is None or state.activity.last_active_at != seen.last_active_at:
         return "active_again"
     if standing is not None:
@@ -173,13 +181,13 @@ def _act(account_id: str, seen: Activity, today: str, settings: Settings) -> str
         if sub is None:
             return "not_paying"
         record = DormancyRecord(settings.dormancy_policy.action, today, sub.subscription_id, sub.provider)
-        if not store.claim_dormancy(account_id, seen.last_active_at, record):
+        if not claim_dormancy(account_id, seen.last_active_at, record):
             return "active_again"
     key = dormancy.action_key(account_id, record)
     snapshot = take_dormancy_action(record, settings, key)
     taken = dormancy.taken(account_id, record, seen.last_active_at, settings.dormancy_policy, key)
     plans.apply_current(account_id, snapshot, key, announces=(taken,))
-    if not store.finish_dormancy(account_id, seen.last_active_at, record):
+    if not finish_dormancy(account_id, seen.last_active_at, record):
         # The account came back while the action was being taken, and its undo may have run first.
         activity.undo(account_id, record, clock.timestamp(), suffix=":late")
         return "undone_late"

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from billing.adapters import store
+from billing.adapters.store.accounts import load_account
 from billing.config import Settings, get_settings
 from billing.core import clock
 from billing.core.errors import BadRequest, Conflict
@@ -22,7 +22,7 @@ from billing.core.model import (
     LocalPlanChoice,
     SubscriptionSnapshot,
 )
-from billing.engine import processing
+from billing.engine import commits, processing
 from billing.flows import accounts
 from billing.providers import stripe
 from billing.providers.stripe import api as stripe_api
@@ -37,7 +37,7 @@ def apply_current(
     announces: tuple[Effect, ...] = (),
 ) -> None:
     """Apply what the provider answered our call `key` with, with the domain events of that call."""
-    delivery = processing.Delivery(
+    delivery = commits.Delivery(
         observed.provider if isinstance(observed, SubscriptionSnapshot) else stripe.PROVIDER,
         f"api:{key}",
         "api.response",
@@ -75,7 +75,7 @@ def start_trial(account_id: str, plan: str, email: str, name: str | None = None)
     if settings.plan_catalog.is_free(plan):
         raise BadRequest("the free plan needs no trial", reason="plan_not_billable")
     price = plan_price(settings, plan)
-    state = store.load_account(account_id)
+    state = load_account(account_id)
     trials = [r.snapshot for r in state.subscriptions.values() if r.snapshot.trial_start is not None]
     if trials:
         if any(t.price_id == price and t.status == "trialing" for t in trials):
@@ -108,7 +108,7 @@ def choose_plan(
     settings = get_settings()
     if plan not in settings.plan_catalog.root:
         raise BadRequest(f"unknown plan {plan!r}", reason="unknown_plan")
-    state = store.load_account(account_id)
+    state = load_account(account_id)
     now = clock.timestamp()
     _, current = account_entitlement(state, now, settings.access_policy)
     live = current if current is not None and current.status in LIVE_STATUSES else None

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from aws_lambda_powertools import Logger
 
-from billing.adapters import store
+from billing.adapters.store.accounts import load_account
 from billing.config import get_settings
 from billing.core import clock
 from billing.core.entitlements import plan_of
 from billing.core.notices import TRIAL_NOTICE, NoticeRequest, notice_effects, why_not_due
-from billing.engine import processing
+from billing.engine import commits
 
 logger = Logger(child=True)
 
@@ -17,7 +17,7 @@ logger = Logger(child=True)
 def fire(request: NoticeRequest) -> str:
     """Outcome: applied (sent), duplicate (sent before), or skipped_<reason>."""
     settings, now = get_settings(), clock.timestamp()
-    state = store.load_account(request.account_id)
+    state = load_account(request.account_id)
     record = state.subscriptions.get(request.subscription_id)
     sub = record.snapshot if record else None
     reason = why_not_due(sub, request, customer_pm=state.customer_has_payment_method)
@@ -36,5 +36,5 @@ def fire(request: NoticeRequest) -> str:
         state.email,
         settings.notice_policy.email_template,
     )
-    delivery = processing.Delivery("scheduler", delivery_id, TRIAL_NOTICE, now)
-    return processing.once(delivery, request.account_id, effects).outcome
+    delivery = commits.Delivery("scheduler", delivery_id, TRIAL_NOTICE, now)
+    return commits.once(delivery, request.account_id, effects).outcome

@@ -15,7 +15,8 @@ from billing.config import NOT_TAKEN, get_settings
 from billing.core import clock
 from billing.core.errors import BadRequest, PayloadTooLarge
 from billing.core.model import CustomerSnapshot, PaymentSnapshot, SubscriptionSnapshot
-from billing.engine.processing import Delivery, Result, process, process_charge
+from billing.engine.commits import Delivery, Result
+from billing.engine.processing import process, process_charge
 from billing.providers import dodo, stripe
 from billing.providers.dodo import api as dodo_api
 from billing.providers.dodo import events as dodo_events

@@ -628,7 +628,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(response.body)
 
-    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = _dispatch
+    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_TRACE = do_QUERY = _dispatch
 
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
         # The console polls /_local/ every second: its reads would drown the requests that matter.

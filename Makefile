@@ -15,7 +15,7 @@ AWS_LOCAL_PORT ?= 5005
 # Where make sam-event and make aws-local write sam-event.json and env.json.
 BUILD_DIR ?= build
 
-.PHONY: help venv browser lint fmt pytest validate build smoke test dev replay sam-event aws-local bench soak screenshots clean
+.PHONY: help venv browser lint fmt pytest validate build smoke test dev openapi replay sam-event aws-local bench soak screenshots clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -60,6 +60,9 @@ test: lint pytest validate smoke ## everything CI runs
 
 dev: venv ## run every route locally on http://127.0.0.1:$(PORT) with an embedded AWS
 	PORT=$(PORT) $(BIN)/python -m tools.local_server
+
+openapi: venv ## write docs/openapi.json, the accounts API's OpenAPI document, from its resolver
+	PYTHONPATH=layers/shared $(BIN)/python -m tools.openapi
 
 replay: venv ## sign events/$(FILE) and POST it to the local server on $(PORT) (FILE=stripe/invoice.paid.json)
 	$(BIN)/python -m tools.replay $(FILE) --url http://127.0.0.1:$(PORT)

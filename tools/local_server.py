@@ -37,7 +37,7 @@ import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 from moto.server import ThreadedMotoServer
 
-from tools import aws_local, local_aws, local_scheduler, template
+from tools import aws_local, local_aws, local_scheduler, openapi, template
 from tools.apigw import LambdaContext, proxy_event
 from tools.console import Console
 from tools.fake_dodo import FakeDodo, http_webhook
@@ -86,6 +86,7 @@ LOCAL_ROUTES = {
     ("GET", "/_local/events"),
     ("GET", "/_local/schedules"),
     ("POST", "/_local/dodo/declines"),
+    *(("GET", path) for path in openapi.LOCAL_PAGES),
 }
 
 
@@ -282,6 +283,7 @@ class LocalServer:
             "Local only: GET|POST /_local/clock, GET /_local/events, GET /_local/schedules,",
             "  POST /_local/dodo/declines {subscription_id, codes} (the fake Dodo's next charges fail)",
             f"Console: {self.url}/_local/ (deliveries, accounts, schedules, bus, clock, send)",
+            f"API document: {self.url}{openapi.DOCS_PATH} (Swagger UI on {openapi.DOCUMENT_PATH})",
             f"Stripe webhook secret: {secret_source}",
             f"Live events: stripe listen --forward-to localhost:{self.bound_port}/webhooks/stripe",
             "  (then restart with STRIPE_WEBHOOK_SECRET set to the whsec_ it prints)",
@@ -395,6 +397,9 @@ class LocalServer:
             return _json(200, self.events())
         if path == "/_local/dodo/declines":
             return self._queue_dodo_declines(body)
+        if path in openapi.LOCAL_PAGES:
+            page, content_type = openapi.local_page(path)
+            return HttpResponse(200, page, [("Content-Type", content_type)])
         return _json(200, self.schedules())
 
     def _queue_dodo_declines(self, body: bytes) -> HttpResponse:
@@ -623,7 +628,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(response.body)
 
-    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = _dispatch
+    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_TRACE = do_QUERY = _dispatch
 
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
         # The console polls /_local/ every second: its reads would drown the requests that matter.

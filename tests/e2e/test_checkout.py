@@ -47,6 +47,13 @@ def test_a_live_subscription_to_the_product_refuses_a_session(make_dev: LocalSer
     assert sessions(make_dev) == []
 
 
+def test_a_price_stripe_does_not_have_is_a_bad_request(make_dev: LocalServer) -> None:
+    # Found by schemathesis (tests/e2e/test_openapi_conformance.py): it was a 503 to retry.
+    status, refused = call(make_dev, "POST", "/accounts/acct-73/checkout-sessions", {"price": "0", **URLS})
+    assert (status, refused["error"]) == (400, "unknown_price")
+    assert sessions(make_dev) == []
+
+
 def test_completed_and_expired_sessions_free_the_slot(make_dev: LocalServer) -> None:
     assert make_dev.fake_stripe is not None
     first = open_session(make_dev, "acct-73", "s")[1]

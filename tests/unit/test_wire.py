@@ -1,10 +1,14 @@
 import json
+from typing import Any
 
 import pytest
+from aws_lambda_powertools import Metrics
 
 from billing.core.errors import BadRequest
 from billing.core.wire import LATEST_TIME, MAX_ID_BYTES, bounded_id, bounded_time, load_json
-from billing.edge.requests import path_account_id
+from billing.edge.answers import register_error_handlers
+from billing.edge.requests import JsonApiResolver, PathAccountId
+from tools.apigw import LambdaContext, proxy_event
 
 
 @pytest.mark.parametrize(
@@ -41,9 +45,23 @@ def test_times_outside_1970_to_9000_are_refused(seconds: int) -> None:
 
 
 def test_the_path_account_id_is_the_decoded_path_parameter() -> None:
+    app = JsonApiResolver()
+    register_error_handlers(app, Metrics(namespace="test"))
+
+    @app.get("/accounts/<account_id>")
+    def echo(account_id: PathAccountId) -> dict[str, Any]:
+        return {"account_id": account_id}
+
+    def get(path: str, path_parameters: dict[str, str] | None) -> tuple[int, dict[str, Any]]:
+        event = proxy_event("GET", path, resource="/accounts/{account_id}", path_parameters=path_parameters)
+        answer = app.resolve(event, LambdaContext("test"))
+        return answer["statusCode"], json.loads(answer["body"])
+
     # A REST API's `path` stays percent-encoded; its pathParameters are decoded.
-    assert path_account_id({"account_id": "acct-é"}, "acct-%C3%A9") == "acct-é"
-    assert path_account_id(None, "acct-1") == "acct-1"
+    assert get("/accounts/acct-%C3%A9", {"account_id": "acct-é"}) == (200, {"account_id": "acct-é"})
+    assert get("/accounts/acct-1", None) == (200, {"account_id": "acct-1"})
     for refused in ("a b", "x" * 201, "😀" * 200):  # 800 bytes
-        with pytest.raises(BadRequest):
-            path_account_id({"account_id": refused}, "ignored")
+        assert get("/accounts/ignored", {"account_id": refused}) == (
+            400,
+            {"error": "malformed", "message": "invalid account id in the path"},
+        )

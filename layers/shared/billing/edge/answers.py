@@ -8,6 +8,7 @@ from typing import Any
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.idempotency.exceptions import (
     IdempotencyAlreadyInProgressError,
@@ -15,6 +16,7 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
 )
 
 from billing.core.errors import BillingError, InProgress, NotFound, RetryLater
+from billing.edge.requests import refusal
 
 logger = Logger(child=True)
 
@@ -37,6 +39,10 @@ def register_error_handlers(app: APIGatewayRestResolver, metrics: Metrics) -> No
     @app.exception_handler(BillingError)
     def billing_error(exc: BillingError) -> Response[str]:
         return refuse(exc)
+
+    @app.exception_handler(RequestValidationError)  # else Powertools answers 422 in its own shape
+    def invalid_request(exc: RequestValidationError) -> Response[str]:
+        return refuse(refusal(exc.errors()))
 
     @app.exception_handler(NotFoundError)  # no route matches: else the catch-all below answers 500
     def no_such_route(exc: Exception) -> Response[str]:

@@ -1,17 +1,25 @@
-"""Bodies of the app-facing API, validated in one parse step."""
+"""What the app-facing API reads: its request bodies and path parameters, and the resolver that
+validates them (Powertools' data validation)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Annotated, Literal, TypeVar
+import base64
+import contextlib
+import json
+import re
+from collections.abc import Mapping, Sequence
+from typing import Annotated, Any, Literal, TypeVar
 
+import pydantic_core
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver
+from aws_lambda_powertools.event_handler.openapi.params import Path
+from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import (
     AfterValidator,
     AwareDatetime,
     BaseModel,
     ConfigDict,
     Field,
-    TypeAdapter,
     ValidationError,
     model_validator,
 )
@@ -20,40 +28,88 @@ from billing.core.errors import BadRequest
 from billing.core.wire import MAX_ID_BYTES, is_bounded_id, is_bounded_time
 
 Body = TypeVar("Body", bound=BaseModel)
+JSON = "application/json"
+EMAIL, DONE, BACK = "ada@example.com", "https://app.example.com/ok", "https://app.example.com/no"  # examples
+
+
+class JsonApiResolver(APIGatewayRestResolver):
+    """Powertools' REST API resolver with its data validation, reading a request as API Gateway
+    hands it over: a path parameter is the decoded `pathParameters` entry (the `path` the router
+    matches is still percent-encoded), and the body is one JSON object whatever Content-Type the
+    client named (`curl -d` names form-urlencoded). A refusal raises RequestValidationError."""
+
+    def __init__(self) -> None:
+        super().__init__(enable_validation=True, json_body_deserializer=json_object)
+
+    def resolve(self, event: Mapping[str, Any], context: LambdaContext) -> dict[str, Any]:
+        return super().resolve(_as_json(event), context)
+
+    def _convert_matches_into_route_keys(self, match: re.Match[str]) -> dict[str, str]:
+        decoded = self.current_event.path_parameters
+        return {name: decoded.get(name, routed) for name, routed in match.groupdict().items()}
+
+
+def json_object(text: str) -> dict[str, Any]:
+    """A body's text as one JSON object, parsed as pydantic parses JSON. Anything else fails as a
+    JSONDecodeError, which the validation reports as `json_invalid`."""
+    try:
+        document = pydantic_core.from_json(text.encode())  # encode: a lone surrogate is no JSON
+    except ValueError as exc:
+        raise json.JSONDecodeError(str(exc), text, 0) from None
+    if not isinstance(document, dict):
+        raise json.JSONDecodeError("not a JSON object", text, 0)
+    return document
+
+
+def _as_json(event: Mapping[str, Any]) -> dict[str, Any]:
+    headers = {k: v for k, v in (event.get("headers") or {}).items() if k.lower() != "content-type"}
+    body = event.get("body")
+    if event.get("isBase64Encoded") and body:
+        # Not base64 of UTF-8 text, so not JSON: its base64 text stays, to be refused as such.
+        with contextlib.suppress(ValueError):
+            body = base64.b64decode(body).decode()
+    return {**event, "headers": {**headers, "Content-Type": JSON}, "body": body, "isBase64Encoded": False}
+
+
+def refusal(errors: Sequence[Any]) -> BadRequest:
+    """The answer to a request the validation refused, as the API has always given it: a bad path
+    parameter first, else every field of the body at fault (`body` for the body as a whole)."""
+    in_path = sorted({str(e["loc"][-1]).replace("_", " ") for e in errors if e["loc"][0] == "path"})
+    if in_path:
+        return BadRequest(f"invalid {', '.join(in_path)} in the path")
+    fields = sorted(
+        {
+            "body" if e["type"] == "json_invalid" else ".".join(str(p) for p in e["loc"][1:]) or "body"
+            for e in errors
+        }
+    )
+    return BadRequest(f"invalid request body: {', '.join(fields)}")
 
 
 class TrialRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    plan: str = Field(min_length=1, max_length=100)
-    email: str = Field(min_length=3, max_length=320, pattern=r"^[^@\s]+@[^@\s]+$")
-    name: str | None = Field(default=None, max_length=200)
+    plan: str = Field(min_length=1, max_length=100, examples=["s"])
+    email: str = Field(min_length=3, max_length=320, pattern=r"^[^@\s]+@[^@\s]+$", examples=[EMAIL])
+    name: str | None = Field(default=None, max_length=200, examples=["Ada"])
 
 
 class PlanRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    plan: str = Field(min_length=1, max_length=100)
-    email: str | None = Field(default=None, max_length=320, pattern=r"^[^@\s]+@[^@\s]+$")
-    success_url: str | None = Field(default=None, max_length=2000, pattern=r"^https?://")
-    cancel_url: str | None = Field(default=None, max_length=2000, pattern=r"^https?://")
-
-
-def parse(model: type[Body], body: str | None) -> Body:
-    try:
-        return model.model_validate_json(body or "")
-    except ValidationError as exc:
-        fields = sorted({".".join(str(p) for p in error["loc"]) or "body" for error in exc.errors()})
-        raise BadRequest(f"invalid request body: {', '.join(fields)}") from None
+    plan: str = Field(min_length=1, max_length=100, examples=["free"])
+    email: str | None = Field(default=None, max_length=320, pattern=r"^[^@\s]+@[^@\s]+$", examples=[EMAIL])
+    success_url: str | None = Field(default=None, max_length=2000, pattern=r"^https?://", examples=[DONE])
+    cancel_url: str | None = Field(default=None, max_length=2000, pattern=r"^https?://", examples=[BACK])
 
 
 class CheckoutRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    plan: str | None = Field(default=None, min_length=1, max_length=100)
+    plan: str | None = Field(default=None, min_length=1, max_length=100, examples=["m"])
     price: str | None = Field(default=None, min_length=1, max_length=255)
-    success_url: str = Field(max_length=2000, pattern=r"^https?://")
-    cancel_url: str = Field(max_length=2000, pattern=r"^https?://")
+    success_url: str = Field(max_length=2000, pattern=r"^https?://", examples=[DONE])
+    cancel_url: str = Field(max_length=2000, pattern=r"^https?://", examples=[BACK])
     mode: Literal["subscription", "setup", "on_demand"] = "subscription"  # on_demand: a Dodo mandate
 
     @model_validator(mode="after")
@@ -70,7 +126,7 @@ class ActivityRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    at: AwareDatetime | None = None
+    at: AwareDatetime | None = Field(default=None, examples=["2026-03-01T12:00:00Z"])
 
     @model_validator(mode="after")
     def at_in_range(self) -> ActivityRequest:
@@ -92,17 +148,7 @@ def _key_sized(value: str) -> str:
 AccountId = Annotated[
     str, Field(min_length=1, max_length=200, pattern=r"^[^/\s]+$"), AfterValidator(_key_sized)
 ]
-_ACCOUNT_ID: TypeAdapter[str] = TypeAdapter(AccountId)
-
-
-def path_account_id(path_parameters: Mapping[str, str] | None, routed: str) -> str:
-    """The account id of a request's path, held to the same rules as one in a body. API Gateway's
-    `pathParameters` are decoded; a REST API's `path`, which the router matched, is still
-    percent-encoded, so `routed` is only the fallback for an event without them."""
-    try:
-        return _ACCOUNT_ID.validate_python((path_parameters or {}).get("account_id", routed))
-    except ValidationError:
-        raise BadRequest("invalid account id in the path") from None
+PathAccountId = Annotated[AccountId, Path(description="The app's id of the account", examples=["acct-1"])]
 
 
 class AccountActivity(ActivityRequest):
@@ -118,10 +164,12 @@ class BulkActivityRequest(BaseModel):
 class ChargeBody(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    amount: int = Field(gt=0, le=100_000_000)  # in the currency's smallest unit
-    currency: str | None = Field(default=None, pattern=r"^[A-Z]{3}$")
-    description: str | None = Field(default=None, max_length=500)
-    idempotency_key: str = Field(min_length=1, max_length=255, pattern=r"^[\x21-\x7e]+$")
+    amount: int = Field(gt=0, le=100_000_000, examples=[2500])  # in the currency's smallest unit
+    currency: str | None = Field(default=None, pattern=r"^[A-Z]{3}$", examples=["USD"])
+    description: str | None = Field(default=None, max_length=500, examples=["March usage"])
+    idempotency_key: str = Field(
+        min_length=1, max_length=255, pattern=r"^[\x21-\x7e]+$", examples=["order-1"]
+    )
 
 
 class RetryInput(BaseModel):

@@ -8,7 +8,7 @@ from typing import Any
 
 from billing.adapters.secrets import stripe_credentials
 from billing.config import Settings
-from billing.core.errors import PaymentDeclined, RetryLater
+from billing.core.errors import BadRequest, PaymentDeclined, RetryLater
 from billing.core.model import ENDED_STATUSES, CustomerSnapshot, SubscriptionSnapshot
 from billing.providers.stripe import API_VERSION
 from billing.providers.stripe.events import customer_snapshot, expandable_id, subscription_snapshot
@@ -188,9 +188,15 @@ class StripeApi:
         return self._update(subscription_id, params, key)
 
     def price_product(self, price_id: str) -> str | None:
-        """Cached for the container's life: a price's product never changes."""
+        """Cached for the container's life: a price's product never changes. A price Stripe does
+        not have is the caller's mistake (400), not a failure to retry."""
         if price_id not in self._price_products:
-            found = self._call(self._client.v1.prices.retrieve, price_id)
+            try:
+                found = self._call(self._client.v1.prices.retrieve, price_id)
+            except RetryLater as failed:
+                if getattr(failed.__cause__, "code", None) != "resource_missing":
+                    raise
+                raise BadRequest(f"Stripe has no price {price_id!r}", reason="unknown_price") from None
             self._price_products[price_id] = expandable_id(found.get("product"))
         return self._price_products[price_id]
 

@@ -37,7 +37,7 @@ import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 from moto.server import ThreadedMotoServer
 
-from tools import aws_local, local_aws, local_scheduler, template
+from tools import aws_server, local_scheduler, moto_stack, template
 from tools.apigw import LambdaContext, proxy_event
 from tools.console import Console
 from tools.fake_dodo import FakeDodo, http_webhook
@@ -113,11 +113,11 @@ class LocalServer:
         port: int = 0,
         *,
         moto_port: int = 0,
-        webhook_secret: str = aws_local.DEFAULT_WEBHOOK_SECRET,
+        webhook_secret: str = aws_server.DEFAULT_WEBHOOK_SECRET,
         stripe_api_key: str | None = None,
         stripe_api_base: str | None = None,
         fake_stripe: bool = False,
-        dodo_webhook_secret: str = aws_local.DEFAULT_DODO_WEBHOOK_SECRET,
+        dodo_webhook_secret: str = aws_server.DEFAULT_DODO_WEBHOOK_SECRET,
         dodo_api_key: str | None = None,
         dodo_api_base: str | None = None,
         fake_dodo: bool = False,
@@ -159,7 +159,7 @@ class LocalServer:
         self._stopping = threading.Event()
         self._saved_environment: dict[str, str | None] = {}
         self._previous_clock: Any = None
-        self._observer: local_aws.BusObserver | None = None
+        self._observer: moto_stack.BusObserver | None = None
         self._observer_lock = threading.Lock()
         self._scheduler: Any = None
         self._firing_lock = threading.Lock()
@@ -187,13 +187,13 @@ class LocalServer:
             raise
 
     def _start(self) -> None:
-        self._moto, self.moto_url = aws_local.start_moto("127.0.0.1", self.moto_port)
+        self._moto, self.moto_url = aws_server.start_moto("127.0.0.1", self.moto_port)
         # Before anything imports billing: its settings and clients read the environment once.
         defaults = template.local_environment()
         chosen = {
             name: os.environ[name] for name in defaults if name in os.environ and not name.startswith("AWS_")
         }
-        environment = {**defaults, **chosen, **aws_local.aws_environment(self.moto_url)}
+        environment = {**defaults, **chosen, **aws_server.aws_environment(self.moto_url)}
         if self.fake_stripe is not None:
             self.fake_stripe.start()
             self.stripe_api_base = self.fake_stripe.url
@@ -214,7 +214,7 @@ class LocalServer:
         from billing.core import clock
 
         one_environment_per_thread()
-        self._observer = aws_local.provision(
+        self._observer = aws_server.provision(
             self.webhook_secret, self.stripe_api_key, self.dodo_webhook_secret, self.dodo_api_key
         )
         self._scheduler = boto3.client("scheduler")
@@ -685,11 +685,11 @@ def main() -> None:
     server = LocalServer(
         port=int(os.environ.get("PORT", "3000")),
         moto_port=int(os.environ.get("MOTO_PORT", "0")),
-        webhook_secret=configured_secret or aws_local.DEFAULT_WEBHOOK_SECRET,
+        webhook_secret=configured_secret or aws_server.DEFAULT_WEBHOOK_SECRET,
         stripe_api_key=os.environ.get("STRIPE_API_KEY") or None,
         stripe_api_base=os.environ.get("STRIPE_API_BASE") or None,
         fake_stripe=not os.environ.get("STRIPE_API_BASE"),
-        dodo_webhook_secret=os.environ.get("DODO_WEBHOOK_SECRET") or aws_local.DEFAULT_DODO_WEBHOOK_SECRET,
+        dodo_webhook_secret=os.environ.get("DODO_WEBHOOK_SECRET") or aws_server.DEFAULT_DODO_WEBHOOK_SECRET,
         dodo_api_key=os.environ.get("DODO_API_KEY") or None,
         dodo_api_base=os.environ.get("DODO_API_BASE") or None,
         fake_dodo=not os.environ.get("DODO_API_BASE"),
@@ -697,9 +697,9 @@ def main() -> None:
     secret_source = (
         "from STRIPE_WEBHOOK_SECRET"
         if configured_secret
-        else f"STRIPE_WEBHOOK_SECRET not set, using the local default {aws_local.DEFAULT_WEBHOOK_SECRET}"
+        else f"STRIPE_WEBHOOK_SECRET not set, using the local default {aws_server.DEFAULT_WEBHOOK_SECRET}"
     )
-    aws_local.stop_on_sigterm()
+    aws_server.stop_on_sigterm()
     try:
         server.start()
         print(server.banner(secret_source), flush=True)

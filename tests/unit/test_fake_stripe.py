@@ -1,4 +1,4 @@
-"""tools/fake_stripe.py through the real `stripe` SDK: shapes, idempotency, lifecycle, events, delivery."""
+"""tools/fake_stripe through the real `stripe` SDK: shapes, idempotency, lifecycle, events, delivery."""
 
 from __future__ import annotations
 
@@ -17,7 +17,9 @@ from billing.core.clock import ManualClock
 from billing.providers.stripe import API_VERSION, ROUTES, parse_event, subscription_snapshot, verify_signature
 from tests.stripe_types import fake_stripe_problems
 from tests.support import stripe_event
-from tools.fake_stripe import FakeStripe, parse_form, signing_webhook
+from tools.fake_stripe.request_params import parse_form
+from tools.fake_stripe.server import FakeStripe
+from tools.fake_stripe.webhooks import signing_webhook
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
 T0 = int(START.timestamp())

@@ -3,7 +3,7 @@ for each webhook, app API route and scheduled function of template.yaml.
 
 Run from the repository root: `python -m bench.flows`. Everything runs offline and in-process: AWS is
 moto (`mock_aws`, resources provisioned from template.yaml), Stripe and Dodo Payments are the project's
-fakes (tools/fake_stripe/, tools/fake_dodo.py) on loopback, which the real SDKs talk HTTP to. Each flow
+fakes (tools/fake_stripe/, tools/fake_dodo/) on loopback, which the real SDKs talk HTTP to. Each flow
 is measured over up to REPETITIONS calls, each on its own account or event, after one unmeasured warm-up.
 Prints figures; exits non-zero only when the bench itself fails, e.g. a call answers other than the flow
 should (every answer is checked, so errors are never measured as if they were the flow).
@@ -72,7 +72,7 @@ from functions.stripe_webhook import app as stripe_webhook  # noqa: E402
 from functions.trial_notice import app as trial_notice  # noqa: E402
 from tools import moto_stack  # noqa: E402
 from tools.apigw import LambdaContext, app_request, dodo_webhook_event, proxy_event  # noqa: E402
-from tools.fake_dodo import FakeDodo  # noqa: E402
+from tools.fake_dodo.server import FakeDodo  # noqa: E402
 from tools.fake_stripe.server import FakeStripe  # noqa: E402
 from tools.signing import stripe_signature  # noqa: E402
 
@@ -616,7 +616,7 @@ def print_header() -> None:
         " table for each repetition (moto's Query and TransactWriteItems cost grows with the table)"
     )
     print(
-        "provider tools/fake_stripe/ and tools/fake_dodo.py on loopback, the real stripe and dodopayments"
+        "provider tools/fake_stripe/ and tools/fake_dodo/ on loopback, the real stripe and dodopayments"
         " SDKs talking HTTP to them; their webhooks are held, and delivered only as set-up, never while a"
         " call is measured"
     )

@@ -40,7 +40,8 @@ from moto.server import ThreadedMotoServer
 from tools import aws_server, local_scheduler, moto_stack, template
 from tools.apigw import LambdaContext, proxy_event
 from tools.console import Console
-from tools.fake_dodo import FakeDodo, http_webhook
+from tools.fake_dodo.server import FakeDodo
+from tools.fake_dodo.webhooks import http_webhook
 from tools.fake_stripe.server import FakeStripe
 from tools.fake_stripe.webhooks import signing_webhook
 from tools.in_process import one_environment_per_thread

@@ -32,7 +32,7 @@ from tests.support import (
 )
 from tools import moto_stack
 from tools.apigw import LambdaContext, app_request, proxy_event
-from tools.fake_dodo import FakeDodo
+from tools.fake_dodo.server import FakeDodo
 
 DAY = 86_400
 CATALOG = {"od": {"dodo_products": ["pdt_usage"]}}

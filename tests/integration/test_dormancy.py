@@ -29,7 +29,7 @@ from tests.support import (
     use_stripe_api,
 )
 from tools.apigw import LambdaContext, app_request
-from tools.fake_dodo import FakeDodo
+from tools.fake_dodo.server import FakeDodo
 from tools.fake_stripe.server import FakeStripe
 
 DAY = 86_400

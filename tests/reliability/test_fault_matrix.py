@@ -67,7 +67,7 @@ from tests.support import (
 )
 from tools import moto_stack
 from tools.apigw import LambdaContext, app_request
-from tools.fake_dodo import FakeDodo
+from tools.fake_dodo.server import FakeDodo
 from tools.fake_stripe.server import FakeStripe
 
 FaultKind = Literal["unavailable", "killed_before", "killed_after"]

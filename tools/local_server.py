@@ -29,7 +29,7 @@ import traceback
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import SplitResult, parse_qsl, unquote, urlsplit
 
@@ -44,6 +44,7 @@ from tools.fake_dodo.server import FakeDodo
 from tools.fake_dodo.webhooks import http_webhook
 from tools.fake_stripe.server import FakeStripe
 from tools.fake_stripe.webhooks import signing_webhook
+from tools.http_server import HttpServer
 from tools.in_process import one_environment_per_thread
 
 LambdaHandler = Callable[[dict[str, Any], LambdaContext], Any]
@@ -156,7 +157,7 @@ class LocalServer:
 
         self.clock = clock.OffsetClock()
         self._moto: ThreadedMotoServer | None = None
-        self._http: _HttpServer | None = None
+        self._http: HttpServer | None = None
         self._threads: list[threading.Thread] = []
         self._stopping = threading.Event()
         self._saved_environment: dict[str, str | None] = {}
@@ -222,7 +223,7 @@ class LocalServer:
         self._scheduler = boto3.client("scheduler")
         self._previous_clock = clock.use(self.clock)
 
-        self._http = _HttpServer(("127.0.0.1", self.port), self)
+        self._http = HttpServer(("127.0.0.1", self.port), _RequestHandler, self)
         self._threads = [
             threading.Thread(target=self._http.serve_forever, args=(0.1,), name="local-http", daemon=True),
             threading.Thread(target=self._poll_schedules, name="local-scheduler", daemon=True),
@@ -539,10 +540,10 @@ class _UnreadableBody(Exception):
 
 
 class _RequestHandler(BaseHTTPRequestHandler):
-    server: _HttpServer
+    server: HttpServer
 
     def _dispatch(self) -> None:
-        local = self.server.local
+        local: LocalServer = self.server.app
         path = urlsplit(self.path).path
         headers = dict(self.headers.items())
         try:
@@ -631,16 +632,6 @@ class _RequestHandler(BaseHTTPRequestHandler):
         # The console polls /_local/ every second: its reads would drown the requests that matter.
         if not (self.command == "GET" and self.path.startswith("/_local/") and code == 200):
             super().log_request(code, size)
-
-
-class _HttpServer(ThreadingHTTPServer):
-    daemon_threads = True
-    # socketserver's default backlog of 5 resets connections when `stripe listen` or a test bursts.
-    request_queue_size = 128
-
-    def __init__(self, address: tuple[str, int], local: LocalServer) -> None:
-        super().__init__(address, _RequestHandler)
-        self.local = local
 
 
 def _from_proxy_result(result: Any) -> HttpResponse:

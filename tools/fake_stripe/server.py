@@ -115,6 +115,8 @@ class FakeStripe(Customers, Prices, Subscriptions, Invoices, Checkout, Schedule)
         # Called with (method, path, form-encoded parameters) as each API request arrives, before
         # it is answered: lets a test make something happen "while the request is in flight".
         self.on_request: Callable[[str, str, bytes], None] | None = None
+        # When set, every API request is answered with this status as an `api_error`: Stripe failing.
+        self.fail_with: int | None = None
 
     # Lifecycle
 
@@ -164,6 +166,12 @@ class FakeStripe(Customers, Prices, Subscriptions, Invoices, Checkout, Schedule)
         """Every stored object of one type ("checkout.session", "subscription"...), as copies."""
         with self._lock:
             return [copy.deepcopy(o) for o in self._objects.values() if o.get("object") == object_type]
+
+    def put(self, obj: Json) -> None:
+        """Store an object as given (a test's fixture), in place of any with its id: what retrieving
+        it answers from now on."""
+        with self._lock:
+            self._objects[obj["id"]] = copy.deepcopy(obj)
 
     def add_price(
         self,
@@ -253,6 +261,8 @@ class FakeStripe(Customers, Prices, Subscriptions, Invoices, Checkout, Schedule)
         request_id, key = self._cause.request_id, self._cause.idempotency_key
         params: Json | None = None
         try:
+            if self.fail_with is not None:
+                raise ApiError(self.fail_with, "Injected failure (FakeStripe.fail_with)", kind="api_error")
             authorization = headers.get("authorization", "")
             if not authorization.startswith("Bearer ") or not authorization.removeprefix("Bearer ").strip():
                 raise ApiError(401, "You did not provide an API key.")

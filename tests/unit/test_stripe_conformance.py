@@ -2,8 +2,9 @@
 (tests/stripe_types.py): every current-version sample event, and the checker's own refusals.
 
 tools/fake_stripe's answers and events are checked where its flows run (the `fake` fixtures of
-tests/unit/test_fake_stripe.py and tests/integration/test_fake_stripe_sdk.py), the parameters
-the layer sends in tests/integration/test_stripe_api_calls.py."""
+tests/tools/test_fake_stripe.py and tests/integration/test_fake_stripe_sdk.py), the parameters it
+accepts in tests/tools/test_fake_stripe_conformance.py, the parameters the layer sends in
+tests/integration/test_stripe_api_calls.py."""
 
 from __future__ import annotations
 
@@ -13,71 +14,27 @@ from pathlib import Path
 from typing import Any, get_args
 
 import pytest
-import stripe.params as sdk_params
 from stripe import Event
 from stripe._api_version import _ApiVersion
 from stripe.params import SubscriptionResumeParams, SubscriptionUpdateParams
-from stripe.params.checkout import SessionCreateParams, SessionCreateParamsSubscriptionData
 
 from billing.config import Settings
 from billing.providers.stripe import API_VERSION, ROUTES
-from tests.stripe_types import event_problems, parameters, params_problems, response_problems
+from tests.stripe_types import event_problems, params_problems, response_problems
 from tests.support import EVENTS, REFERENCE, stripe_event
-from tools.fake_stripe import request_params
-from tools.fake_stripe.store import API_VERSION as FAKE_API_VERSION
 
 CURRENT_SAMPLES = sorted((EVENTS / "stripe").glob("*.json"))
 LEGACY_SAMPLES = sorted((EVENTS / "stripe" / "legacy").glob("*.json"))
 SDK_EVENT_TYPES = set(get_args(Event.__annotations__["type"]))
-# The parameters each route of the fake accepts, and the SDK's TypedDict for that endpoint.
-FAKE_ROUTE_PARAMS = [
-    (request_params.CUSTOMER_CREATE_PARAMS, sdk_params.CustomerCreateParams),
-    (request_params.CUSTOMER_UPDATE_PARAMS, sdk_params.CustomerUpdateParams),
-    (request_params.SUBSCRIPTION_CREATE_PARAMS, sdk_params.SubscriptionCreateParams),
-    (request_params.SUBSCRIPTION_UPDATE_PARAMS, sdk_params.SubscriptionUpdateParams),
-    (request_params.SUBSCRIPTION_CANCEL_PARAMS, sdk_params.SubscriptionCancelParams),
-    (request_params.SUBSCRIPTION_RESUME_PARAMS, sdk_params.SubscriptionResumeParams),
-    (request_params.SUBSCRIPTION_LIST_PARAMS, sdk_params.SubscriptionListParams),
-    (request_params.PRICE_CREATE_PARAMS, sdk_params.PriceCreateParams),
-    (request_params.PRICE_LIST_PARAMS, sdk_params.PriceListParams),
-    (request_params.CHECKOUT_CREATE_PARAMS, SessionCreateParams),
-    (request_params.CHECKOUT_SUBSCRIPTION_DATA_PARAMS, SessionCreateParamsSubscriptionData),
-    (request_params.INVOICE_PAY_PARAMS, sdk_params.InvoicePayParams),
-    (request_params.INVOICE_PAYMENT_LIST_PARAMS, sdk_params.InvoicePaymentListParams),
-    (request_params.REFUND_CREATE_PARAMS, sdk_params.RefundCreateParams),
-    (request_params.REFUND_LIST_PARAMS, sdk_params.RefundListParams),
-]
 
 
 def test_the_pinned_version_is_the_one_the_sdk_is_generated_for(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Bumping the `stripe` pin fails here until the layer's constant and the fake follow it."""
-    assert API_VERSION == _ApiVersion.CURRENT == FAKE_API_VERSION
+    """Bumping the `stripe` pin fails here until the layer's constant follows it (the fake's:
+    tests/tools/test_fake_stripe_conformance.py)."""
+    assert API_VERSION == _ApiVersion.CURRENT
     assert Settings().stripe_api_version == API_VERSION  # type: ignore[call-arg]
     monkeypatch.setenv("STRIPE_API_VERSION", "2026-09-30.endive")
     assert Settings().stripe_api_version == "2026-09-30.endive"  # type: ignore[call-arg]
-
-
-def test_the_fake_accepts_only_parameters_and_values_the_pinned_version_has() -> None:
-    for accepted, typed_dict in FAKE_ROUTE_PARAMS:
-        assert accepted <= parameters(typed_dict).keys(), typed_dict.__name__
-    choices = [
-        *({"payment_behavior": value} for value in request_params.PAYMENT_BEHAVIORS),
-        *({"proration_behavior": value} for value in request_params.PRORATION_BEHAVIORS),
-        *({"pause_collection": {"behavior": value}} for value in request_params.PAUSE_COLLECTION_BEHAVIORS),
-        *(
-            {"trial_settings": {"end_behavior": {"missing_payment_method": value}}}
-            for value in request_params.MISSING_PAYMENT_METHOD_BEHAVIORS
-        ),
-    ]
-    assert [params_problems(params, SubscriptionUpdateParams) for params in choices] == [[]] * len(choices)
-    anchors = [
-        {"billing_cycle_anchor": {"type": value}} for value in request_params.BILLING_CYCLE_ANCHOR_TYPES
-    ]
-    assert [params_problems(params, SubscriptionResumeParams) for params in anchors] == [[]] * len(anchors)
-    reasons = [{"charge": "ch_1", "reason": value} for value in request_params.REFUND_REASONS]
-    assert [params_problems(params, sdk_params.RefundCreateParams) for params in reasons] == [[]] * len(
-        reasons
-    )
 
 
 def test_event_types_of_the_pinned_version() -> None:

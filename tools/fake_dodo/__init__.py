@@ -17,7 +17,7 @@
 Simulated: on-demand (mandate-only) subscriptions; charges on them, which settle asynchronously (succeeding,
 or failing with queued decline codes); pause, resume, cancel and a moved next billing date; full refunds of
 succeeded payments (succeeded at once); customers. Not simulated: renewals, partial refunds, disputes, plan
-changes. Answers and webhooks validate strictly against the SDK's response models (tests/unit/
+changes. Answers and webhooks validate strictly against the SDK's response models (tests/tools/
 test_fake_dodo_conformance.py); webhook `data` also carries Dodo's `payload_type`, which the models leave out.
 Webhooks are signed (Standard Webhooks) and delivered in emission order by one thread, each only after the API
 answer that caused it was written, so a handler may call the fake back. Time is read only through `clock`.

@@ -328,6 +328,9 @@ class FakeStripe(Customers, Prices, Subscriptions, Invoices, Checkout, Schedule)
             "help at https://support.stripe.com/.",
         )
 
+    def _retrieve(self, kind: str) -> Callable[[Json, str], Json]:
+        return lambda params, object_id: self._lookup(kind, object_id)
+
     def _route_table(self) -> list[_Route]:
         table: list[tuple[str, str, Callable[..., Json], frozenset[str]]] = [
             ("POST", r"/v1/customers", self._create_customer, CUSTOMER_CREATE_PARAMS),

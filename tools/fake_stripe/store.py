@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from tools.fake_stripe.checkout import CheckoutOrder
 
 
+# The one version the fake speaks: the pinned `stripe` SDK's (see the package docstring).
 API_VERSION = "2026-10-28.endive"
 OBJECT_LABELS = {
     "customer": "customer",
@@ -140,9 +141,6 @@ class Store:
         if found is None or found["object"] != kind:
             raise LookupError(f"no {kind} {object_id}")
         return found
-
-    def _retrieve(self, kind: str) -> Callable[[Json, str], Json]:
-        return lambda params, object_id: self._lookup(kind, object_id)
 
     def _all(self, kind: str) -> list[Json]:
         """Objects of a kind, newest first (Stripe's list order)."""

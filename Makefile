@@ -71,7 +71,7 @@ sam-event: venv ## wrap events/$(FILE) into a signed API Gateway event ($(BUILD_
 	$(BIN)/python -m tools.sam_event $(FILE) --out $(BUILD_DIR)/sam-event.json
 
 aws-local: venv ## run the embedded AWS alone (moto server on $(AWS_LOCAL_PORT), $(BUILD_DIR)/env.json) for `sam local`
-	$(BIN)/python -m tools.aws_local --port $(AWS_LOCAL_PORT) --env-json $(BUILD_DIR)/env.json
+	$(BIN)/python -m tools.aws_server --port $(AWS_LOCAL_PORT) --env-json $(BUILD_DIR)/env.json
 
 screenshots: venv browser ## regenerate the console screenshots in docs/console/
 	UPDATE_SCREENSHOTS=1 $(BIN)/pytest tests/browser

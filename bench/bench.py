@@ -67,7 +67,7 @@ from billing.adapters import aws as billing_aws  # noqa: E402
 from billing.config import get_settings  # noqa: E402
 from billing.core import clock  # noqa: E402
 from functions.stripe_webhook import app as stripe_webhook  # noqa: E402
-from tools import local_aws  # noqa: E402
+from tools import moto_stack  # noqa: E402
 from tools.apigw import LambdaContext, app_request, proxy_event  # noqa: E402
 from tools.signing import stripe_signature  # noqa: E402
 
@@ -153,8 +153,8 @@ def deliver_baseline(event: dict[str, Any]) -> Delivered:
 
 def provision() -> None:
     """Our table, bus and secret (from template.yaml) plus the baseline's two tables."""
-    local_aws.provision()
-    local_aws.put_secret(os.environ["STRIPE_SECRET_NAME"], {"webhook_secrets": [WEBHOOK_SECRET]})
+    moto_stack.provision()
+    moto_stack.put_secret(os.environ["STRIPE_SECRET_NAME"], {"webhook_secrets": [WEBHOOK_SECRET]})
     dynamodb = boto3.client("dynamodb")
     for table, key in ((IDEMPOTENCY_TABLE, "id"), (SUBSCRIPTIONS_TABLE, "customer_id")):
         dynamodb.create_table(

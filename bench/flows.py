@@ -3,7 +3,7 @@ for each webhook, app API route and scheduled function of template.yaml.
 
 Run from the repository root: `python -m bench.flows`. Everything runs offline and in-process: AWS is
 moto (`mock_aws`, resources provisioned from template.yaml), Stripe and Dodo Payments are the project's
-fakes (tools/fake_stripe.py, tools/fake_dodo.py) on loopback, which the real SDKs talk HTTP to. Each flow
+fakes (tools/fake_stripe/, tools/fake_dodo/) on loopback, which the real SDKs talk HTTP to. Each flow
 is measured over up to REPETITIONS calls, each on its own account or event, after one unmeasured warm-up.
 Prints figures; exits non-zero only when the bench itself fails, e.g. a call answers other than the flow
 should (every answer is checked, so errors are never measured as if they were the flow).
@@ -70,10 +70,10 @@ from functions.dodo_webhook import app as dodo_webhook  # noqa: E402
 from functions.payment_retry import app as payment_retry  # noqa: E402
 from functions.stripe_webhook import app as stripe_webhook  # noqa: E402
 from functions.trial_notice import app as trial_notice  # noqa: E402
-from tools import local_aws  # noqa: E402
+from tools import moto_stack  # noqa: E402
 from tools.apigw import LambdaContext, app_request, dodo_webhook_event, proxy_event  # noqa: E402
-from tools.fake_dodo import FakeDodo  # noqa: E402
-from tools.fake_stripe import FakeStripe  # noqa: E402
+from tools.fake_dodo.server import FakeDodo  # noqa: E402
+from tools.fake_stripe.server import FakeStripe  # noqa: E402
 from tools.signing import stripe_signature  # noqa: E402
 
 # Repetitions of each group of flows; moto's in-process cost keeps the run within two minutes only with
@@ -346,7 +346,7 @@ class Bench:
     def end_repetition(self) -> None:
         """Drop what the fakes still send, and start the next repetition on a new, empty table: moto's
         Query walks the whole table and its TransactWriteItems deep-copies it, so a table filling up
-        would slow later calls down. Its definition comes from template.yaml, as local_aws.provision's."""
+        would slow later calls down. Its definition comes from template.yaml, as moto_stack.provision's."""
         self.stripe_webhooks()
         self.dodo_webhooks()
         for logical_id, table in template.resources("AWS::DynamoDB::Table").items():
@@ -565,12 +565,12 @@ def fakes(held: HeldWebhooks, provider_requests: ProviderRequests) -> Iterator[t
 
 def provision() -> None:
     """The table, bus and schedules of template.yaml, and both providers' secrets (API keys included)."""
-    local_aws.provision()
-    local_aws.put_secret(
+    moto_stack.provision()
+    moto_stack.put_secret(
         os.environ["STRIPE_SECRET_NAME"],
         {"webhook_secrets": [STRIPE_WEBHOOK_SECRET], "api_key": "sk_test_bench"},
     )
-    local_aws.put_secret(
+    moto_stack.put_secret(
         os.environ["DODO_SECRET_NAME"],
         {"webhook_secrets": [DODO_WEBHOOK_SECRET], "api_key": "dodo_test_bench"},
     )
@@ -616,7 +616,7 @@ def print_header() -> None:
         " table for each repetition (moto's Query and TransactWriteItems cost grows with the table)"
     )
     print(
-        "provider tools/fake_stripe.py and tools/fake_dodo.py on loopback, the real stripe and dodopayments"
+        "provider tools/fake_stripe/ and tools/fake_dodo/ on loopback, the real stripe and dodopayments"
         " SDKs talking HTTP to them; their webhooks are held, and delivered only as set-up, never while a"
         " call is measured"
     )

@@ -32,7 +32,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "layers" / "shared")]
 
-from tools.aws_local import DEFAULT_DODO_WEBHOOK_SECRET, DEFAULT_WEBHOOK_SECRET  # noqa: E402
+from tools.aws_server import DEFAULT_DODO_WEBHOOK_SECRET, DEFAULT_WEBHOOK_SECRET  # noqa: E402
 from tools.replay import EVENTS, deliver, server_clock, with_account  # noqa: E402
 
 STRIPE_STORY = (

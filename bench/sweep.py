@@ -153,7 +153,7 @@ from billing.config import get_settings  # noqa: E402
 from billing.core import clock, dormancy, lifecycle  # noqa: E402
 from billing.core.model import AccountState, SubscriptionRecord, SubscriptionSnapshot  # noqa: E402
 from functions.dormancy_sweep import app as dormancy_sweep  # noqa: E402
-from tools import local_aws  # noqa: E402
+from tools import moto_stack  # noqa: E402
 from tools.apigw import LambdaContext  # noqa: E402
 
 DAY = dormancy.DAY
@@ -173,7 +173,7 @@ def account_id(number: int) -> str:
 
 
 def fresh_aws() -> None:
-    local_aws.provision()
+    moto_stack.provision()
     billing_aws.reset()
     get_settings.cache_clear()
 

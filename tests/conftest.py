@@ -11,7 +11,7 @@ os.environ.pop("AWS_ENDPOINT_URL", None)
 import moto  # noqa: F401  (registers its botocore hooks before any client exists)
 
 from tools.in_process import one_environment_per_thread
-from tools.local_aws import serialize_requests
+from tools.moto_stack import serialize_requests
 
 serialize_requests()
 one_environment_per_thread()

@@ -43,7 +43,7 @@ from stripe._request_options import RequestOptions
 from stripe._stripe_object import UntypedStripeObject
 
 if TYPE_CHECKING:
-    from tools.fake_stripe import FakeStripe
+    from tools.fake_stripe.server import FakeStripe
 
 NONE_TYPE = type(None)
 INTEGER = re.compile(r"-?\d+")
@@ -398,7 +398,7 @@ def params_problems(params: Any, typed_dict: type) -> list[str]:
 
 
 def fake_stripe_problems(fake: FakeStripe, api_version: str) -> list[str]:
-    """What a run of tools/fake_stripe.py did wrong: a request that did not name `api_version`, an
+    """What a run of tools/fake_stripe did wrong: a request that did not name `api_version`, an
     answer or an event that does not conform, an event rendered in another version."""
     problems: list[str] = []
     for request in fake.requests:

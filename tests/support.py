@@ -17,7 +17,7 @@ from moto import mock_aws
 from billing.adapters import aws as billing_aws
 from billing.config import get_settings
 from billing.core import clock
-from tools import local_aws
+from tools import moto_stack
 from tools.apigw import LambdaContext, app_request, dodo_webhook_event, proxy_event
 from tools.signing import stripe_signature
 
@@ -72,7 +72,7 @@ def frozen_clock() -> Iterator[clock.ManualClock]:
 
 @dataclass
 class Aws:
-    observer: local_aws.BusObserver
+    observer: moto_stack.BusObserver
 
     def bus_events(self) -> list[dict[str, Any]]:
         return self.observer.events()
@@ -93,11 +93,11 @@ class Aws:
 def embedded_aws() -> Iterator[Aws]:
     """A fresh moto AWS built from template.yaml, with the Stripe secret and a bus observer."""
     with mock_aws():
-        local_aws.provision()
-        local_aws.put_secret(os.environ["STRIPE_SECRET_NAME"], STRIPE_SECRET)
-        local_aws.put_secret(os.environ["DODO_SECRET_NAME"], DODO_SECRET)
+        moto_stack.provision()
+        moto_stack.put_secret(os.environ["STRIPE_SECRET_NAME"], STRIPE_SECRET)
+        moto_stack.put_secret(os.environ["DODO_SECRET_NAME"], DODO_SECRET)
         restart_clients()
-        yield Aws(observer=local_aws.BusObserver.attach())
+        yield Aws(observer=moto_stack.BusObserver.attach())
     restart_clients()
 
 
@@ -110,7 +110,7 @@ def aws(frozen_clock: clock.ManualClock) -> Iterator[Aws]:
 def use_stripe_api(monkeypatch: pytest.MonkeyPatch, url: str) -> None:
     """Point the layer's Stripe client at a fake API on `url`, with an API key in the secret."""
     monkeypatch.setenv("STRIPE_API_BASE", url)
-    local_aws.put_secret(
+    moto_stack.put_secret(
         os.environ["STRIPE_SECRET_NAME"], {"webhook_secrets": [WEBHOOK_SECRET], "api_key": "sk_test_fake"}
     )
     restart_clients()
@@ -119,7 +119,7 @@ def use_stripe_api(monkeypatch: pytest.MonkeyPatch, url: str) -> None:
 def use_dodo_api(monkeypatch: pytest.MonkeyPatch, url: str) -> None:
     """Point the layer's Dodo client at a fake API on `url`, with an API key in the secret."""
     monkeypatch.setenv("DODO_API_BASE", url)
-    local_aws.put_secret(
+    moto_stack.put_secret(
         os.environ["DODO_SECRET_NAME"],
         {"webhook_secrets": [DODO_WEBHOOK_SECRET], "api_key": "dodo_test_fake"},
     )

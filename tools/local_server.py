@@ -29,7 +29,7 @@ import traceback
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import SplitResult, parse_qsl, unquote, urlsplit
 
@@ -37,11 +37,14 @@ import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 from moto.server import ThreadedMotoServer
 
-from tools import aws_local, local_aws, local_scheduler, openapi, template
+from tools import aws_server, local_scheduler, moto_stack, openapi, template
 from tools.apigw import LambdaContext, proxy_event
 from tools.console import Console
-from tools.fake_dodo import FakeDodo, http_webhook
-from tools.fake_stripe import FakeStripe, signing_webhook
+from tools.fake_dodo.server import FakeDodo
+from tools.fake_dodo.webhooks import http_webhook
+from tools.fake_stripe.server import FakeStripe
+from tools.fake_stripe.webhooks import signing_webhook
+from tools.http_server import HttpServer
 from tools.in_process import one_environment_per_thread
 
 LambdaHandler = Callable[[dict[str, Any], LambdaContext], Any]
@@ -114,11 +117,11 @@ class LocalServer:
         port: int = 0,
         *,
         moto_port: int = 0,
-        webhook_secret: str = aws_local.DEFAULT_WEBHOOK_SECRET,
+        webhook_secret: str = aws_server.DEFAULT_WEBHOOK_SECRET,
         stripe_api_key: str | None = None,
         stripe_api_base: str | None = None,
         fake_stripe: bool = False,
-        dodo_webhook_secret: str = aws_local.DEFAULT_DODO_WEBHOOK_SECRET,
+        dodo_webhook_secret: str = aws_server.DEFAULT_DODO_WEBHOOK_SECRET,
         dodo_api_key: str | None = None,
         dodo_api_base: str | None = None,
         fake_dodo: bool = False,
@@ -155,12 +158,12 @@ class LocalServer:
 
         self.clock = clock.OffsetClock()
         self._moto: ThreadedMotoServer | None = None
-        self._http: _HttpServer | None = None
+        self._http: HttpServer | None = None
         self._threads: list[threading.Thread] = []
         self._stopping = threading.Event()
         self._saved_environment: dict[str, str | None] = {}
         self._previous_clock: Any = None
-        self._observer: local_aws.BusObserver | None = None
+        self._observer: moto_stack.BusObserver | None = None
         self._observer_lock = threading.Lock()
         self._scheduler: Any = None
         self._firing_lock = threading.Lock()
@@ -188,13 +191,13 @@ class LocalServer:
             raise
 
     def _start(self) -> None:
-        self._moto, self.moto_url = aws_local.start_moto("127.0.0.1", self.moto_port)
+        self._moto, self.moto_url = aws_server.start_moto("127.0.0.1", self.moto_port)
         # Before anything imports billing: its settings and clients read the environment once.
         defaults = template.local_environment()
         chosen = {
             name: os.environ[name] for name in defaults if name in os.environ and not name.startswith("AWS_")
         }
-        environment = {**defaults, **chosen, **aws_local.aws_environment(self.moto_url)}
+        environment = {**defaults, **chosen, **aws_server.aws_environment(self.moto_url)}
         if self.fake_stripe is not None:
             self.fake_stripe.start()
             self.stripe_api_base = self.fake_stripe.url
@@ -215,13 +218,13 @@ class LocalServer:
         from billing.core import clock
 
         one_environment_per_thread()
-        self._observer = aws_local.provision(
+        self._observer = aws_server.provision(
             self.webhook_secret, self.stripe_api_key, self.dodo_webhook_secret, self.dodo_api_key
         )
         self._scheduler = boto3.client("scheduler")
         self._previous_clock = clock.use(self.clock)
 
-        self._http = _HttpServer(("127.0.0.1", self.port), self)
+        self._http = HttpServer(("127.0.0.1", self.port), _RequestHandler, self)
         self._threads = [
             threading.Thread(target=self._http.serve_forever, args=(0.1,), name="local-http", daemon=True),
             threading.Thread(target=self._poll_schedules, name="local-scheduler", daemon=True),
@@ -542,10 +545,10 @@ class _UnreadableBody(Exception):
 
 
 class _RequestHandler(BaseHTTPRequestHandler):
-    server: _HttpServer
+    server: HttpServer
 
     def _dispatch(self) -> None:
-        local = self.server.local
+        local: LocalServer = self.server.app
         path = urlsplit(self.path).path
         headers = dict(self.headers.items())
         try:
@@ -636,16 +639,6 @@ class _RequestHandler(BaseHTTPRequestHandler):
             super().log_request(code, size)
 
 
-class _HttpServer(ThreadingHTTPServer):
-    daemon_threads = True
-    # socketserver's default backlog of 5 resets connections when `stripe listen` or a test bursts.
-    request_queue_size = 128
-
-    def __init__(self, address: tuple[str, int], local: LocalServer) -> None:
-        super().__init__(address, _RequestHandler)
-        self.local = local
-
-
 def _from_proxy_result(result: Any) -> HttpResponse:
     """An API Gateway proxy integration answer (statusCode, headers, body) as HTTP."""
     if not isinstance(result, dict) or "statusCode" not in result:
@@ -690,11 +683,11 @@ def main() -> None:
     server = LocalServer(
         port=int(os.environ.get("PORT", "3000")),
         moto_port=int(os.environ.get("MOTO_PORT", "0")),
-        webhook_secret=configured_secret or aws_local.DEFAULT_WEBHOOK_SECRET,
+        webhook_secret=configured_secret or aws_server.DEFAULT_WEBHOOK_SECRET,
         stripe_api_key=os.environ.get("STRIPE_API_KEY") or None,
         stripe_api_base=os.environ.get("STRIPE_API_BASE") or None,
         fake_stripe=not os.environ.get("STRIPE_API_BASE"),
-        dodo_webhook_secret=os.environ.get("DODO_WEBHOOK_SECRET") or aws_local.DEFAULT_DODO_WEBHOOK_SECRET,
+        dodo_webhook_secret=os.environ.get("DODO_WEBHOOK_SECRET") or aws_server.DEFAULT_DODO_WEBHOOK_SECRET,
         dodo_api_key=os.environ.get("DODO_API_KEY") or None,
         dodo_api_base=os.environ.get("DODO_API_BASE") or None,
         fake_dodo=not os.environ.get("DODO_API_BASE"),
@@ -702,9 +695,9 @@ def main() -> None:
     secret_source = (
         "from STRIPE_WEBHOOK_SECRET"
         if configured_secret
-        else f"STRIPE_WEBHOOK_SECRET not set, using the local default {aws_local.DEFAULT_WEBHOOK_SECRET}"
+        else f"STRIPE_WEBHOOK_SECRET not set, using the local default {aws_server.DEFAULT_WEBHOOK_SECRET}"
     )
-    aws_local.stop_on_sigterm()
+    aws_server.stop_on_sigterm()
     try:
         server.start()
         print(server.banner(secret_source), flush=True)

@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from tools.aws_local import DEFAULT_DODO_WEBHOOK_SECRET, DEFAULT_WEBHOOK_SECRET, webhook_secret
+from tools.aws_server import DEFAULT_DODO_WEBHOOK_SECRET, DEFAULT_WEBHOOK_SECRET, webhook_secret
 from tools.signing import standard_webhooks_signature, stripe_signature
 from tools.template import ROOT
 

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from tools.apigw import proxy_event
-from tools.aws_local import DODO_WEBHOOK_FUNCTION, STRIPE_WEBHOOK_FUNCTION, webhook_secret
+from tools.aws_server import DODO_WEBHOOK_FUNCTION, STRIPE_WEBHOOK_FUNCTION, webhook_secret
 from tools.replay import EVENTS, SIGNING_HELP, event_path, is_dodo, signed_request
 
 

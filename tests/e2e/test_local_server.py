@@ -14,7 +14,7 @@ import pytest
 from tests.e2e.http_client import call
 from tools import template
 from tools.apigw import proxy_event
-from tools.aws_local import DEFAULT_WEBHOOK_SECRET
+from tools.aws_server import DEFAULT_WEBHOOK_SECRET
 from tools.local_server import LocalServer
 from tools.replay import EVENTS, deliver, replay, server_clock
 

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from tests.e2e.http_client import call
-from tools.fake_dodo import FakeDodo
+from tools.fake_dodo.server import FakeDodo
 from tools.local_server import LocalServer
 
 pytestmark = pytest.mark.e2e

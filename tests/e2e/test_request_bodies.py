@@ -14,7 +14,7 @@ import pytest
 
 from billing.config import get_settings
 from tests.e2e.http_client import call
-from tools.aws_local import DEFAULT_WEBHOOK_SECRET
+from tools.aws_server import DEFAULT_WEBHOOK_SECRET
 from tools.local_server import API_GATEWAY_MAX_BODY_BYTES, LocalServer
 from tools.replay import EVENTS, replay, server_clock, signed_request
 

@@ -31,9 +31,9 @@ from tests.support import (
     restart_clients,
     use_dodo_api,
 )
-from tools import local_aws
+from tools import moto_stack
 from tools.apigw import LambdaContext, app_request, proxy_event
-from tools.fake_dodo import FakeDodo
+from tools.fake_dodo.server import FakeDodo
 
 DAY = 86_400
 CATALOG = {"od": {"dodo_products": ["pdt_usage"]}}
@@ -261,7 +261,7 @@ def test_a_webhook_secret_anyone_could_sign_with_stops_only_the_webhook(dodo: Fa
     """The webhook fails closed on it (tests/integration/test_webhook_secrets.py); the API key beside
     it still charges."""
     mandate(dodo, "acct-c12")
-    local_aws.put_secret(os.environ["DODO_SECRET_NAME"], {"webhook_secrets": ["whsec_"], "api_key": "k"})
+    moto_stack.put_secret(os.environ["DODO_SECRET_NAME"], {"webhook_secrets": ["whsec_"], "api_key": "k"})
     restart_clients()
     assert post_charge("acct-c12", idempotency_key="order-1")[0] == 202
 

@@ -19,7 +19,7 @@ from billing.config import get_settings
 from billing.core import clock
 from tests.integration.test_faults import failing
 from tests.support import DODO_WEBHOOK_SECRET, Aws, deliver_dodo, get_account, use_dodo_api
-from tools.fake_dodo import FakeDodo
+from tools.fake_dodo.server import FakeDodo
 
 ACCOUNT = "acct-dup"
 PRODUCT = "pdt_pro"

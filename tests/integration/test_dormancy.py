@@ -29,8 +29,8 @@ from tests.support import (
     use_stripe_api,
 )
 from tools.apigw import LambdaContext, app_request
-from tools.fake_dodo import FakeDodo
-from tools.fake_stripe import FakeStripe
+from tools.fake_dodo.server import FakeDodo
+from tools.fake_stripe.server import FakeStripe
 
 DAY = 86_400
 CATALOG = {"free": {"free": True}, "s": {"stripe_prices": ["price_s"]}}

@@ -1,4 +1,4 @@
-"""A subscription story driven through tools/fake_stripe.py with the real SDK, its webhook events
+"""A subscription story driven through tools/fake_stripe with the real SDK, its webhook events
 delivered to the real webhook handler on moto (same-second ties re-fetched from the fake)."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from billing.core.clock import ManualClock, iso
 from billing.providers.stripe import API_VERSION
 from tests.stripe_types import fake_stripe_problems
 from tests.support import Aws, deliver_stripe, get_account, use_stripe_api
-from tools.fake_stripe import FakeStripe
+from tools.fake_stripe.server import FakeStripe
 
 ACCOUNT = "acct-3001"
 DAY = 86_400

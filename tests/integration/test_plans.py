@@ -17,7 +17,7 @@ from functions.accounts_api import app as accounts_api
 from functions.trial_notice import app as trial_notice
 from tests.support import Aws, deliver_stripe, get_account, invoke, use_stripe_api
 from tools.apigw import LambdaContext, proxy_event
-from tools.fake_stripe import FakeStripe
+from tools.fake_stripe.server import FakeStripe
 
 DAY = 86_400
 CATALOG = {

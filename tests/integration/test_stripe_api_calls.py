@@ -1,5 +1,5 @@
 """Every Stripe call the layer makes, through the configured client (settings and secret on moto) to
-tools/fake_stripe.py: each request names the pinned API version, its parameters are what the
+tools/fake_stripe: each request names the pinned API version, its parameters are what the
 pinned SDK's typed params allow (checked as the fake received them), each answer and event
 conforms to the SDK's typed classes."""
 
@@ -30,7 +30,7 @@ from billing.providers.stripe import API_VERSION
 from billing.providers.stripe.api import client_for
 from tests.stripe_types import fake_stripe_problems, params_problems
 from tests.support import Aws, restart_clients, use_stripe_api
-from tools.fake_stripe import FakeStripe
+from tools.fake_stripe.server import FakeStripe
 
 DAY = 86_400
 ACCOUNT = "acct-9001"

@@ -22,7 +22,7 @@ from tests.support import (
     restart_clients,
     stripe_event,
 )
-from tools import local_aws
+from tools import moto_stack
 from tools.signing import standard_webhooks_signature
 
 BAD_SECRETS: dict[str, str | dict[str, Any]] = {
@@ -49,7 +49,7 @@ def store_secret(name: str, value: str | dict[str, Any]) -> None:
     if isinstance(value, str):
         boto3.client("secretsmanager").put_secret_value(SecretId=name, SecretString=value)
     else:
-        local_aws.put_secret(name, value)
+        moto_stack.put_secret(name, value)
     restart_clients()
 
 

@@ -154,7 +154,7 @@ class WriteRequests:
             self.count += 1
 
     def install(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        # Every in-process AWS call goes through moto's stubber (tools.local_aws wraps it the same way).
+        # Every in-process AWS call goes through moto's stubber (tools.moto_stack wraps it the same way).
         unobserved = BotocoreStubber.process_request
 
         def observed(stubber: BotocoreStubber, request: Any) -> Any:

@@ -65,10 +65,10 @@ from tests.support import (
     use_dodo_api,
     use_stripe_api,
 )
-from tools import local_aws
+from tools import moto_stack
 from tools.apigw import LambdaContext, app_request
-from tools.fake_dodo import FakeDodo
-from tools.fake_stripe import FakeStripe
+from tools.fake_dodo.server import FakeDodo
+from tools.fake_stripe.server import FakeStripe
 
 FaultKind = Literal["unavailable", "killed_before", "killed_after"]
 Answer = tuple[int, dict[str, Any]]
@@ -267,11 +267,11 @@ def with_provider_api(stack: ExitStack, provider: str, url: str) -> None:
     """Point the layer at a fake provider API (with an API key in its secret) until `stack` closes."""
     patch = environment_until_closed(stack)
     if provider == "stripe":
-        stack.callback(local_aws.put_secret, os.environ["STRIPE_SECRET_NAME"], STRIPE_SECRET)
+        stack.callback(moto_stack.put_secret, os.environ["STRIPE_SECRET_NAME"], STRIPE_SECRET)
         patch.setenv("DUPLICATE_POLICY", "refund")
         use_stripe_api(patch, url)
     else:
-        stack.callback(local_aws.put_secret, os.environ["DODO_SECRET_NAME"], DODO_SECRET)
+        stack.callback(moto_stack.put_secret, os.environ["DODO_SECRET_NAME"], DODO_SECRET)
         patch.setenv("PLAN_CATALOG", json.dumps({"od": {"dodo_products": ["pdt_usage"]}}))
         use_dodo_api(patch, url)
 

@@ -24,7 +24,7 @@ import pytest
 
 from tests.e2e.conftest import running
 from tests.e2e.http_client import call
-from tools.aws_local import DEFAULT_WEBHOOK_SECRET
+from tools.aws_server import DEFAULT_WEBHOOK_SECRET
 from tools.local_server import LocalServer
 from tools.replay import EVENTS, deliver, server_clock, with_account
 
@@ -43,7 +43,7 @@ THREADS = 8
 WARM_UP = 500
 # Measured: +1 to +2 MB over the 1,500 deliveries after the warm-up (under 1 MB per 1,000: the items
 # moto stores). 10 MB (about 7 KB per delivery) breaks for anything kept per delivery: moto's own
-# record of model instances (off: tools/local_aws.py) alone adds 9 MB per 1,000 deliveries.
+# record of model instances (off: tools/moto_stack.py) alone adds 9 MB per 1,000 deliveries.
 MAX_GROWTH_AFTER_WARM_UP_MB = 10
 # Inside the samples' second billing period: `past_due` is in its 3-day grace (the period began
 # 2026-03-03), the scheduled cancellation (2026-04-03) and the collection pause (until 2026-05-01)

@@ -37,7 +37,7 @@ from tests.e2e.http_client import call
 from tests.iam.calls import Call, recording
 from tests.iam.policy import AWS_MANAGED_POLICIES, Grant, Policy, function_policies, translate
 from tests.support import DODO_SUBSCRIPTION_STATUSES, EVENTS, dodo_sample, stripe_event
-from tools import aws_local, template
+from tools import aws_server, template
 from tools.apigw import LambdaContext
 from tools.local_server import LOCAL_DODO_PRODUCT, LocalServer
 from tools.replay import deliver
@@ -80,7 +80,7 @@ class Guide:
     def deliver(self, document: dict[str, Any], *, provider: str) -> str:
         payload = json.dumps(document).encode()
         is_dodo = provider == "dodo"
-        secret = aws_local.DEFAULT_DODO_WEBHOOK_SECRET if is_dodo else aws_local.DEFAULT_WEBHOOK_SECRET
+        secret = aws_server.DEFAULT_DODO_WEBHOOK_SECRET if is_dodo else aws_server.DEFAULT_WEBHOOK_SECRET
         status, body = deliver(self.server.url, payload, secret, self.server._now(), dodo=is_dodo)
         assert status == 200, (document["type"], status, body)
         return str(json.loads(body)["outcome"])

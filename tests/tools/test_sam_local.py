@@ -20,8 +20,8 @@ from bench.soak import free_port
 from tests.e2e.conftest import forget_aws_clients
 from tests.support import invoke
 from tests.tools.commands import readme_commands, run, running, wait_until
-from tools import aws_local, template
-from tools.aws_local import (
+from tools import aws_server, template
+from tools.aws_server import (
     DEFAULT_DODO_WEBHOOK_SECRET,
     DEFAULT_WEBHOOK_SECRET,
     DODO_WEBHOOK_FUNCTION,
@@ -57,7 +57,7 @@ def test_make_sam_event_writes_an_event_the_function_accepts(sample: str, tmp_pa
     assert (event["httpMethod"], event["path"]) == ("POST", "/webhooks/dodo" if dodo else "/webhooks/stripe")
     assert event["body"].encode() == (EVENTS / sample).read_bytes()
     with mock_aws():
-        aws_local.provision(DEFAULT_WEBHOOK_SECRET, None)  # what `make aws-local` creates
+        aws_server.provision(DEFAULT_WEBHOOK_SECRET, None)  # what `make aws-local` creates
         forget_aws_clients()
         status, answer = invoke(handler_module(function), event)
     forget_aws_clients()

@@ -14,7 +14,7 @@ from billing.config import Settings
 from billing.core import charges
 from billing.core.model import AccountState, ChargeRequest, ChargeRestart, ChargeStarted, PaymentSnapshot
 from billing.core.vocabulary import DomainEvent
-from tools.fake_dodo import DECLINE_CODES
+from tools.fake_dodo.declines import DECLINE_CODES
 
 POLICY = Settings(table_name="t", event_bus_name="b").retry_policy  # the shipped defaults
 # 09:30 in New York on Friday 2026-03-06, two days before the clocks go forward (EST -> EDT).

@@ -1,9 +1,10 @@
 """The pinned Stripe API version, and Stripe JSON checked against the pinned SDK's typed classes
 (tests/stripe_types.py): every current-version sample event, and the checker's own refusals.
 
-tools/fake_stripe.py's answers and events are checked where its flows run (the `fake` fixtures of
-tests/unit/test_fake_stripe.py and tests/integration/test_fake_stripe_sdk.py), the parameters
-the layer sends in tests/integration/test_stripe_api_calls.py."""
+tools/fake_stripe's answers and events are checked where its flows run (the `fake` fixtures of
+tests/tools/test_fake_stripe.py and tests/integration/test_fake_stripe_sdk.py), the parameters it
+accepts in tests/tools/test_fake_stripe_conformance.py, the parameters the layer sends in
+tests/integration/test_stripe_api_calls.py."""
 
 from __future__ import annotations
 
@@ -13,69 +14,28 @@ from pathlib import Path
 from typing import Any, get_args
 
 import pytest
-import stripe.params as sdk_params
 from stripe import Event
 from stripe._api_version import _ApiVersion
 from stripe.params import SubscriptionResumeParams, SubscriptionUpdateParams
-from stripe.params.checkout import SessionCreateParams, SessionCreateParamsSubscriptionData
 
 from billing.config import Settings
 from billing.providers.stripe import API_VERSION
 from billing.providers.stripe.events import ROUTES
-from tests.stripe_types import event_problems, parameters, params_problems, response_problems
+from tests.stripe_types import event_problems, params_problems, response_problems
 from tests.support import EVENTS, REFERENCE, stripe_event
-from tools import fake_stripe
 
 CURRENT_SAMPLES = sorted((EVENTS / "stripe").glob("*.json"))
 LEGACY_SAMPLES = sorted((EVENTS / "stripe" / "legacy").glob("*.json"))
 SDK_EVENT_TYPES = set(get_args(Event.__annotations__["type"]))
-# The parameters each route of the fake accepts, and the SDK's TypedDict for that endpoint.
-FAKE_ROUTE_PARAMS = [
-    (fake_stripe.CUSTOMER_CREATE_PARAMS, sdk_params.CustomerCreateParams),
-    (fake_stripe.CUSTOMER_UPDATE_PARAMS, sdk_params.CustomerUpdateParams),
-    (fake_stripe.SUBSCRIPTION_CREATE_PARAMS, sdk_params.SubscriptionCreateParams),
-    (fake_stripe.SUBSCRIPTION_UPDATE_PARAMS, sdk_params.SubscriptionUpdateParams),
-    (fake_stripe.SUBSCRIPTION_CANCEL_PARAMS, sdk_params.SubscriptionCancelParams),
-    (fake_stripe.SUBSCRIPTION_RESUME_PARAMS, sdk_params.SubscriptionResumeParams),
-    (fake_stripe.SUBSCRIPTION_LIST_PARAMS, sdk_params.SubscriptionListParams),
-    (fake_stripe.PRICE_CREATE_PARAMS, sdk_params.PriceCreateParams),
-    (fake_stripe.PRICE_LIST_PARAMS, sdk_params.PriceListParams),
-    (fake_stripe.CHECKOUT_CREATE_PARAMS, SessionCreateParams),
-    (fake_stripe.CHECKOUT_SUBSCRIPTION_DATA_PARAMS, SessionCreateParamsSubscriptionData),
-    (fake_stripe.INVOICE_PAY_PARAMS, sdk_params.InvoicePayParams),
-    (fake_stripe.INVOICE_PAYMENT_LIST_PARAMS, sdk_params.InvoicePaymentListParams),
-    (fake_stripe.REFUND_CREATE_PARAMS, sdk_params.RefundCreateParams),
-    (fake_stripe.REFUND_LIST_PARAMS, sdk_params.RefundListParams),
-]
 
 
 def test_the_pinned_version_is_the_one_the_sdk_is_generated_for(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Bumping the `stripe` pin fails here until the layer's constant and the fake follow it."""
-    assert API_VERSION == _ApiVersion.CURRENT == fake_stripe.API_VERSION
+    """Bumping the `stripe` pin fails here until the layer's constant follows it (the fake's:
+    tests/tools/test_fake_stripe_conformance.py)."""
+    assert API_VERSION == _ApiVersion.CURRENT
     assert Settings().stripe_api_version == API_VERSION  # type: ignore[call-arg]
     monkeypatch.setenv("STRIPE_API_VERSION", "2026-09-30.endive")
     assert Settings().stripe_api_version == "2026-09-30.endive"  # type: ignore[call-arg]
-
-
-def test_the_fake_accepts_only_parameters_and_values_the_pinned_version_has() -> None:
-    for accepted, typed_dict in FAKE_ROUTE_PARAMS:
-        assert accepted <= parameters(typed_dict).keys(), typed_dict.__name__
-    choices = [
-        *({"payment_behavior": value} for value in fake_stripe.PAYMENT_BEHAVIORS),
-        *({"proration_behavior": value} for value in fake_stripe.PRORATION_BEHAVIORS),
-        *({"pause_collection": {"behavior": value}} for value in fake_stripe.PAUSE_COLLECTION_BEHAVIORS),
-        *(
-            {"trial_settings": {"end_behavior": {"missing_payment_method": value}}}
-            for value in fake_stripe.MISSING_PAYMENT_METHOD_BEHAVIORS
-        ),
-    ]
-    assert [params_problems(params, SubscriptionUpdateParams) for params in choices] == [[]] * len(choices)
-    anchors = [{"billing_cycle_anchor": {"type": value}} for value in fake_stripe.BILLING_CYCLE_ANCHOR_TYPES]
-    assert [params_problems(params, SubscriptionResumeParams) for params in anchors] == [[]] * len(anchors)
-    reasons = [{"charge": "ch_1", "reason": value} for value in fake_stripe.REFUND_REASONS]
-    assert [params_problems(params, sdk_params.RefundCreateParams) for params in reasons] == [[]] * len(
-        reasons
-    )
 
 
 def test_event_types_of_the_pinned_version() -> None:

@@ -18,7 +18,10 @@ from dodopayments.types import Payment, Subscription, UnwrapWebhookEvent
 from pydantic import TypeAdapter
 from standardwebhooks import Webhook
 
-from tools.fake_dodo import DECLINE_CODES, TEST_WEBHOOK_SECRET, FakeDodo, http_webhook
+from tools.fake_dodo.declines import DECLINE_CODES
+from tools.fake_dodo.server import FakeDodo
+from tools.fake_dodo.store import TEST_WEBHOOK_SECRET
+from tools.fake_dodo.webhooks import http_webhook
 
 PRODUCT = "pdt_usage"
 # The `data` fields of real deliveries: samples of payment.failed and subscription.active (2025-08).

@@ -1,4 +1,4 @@
-"""tools/fake_stripe.py through the real `stripe` SDK: shapes, idempotency, lifecycle, events, delivery."""
+"""tools/fake_stripe through the real `stripe` SDK: shapes, idempotency, lifecycle, events, delivery."""
 
 from __future__ import annotations
 
@@ -19,7 +19,9 @@ from billing.providers.stripe.events import ROUTES, parse_event, subscription_sn
 from billing.providers.stripe.signature import verify
 from tests.stripe_types import fake_stripe_problems
 from tests.support import stripe_event
-from tools.fake_stripe import FakeStripe, parse_form, signing_webhook
+from tools.fake_stripe.request_params import parse_form
+from tools.fake_stripe.server import FakeStripe
+from tools.fake_stripe.webhooks import signing_webhook
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
 T0 = int(START.timestamp())

@@ -31,7 +31,7 @@ from dodopayments.types import UnwrapWebhookEvent
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from tests.support import EVENTS
-from tools.fake_dodo import FakeDodo
+from tools.fake_dodo.server import FakeDodo
 
 PRODUCT = "pdt_usage"
 # Each route of the fake, as FakeDodo.routes names it, and the SDK method that calls it.

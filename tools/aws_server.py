@@ -21,7 +21,7 @@ from typing import Any
 
 from moto.server import ThreadedMotoServer
 
-from tools import local_aws, template
+from tools import moto_stack, template
 
 DEFAULT_WEBHOOK_SECRET = "whsec_local_dev_secret"  # noqa: S105 (public, only ever used locally)
 # Standard Webhooks secrets are base64: this one is base64 of "local dodo webhook secret".
@@ -42,7 +42,7 @@ def start_moto(host: str, port: int) -> tuple[ThreadedMotoServer, str]:
     """A moto server on host:port (0 = any free port) with empty backends; returns it and its URL."""
     # One line per AWS call (and per scheduler poll) would drown the useful output.
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    local_aws.serialize_requests()
+    moto_stack.serialize_requests()
     server = ThreadedMotoServer(ip_address=host, port=port, verbose=False)
     server.start()
     bound_host, bound_port = server.get_host_and_port()
@@ -71,9 +71,9 @@ def provision(
     api_key: str | None,
     dodo_webhook_secret: str = DEFAULT_DODO_WEBHOOK_SECRET,
     dodo_api_key: str | None = None,
-) -> local_aws.BusObserver:
+) -> moto_stack.BusObserver:
     """Resources of the template, both providers' secrets, and an observer on the buses."""
-    local_aws.provision()
+    moto_stack.provision()
     for name, webhook, key in (
         (stripe_secret_name(), webhook_secret, api_key),
         (dodo_secret_name(), dodo_webhook_secret, dodo_api_key),
@@ -81,8 +81,8 @@ def provision(
         secret: dict[str, Any] = {"webhook_secrets": [webhook]}
         if key:
             secret["api_key"] = key
-        local_aws.put_secret(name, secret)
-    return local_aws.BusObserver.attach()
+        moto_stack.put_secret(name, secret)
+    return moto_stack.BusObserver.attach()
 
 
 def stop_on_sigterm() -> None:
@@ -107,7 +107,7 @@ def sam_env_vars(endpoint_url: str) -> dict[str, dict[str, str]]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m tools.aws_local", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m tools.aws_server", description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, default=5005, help="moto server port (default 5005)")
     parser.add_argument(
         "--bind",

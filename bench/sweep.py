@@ -150,7 +150,7 @@ from billing.adapters.store.activity import activity_partition  # noqa: E402
 from billing.adapters.store.markers import Marker  # noqa: E402
 from billing.adapters.store.table import ActivityItem, SweepCursorItem, account_key, sweep_key  # noqa: E402
 from billing.config import get_settings  # noqa: E402
-from billing.core import clock, dormancy, lifecycle  # noqa: E402
+from billing.core import clock, dormancy, entitlements  # noqa: E402
 from billing.core.model import AccountState, SubscriptionRecord, SubscriptionSnapshot  # noqa: E402
 from functions.dormancy_sweep import app as dormancy_sweep  # noqa: E402
 from tools import moto_stack  # noqa: E402
@@ -225,7 +225,7 @@ def paying_account(number: int) -> AccountState:
         subscriptions={snapshot.subscription_id: record},
         updated_at=SWEEP_AT - 15 * DAY,
     )
-    return replace(state, entitlement=lifecycle.entitlement(state, SWEEP_AT, get_settings().access_policy))
+    return replace(state, entitlement=entitlements.entitlement(state, SWEEP_AT, get_settings().access_policy))
 
 
 def activity_item(account: str, last_active_at: int) -> dict[str, Any]:

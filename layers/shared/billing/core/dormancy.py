@@ -12,8 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
 from billing.core.clock import iso
-from billing.core.entitlements import AccessPolicy, plan_of
-from billing.core.lifecycle import account_entitlement
+from billing.core.entitlements import AccessPolicy, account_entitlement, plan_of
 from billing.core.model import AccountState, DormancyRecord, Effect, SubscriptionSnapshot
 from billing.core.vocabulary import DomainEvent, EffectKind
 

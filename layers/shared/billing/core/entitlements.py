@@ -22,7 +22,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from billing.core.catalog import PlanCatalog
-from billing.core.model import ENDED_STATUSES, LIVE_STATUSES, Entitlement, SubscriptionSnapshot
+from billing.core.model import ENDED_STATUSES, LIVE_STATUSES, AccountState, Entitlement, SubscriptionSnapshot
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,3 +112,24 @@ def primary_subscription(
     if best is None:
         return NO_SUBSCRIPTION, None
     return best[1], best[2]
+
+
+def account_entitlement(
+    state: AccountState, now: int, policy: AccessPolicy
+) -> tuple[Entitlement, SubscriptionSnapshot | None]:
+    """The account's entitlement and the subscription behind it; a free plan chosen locally gives
+    access whenever no subscription does."""
+    chosen, sub = primary_subscription((r.snapshot for r in state.subscriptions.values()), now, policy)
+    if not chosen.access and state.free_plan:
+        return Entitlement(plan=state.free_plan, status="free", access=True, reason="free_plan"), sub
+    return chosen, sub
+
+
+def entitlement(state: AccountState, now: int, policy: AccessPolicy) -> Entitlement:
+    return account_entitlement(state, now, policy)[0]
+
+
+def published(state: AccountState, now: int, policy: AccessPolicy) -> Entitlement:
+    """The entitlement subscribers last heard of: a change that time made since (a grace period
+    ran out) is announced with the next event of the account."""
+    return state.entitlement if state.entitlement is not None else entitlement(state, now, policy)

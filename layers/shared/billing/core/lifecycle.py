@@ -13,7 +13,7 @@ from enum import StrEnum
 
 from billing.core.clock import iso
 from billing.core.duplicates import DuplicatePolicy, duplicate_of, resolution
-from billing.core.entitlements import AccessPolicy, plan_of, primary_subscription
+from billing.core.entitlements import AccessPolicy, entitlement, plan_of, published
 from billing.core.model import (
     ENDED_STATUSES,
     LIVE_STATUSES,
@@ -84,27 +84,6 @@ class Cause:
     observed_at: int
     announces_trial_end: bool = False  # the provider's own "trial ends soon" event
     prior_pause: PriorPause | None = None  # the event's own account of pause_collection before it
-
-
-def account_entitlement(
-    state: AccountState, now: int, policy: AccessPolicy
-) -> tuple[Entitlement, SubscriptionSnapshot | None]:
-    """The account's entitlement and the subscription behind it; a free plan chosen locally gives
-    access whenever no subscription does."""
-    chosen, sub = primary_subscription((r.snapshot for r in state.subscriptions.values()), now, policy)
-    if not chosen.access and state.free_plan:
-        return Entitlement(plan=state.free_plan, status="free", access=True, reason="free_plan"), sub
-    return chosen, sub
-
-
-def entitlement(state: AccountState, now: int, policy: AccessPolicy) -> Entitlement:
-    return account_entitlement(state, now, policy)[0]
-
-
-def published(state: AccountState, now: int, policy: AccessPolicy) -> Entitlement:
-    """The entitlement subscribers last heard of: a change that time made since (a grace period
-    ran out) is announced with the next event of the account."""
-    return state.entitlement if state.entitlement is not None else entitlement(state, now, policy)
 
 
 def settle_tie(current: SubscriptionSnapshot, incoming: SubscriptionSnapshot) -> bool:

@@ -8,8 +8,8 @@ from billing.adapters.store.accounts import load_account
 from billing.config import get_settings
 from billing.core import clock
 from billing.core.clock import iso
+from billing.core.entitlements import account_entitlement
 from billing.core.errors import NotFound
-from billing.core.lifecycle import account_entitlement
 from billing.core.model import DormancyRecord
 
 

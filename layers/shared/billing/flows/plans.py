@@ -12,8 +12,8 @@ from typing import Any
 from billing.adapters.store.accounts import load_account
 from billing.config import Settings, get_settings
 from billing.core import clock
+from billing.core.entitlements import account_entitlement
 from billing.core.errors import BadRequest, Conflict
-from billing.core.lifecycle import account_entitlement
 from billing.core.model import (
     LIVE_STATUSES,
     AccountState,

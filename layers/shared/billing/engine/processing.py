@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import replace
+from functools import partial
 
 from aws_lambda_powertools import Logger
 
@@ -88,8 +89,14 @@ def _transition(
     fetch: SubscriptionFetcher | None,
 ) -> Transition:
     settings = get_settings()
-    policy, notices, now = settings.access_policy, settings.notice_policy, clock.timestamp()
-    duplicates = settings.duplicate_resolution
+    policy, now = settings.access_policy, clock.timestamp()
+    observe = partial(
+        observe_subscription,
+        now=now,
+        policy=policy,
+        notices=settings.notice_policy,
+        duplicates=settings.duplicate_resolution,
+    )
     cause = Cause(
         delivery.event_id,
         delivery.event_type,
@@ -103,42 +110,15 @@ def _transition(
     if isinstance(observation, CheckoutSnapshot):
         return observe_checkout(state, observation, cause, now, policy)
     if isinstance(observation, SubscriptionSnapshot):
-        transition = observe_subscription(
-            state,
-            observation,
-            cause,
-            now,
-            policy,
-            notices=notices,
-            duplicates=duplicates,
-            current_state=delivery.current_state,
-        )
+        transition = observe(state, observation, cause, current_state=delivery.current_state)
         if transition.outcome is not Outcome.TIE:
             return transition
         if fetch is not None:
             logger.info("same-second tie settled by re-fetch", subscription_id=observation.subscription_id)
-            return observe_subscription(
-                state,
-                fetch(observation.subscription_id),
-                refetched,
-                now,
-                policy,
-                notices=notices,
-                duplicates=duplicates,
-                current_state=True,
-            )
+            return observe(state, fetch(observation.subscription_id), refetched, current_state=True)
         current = state.subscriptions[observation.subscription_id].snapshot
         if settle_tie(current, observation):
-            return observe_subscription(
-                state,
-                observation,
-                cause,
-                now,
-                policy,
-                notices=notices,
-                duplicates=duplicates,
-                current_state=True,
-            )
+            return observe(state, observation, cause, current_state=True)
         return replace(transition, outcome=Outcome.STALE)
     transition = observe_invoice(state, observation, cause, now, policy)
     if (
@@ -149,15 +129,7 @@ def _transition(
         logger.info(
             "invoice for an unseen subscription: re-fetching it", subscription_id=observation.subscription_id
         )
-        fetched = observe_subscription(
-            state,
-            fetch(observation.subscription_id),
-            refetched,
-            now,
-            policy,
-            notices=notices,
-            duplicates=duplicates,
-        )
+        fetched = observe(state, fetch(observation.subscription_id), refetched)
         invoiced = observe_invoice(fetched.state, observation, cause, now, policy)
         return replace(
             invoiced, before=fetched.before, after=fetched.after, effects=fetched.effects + invoiced.effects

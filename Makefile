@@ -76,10 +76,11 @@ aws-local: venv ## run the embedded AWS alone (moto server on $(AWS_LOCAL_PORT),
 screenshots: venv browser ## regenerate the console screenshots in docs/console/
 	UPDATE_SCREENSHOTS=1 $(BIN)/pytest tests/browser
 
-bench: venv ## print DynamoDB requests per event, warm latency, cold start, the dormancy sweep's reads, and every flow's costs
+bench: venv ## print DynamoDB requests per event, warm latency, cold start, the dormancy sweep's reads, every flow's costs, one webhook's walk through the code
 	$(BIN)/python -m bench.bench
 	$(BIN)/python -m bench.sweep
 	$(BIN)/python -m bench.flows
+	$(BIN)/python -m bench.walk
 
 soak: venv ## a bounded load through the local server on loopback (SECONDS=60): events/s, p99, errors, memory
 	$(BIN)/python -m bench.soak --seconds $(or $(SECONDS),60)

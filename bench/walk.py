@@ -10,8 +10,10 @@ hard to follow).
 
 from __future__ import annotations
 
+import io
 import json
 import sys
+from contextlib import redirect_stdout
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -68,6 +70,14 @@ class Walk:
             self.tracing = False
 
 
+def _layer(file: str) -> str:
+    """`functions`, or the layer's folder (`core`, `engine`, ...; `config` for billing/config.py)."""
+    parts = Path(file).parts
+    if parts[0] != "layers":
+        return parts[0]
+    return parts[3] if len(parts) > 4 else Path(parts[3]).stem
+
+
 def deliver(path: Path, walk: Walk | None = None) -> None:
     payload = json.loads(path.read_text())
     signed_at = int(payload["created"]) + 5
@@ -83,10 +93,11 @@ def main() -> None:
     from moto import mock_aws
 
     walk = Walk()  # its botocore hook before any client exists
-    with mock_aws():
+    with mock_aws(), redirect_stdout(io.StringIO()):  # Powertools metrics print EMF lines to stdout
         provision()
         deliver(WARM_UP_EVENT)
         deliver(COLD_START_EVENT, walk)
+    print("Walk of a Stripe body: customer.subscription.created, handler to first DynamoDB write\n")
     seen: set[str] = set()
     back_into = 0
     previous = None
@@ -96,6 +107,9 @@ def main() -> None:
         print(f"{number:3} {'<-' if returned else '  '} {step.file}: {step.function}")
         seen.add(step.file)
         previous = step.file
+    layers = [_layer(step.file) for step in walk.steps]
+    path = [layer for number, layer in enumerate(layers) if number == 0 or layer != layers[number - 1]]
+    print("\nBy folder: " + " > ".join(path))
     files = {s.file for s in walk.steps} - {"(botocore)"}
     print(f"\n{len(walk.steps)} steps across {len(files)} files, {back_into} back into a file already left")
 

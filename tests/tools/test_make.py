@@ -52,7 +52,8 @@ def test_make_bench_prints_every_benchmark() -> None:
     done = run(["make", "bench"], timeout=900)
 
     assert done.returncode == 0, done.stdout[-4000:]
-    for heading in ("Billing webhooks bench", "Dormancy sweep bench", "Every flow: AWS requests"):
+    for heading in ("Billing webhooks bench", "Dormancy sweep bench", "Every flow: AWS requests", "Walk of"):
         assert heading in done.stdout
+    assert re.search(r"^\d+ steps across \d+ files, \d+ back into a file already left$", done.stdout, re.M)
     compared = re.search(r"^DynamoDB requests per event, warm run +([0-9.]+) ", done.stdout, re.M)
     assert compared is not None and float(compared.group(1)) > 0

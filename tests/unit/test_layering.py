@@ -36,6 +36,15 @@ def test_every_layer_folder_has_rules() -> None:
         ("core/notices.py", "from billing import config", "core may not import config"),
         ("adapters/bus.py", "from billing.flows import webhooks", "adapters may not import flows"),
         ("adapters/mail.py", "from billing.engine import processing", "adapters may not import engine"),
+        ("edge/answers.py", "from billing.flows import accounts", "edge may not import flows"),
+        ("core/clock.py", "from ..adapters import bus", "core may not import adapters"),
+        (
+            "core/wire.py",
+            "importlib.import_module('boto3')",
+            "the core imports only the standard library and pydantic",
+        ),
+        ("adapters/bus.py", "__import__('billing.flows.webhooks')", "adapters may not import flows"),
+        ("core/model.py", "importlib.import_module(name)", "an import the contract cannot read"),
     ],
 )
 def test_a_planted_violation_fails_the_check(tmp_path: Path, module: str, planted: str, rule: str) -> None:

@@ -58,3 +58,12 @@ class RetryLater(BillingError):
 
     status = 503
     reason = "retry_later"
+
+
+class StorageUnavailable(RetryLater):
+    """The table could not be read or written; nothing was committed."""
+
+    reason = "storage_error"
+
+    def __init__(self) -> None:
+        super().__init__("storage unavailable")

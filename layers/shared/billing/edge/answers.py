@@ -15,7 +15,7 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
     IdempotencyPersistenceLayerError,
 )
 
-from billing.core.errors import BillingError, InProgress, NotFound, RetryLater
+from billing.core.errors import BillingError, InProgress, NotFound, StorageUnavailable
 from billing.edge.requests import refusal
 
 logger = Logger(child=True)
@@ -54,7 +54,7 @@ def register_error_handlers(app: APIGatewayRestResolver, metrics: Metrics) -> No
 
     @app.exception_handler(IdempotencyPersistenceLayerError)
     def idempotency_store_down(exc: Exception) -> Response[str]:
-        return refuse(RetryLater("storage unavailable", reason="storage_error"))
+        return refuse(StorageUnavailable())
 
     @app.exception_handler(Exception)
     def unexpected(exc: Exception) -> Response[str]:

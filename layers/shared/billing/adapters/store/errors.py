@@ -10,7 +10,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from pynamodb.exceptions import CancellationReason, PynamoDBException, TransactWriteError
 
 from billing.adapters.store.table import BillingItem
-from billing.core.errors import RetryLater
+from billing.core.errors import StorageUnavailable
 
 CONDITION_FAILED = "ConditionalCheckFailed"
 # A transaction cancelled by these reasons was refused, not failed: the caller decides what it means.
@@ -49,7 +49,7 @@ def storage_errors() -> Iterator[None]:
         refused = _refusal(exc)
         if refused is not None:
             raise ConditionFailed(refused) from exc
-        raise RetryLater("storage unavailable", reason="storage_error") from exc
+        raise StorageUnavailable from exc
 
 
 def _refusal(exc: Exception) -> list[CancellationReason | None] | None:

@@ -16,8 +16,8 @@ from billing.adapters.store.accounts import StaleWrite, load_account
 from billing.adapters.store.lookups import CustomerMapping, account_of_event, customer_account
 from billing.config import get_settings
 from billing.core import charges, clock
+from billing.core.announcements import Cause
 from billing.core.lifecycle import (
-    Cause,
     Outcome,
     Transition,
     choose_local_plan,
@@ -185,22 +185,25 @@ def _process_customer(
     if account_id is None:
         return Result("ignored")
     mapping = CustomerMapping(replace(customer, account_id=account_id), account_id, delivery.created)
-    while True:
-        try:
-            return commit_with_retry(delivery, account_id, _customer_plan(mapping))
-        except StaleWrite as stale:
-            # Two events of one second (customer.created, then the card saved at signup): settled
-            # by the customer as the provider has it now, else by which one is further along.
-            if mapping.current_state or stale.stored_at != delivery.created:
-                return Result("stale", account_id)
-            if fetch is not None:
-                logger.info("same-second customer tie settled by re-fetch")
-                settled = replace(fetch(customer.customer_id), account_id=account_id)
-            elif settle_customer_tie(load_account(account_id).customer_has_payment_method, mapping.customer):
-                settled = mapping.customer
-            else:
-                return Result("stale", account_id)
-            mapping = CustomerMapping(settled, account_id, max(delivery.created, clock.timestamp()), True)
+    try:
+        return commit_with_retry(delivery, account_id, _customer_plan(mapping))
+    except StaleWrite as stale:
+        if stale.stored_at != delivery.created:
+            return Result("stale", account_id)
+    # Two events of one second (customer.created, then the card saved at signup): settled by the
+    # customer as the provider has it now, else by which one is further along.
+    if fetch is not None:
+        logger.info("same-second customer tie settled by re-fetch")
+        settled = replace(fetch(customer.customer_id), account_id=account_id)
+    elif settle_customer_tie(load_account(account_id).customer_has_payment_method, mapping.customer):
+        settled = mapping.customer
+    else:
+        return Result("stale", account_id)
+    current = CustomerMapping(settled, account_id, max(delivery.created, clock.timestamp()), True)
+    try:
+        return commit_with_retry(delivery, account_id, _customer_plan(current))
+    except StaleWrite:
+        return Result("stale", account_id)
 
 
 def _customer_plan(mapping: CustomerMapping) -> Plan:

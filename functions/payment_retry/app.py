@@ -5,7 +5,7 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from billing.edge.requests import RetryInput, parse_input
+from billing.edge.schedule_inputs import retry_input
 from billing.flows import charges
 
 logger = Logger()
@@ -17,7 +17,7 @@ metrics = Metrics()
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
-    request = parse_input(RetryInput, event)
+    request = retry_input(event)
     if request is None:
         logger.error("not a charge retry: dropped")
         metrics.add_metric(name="ChargeRetries_rejected", unit=MetricUnit.Count, value=1)

@@ -8,7 +8,7 @@ import contextlib
 import json
 import re
 from collections.abc import Mapping, Sequence
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, Literal
 
 import pydantic_core
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver
@@ -20,14 +20,12 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    ValidationError,
     model_validator,
 )
 
 from billing.core.errors import BadRequest
 from billing.core.wire import MAX_ID_BYTES, is_bounded_id, is_bounded_time
 
-Body = TypeVar("Body", bound=BaseModel)
 JSON = "application/json"
 EMAIL, DONE, BACK = "ada@example.com", "https://app.example.com/ok", "https://app.example.com/no"  # examples
 
@@ -170,29 +168,3 @@ class ChargeBody(BaseModel):
     idempotency_key: str = Field(
         min_length=1, max_length=255, pattern=r"^[\x21-\x7e]+$", examples=["order-1"]
     )
-
-
-class RetryInput(BaseModel):
-    """What a charge-retry schedule passes to its target, or a check of an unanswered charge call
-    (`check`, for any attempt, the first one included)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    account_id: AccountId
-    charge_key: str = Field(min_length=1, max_length=255)
-    attempt: int = Field(ge=0, le=20)
-    check: bool = False
-
-    @model_validator(mode="after")
-    def _retries_start_at_one(self) -> RetryInput:
-        if self.attempt == 0 and not self.check:
-            raise ValueError("attempt 0 is the app's own request, never a scheduled retry")
-        return self
-
-
-def parse_input(model: type[Body], data: object) -> Body | None:
-    """A scheduler input, or None when it is not one (dropped: retrying it would not help)."""
-    try:
-        return model.model_validate(data)
-    except ValidationError:
-        return None

@@ -1,0 +1,33 @@
+"""What the payment-retry schedules hand their target, validated before anything is read."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from billing.edge.requests import AccountId
+
+
+class RetryInput(BaseModel):
+    """What a charge-retry schedule passes to its target, or a check of an unanswered charge call
+    (`check`, for any attempt, the first one included)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    account_id: AccountId
+    charge_key: str = Field(min_length=1, max_length=255)
+    attempt: int = Field(ge=0, le=20)
+    check: bool = False
+
+    @model_validator(mode="after")
+    def _retries_start_at_one(self) -> RetryInput:
+        if self.attempt == 0 and not self.check:
+            raise ValueError("attempt 0 is the app's own request, never a scheduled retry")
+        return self
+
+
+def retry_input(event: object) -> RetryInput | None:
+    """The schedule's input, or None when it is not one (dropped: retrying it would not help)."""
+    try:
+        return RetryInput.model_validate(event)
+    except ValidationError:
+        return None

@@ -90,16 +90,12 @@ def choose_plan(account_id: PathAccountId, body: Annotated[PlanRequest, Body()])
 def open_checkout_session(
     account_id: PathAccountId, body: Annotated[CheckoutRequest, Body()]
 ) -> Response[str]:
-    if body.mode == "on_demand":
-        mandate = charges.open_mandate(account_id, body.plan or "", body.success_url, None)
-        metrics.add_metric(name="MandateCheckoutsOpened", unit=MetricUnit.Count, value=1)
-        return json_response(200, {**mandate, "provider": "dodo"})
-    session = checkout.open_session(account_id, **body.model_dump())
-    metrics.add_metric(
-        name="CheckoutSessionsReused" if session["reused"] else "CheckoutSessionsOpened",
-        unit=MetricUnit.Count,
-        value=1,
-    )
+    session = checkout.open_checkout(account_id, **body.model_dump())
+    if session.get("provider") == "dodo":
+        opened = "MandateCheckoutsOpened"
+    else:
+        opened = "CheckoutSessionsReused" if session["reused"] else "CheckoutSessionsOpened"
+    metrics.add_metric(name=opened, unit=MetricUnit.Count, value=1)
     return json_response(200, session)
 
 

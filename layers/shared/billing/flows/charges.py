@@ -221,7 +221,7 @@ def _request_delivery(kind: str) -> commits.Delivery:
     return commits.Delivery(dodo.PROVIDER, f"{kind}:{uuid.uuid4().hex}", kind, clock.timestamp())
 
 
-def open_mandate(account_id: str, plan: str, return_url: str, email: str | None) -> dict[str, Any]:
+def open_mandate(account_id: str, plan: str, return_url: str) -> dict[str, Any]:
     """A Dodo checkout that authorises a card for on-demand charges of the plan's product."""
     settings = get_settings()
     entry = settings.plan_catalog.root.get(plan)
@@ -229,6 +229,5 @@ def open_mandate(account_id: str, plan: str, return_url: str, email: str | None)
         raise BadRequest(f"unknown plan {plan!r}", reason="unknown_plan")
     if not entry.dodo_products:
         raise BadRequest(f"plan {plan!r} has no Dodo product", reason="plan_not_billable")
-    return dodo_api.client_for(settings).mandate_checkout(
-        account_id, entry.dodo_products[0], return_url, email
-    )
+    mandate = dodo_api.client_for(settings).mandate_checkout(account_id, entry.dodo_products[0], return_url)
+    return {**mandate, "provider": "dodo"}

@@ -14,10 +14,23 @@ from billing.core import clock
 from billing.core.clock import iso
 from billing.core.errors import Conflict
 from billing.core.model import LIVE_STATUSES, CheckoutRecord
+from billing.flows import charges
 from billing.flows.plans import ensure_customer, plan_price
 from billing.providers.stripe import api as stripe_api
 
 STILL_USABLE_SECONDS = 60  # a session this close to expiry is not handed out again
+
+
+def open_checkout(
+    account_id: str, *, plan: str | None, price: str | None, success_url: str, cancel_url: str, mode: str
+) -> dict[str, Any]:
+    """POST /accounts/{id}/checkout-sessions: a Dodo mandate checkout for on-demand charges
+    (`mode` on_demand), else a Stripe Checkout Session (`open_session`)."""
+    if mode == "on_demand":
+        return charges.open_mandate(account_id, plan or "", success_url)
+    return open_session(
+        account_id, plan=plan, price=price, success_url=success_url, cancel_url=cancel_url, mode=mode
+    )
 
 
 def open_session(

@@ -149,9 +149,7 @@ class DodoApi:
             subscription_id, next_billing_date=datetime.fromtimestamp(next_billing_at, UTC)
         )
 
-    def mandate_checkout(
-        self, account_id: str, product_id: str, return_url: str, email: str | None
-    ) -> dict[str, Any]:
+    def mandate_checkout(self, account_id: str, product_id: str, return_url: str) -> dict[str, Any]:
         """A checkout session that only authorises the card (a mandate) for on-demand charges."""
         options: dict[str, Any] = {
             "product_cart": [{"product_id": product_id, "quantity": 1}],
@@ -159,8 +157,6 @@ class DodoApi:
             "metadata": {"account_id": account_id},
             "return_url": return_url,
         }
-        if email:
-            options["customer"] = {"email": email}
         found = self._call(self._client.checkout_sessions.create, **options)
         return {"id": found.session_id, "url": found.checkout_url}
 

@@ -37,8 +37,6 @@ from billing.providers.calls import take_dormancy_action
 
 logger = Logger(child=True)
 
-STEPS = ("warning", "action")
-
 
 @dataclass
 class SweepReport:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from pynamodb.connection import Connection
 from pynamodb.transactions import TransactWrite
 
 from billing.adapters.store.activity import activity_of
@@ -25,6 +24,7 @@ from billing.adapters.store.table import (
     account_key,
     as_map,
     subscription_key,
+    table_connection,
 )
 from billing.core.model import (
     AccountState,
@@ -129,7 +129,7 @@ def commit(
     closed_checkouts = [price_id for price_id in before.checkouts if price_id not in after.checkouts]
     removed_charges = [charge_key for charge_key in before.charges if charge_key not in after.charges]
     try:
-        with storage_errors(), TransactWrite(connection=_connection()) as transaction:
+        with storage_errors(), TransactWrite(connection=table_connection()) as transaction:
             for index, (item, condition) in enumerate(items):
                 # The stored marker (first) and customer (last) come back with a failure: no extra read.
                 returned = index in (0, len(items) - 1)
@@ -150,10 +150,6 @@ def commit(
                 customer.customer.customer_id, observed_at_of(stored) if stored else None
             ) from failed
         raise ConcurrentUpdate(account_id) from failed
-
-
-def _connection() -> Connection:
-    return BillingItem._get_connection().connection
 
 
 def _account_item(state: AccountState) -> AccountItem:

@@ -32,7 +32,7 @@ from pynamodb.attributes import (
     UnicodeAttribute,
     VersionAttribute,
 )
-from pynamodb.connection import TableConnection
+from pynamodb.connection import Connection, TableConnection
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
@@ -64,6 +64,11 @@ class BillingItem(Model):
         # PynamoDB caches a connection (a botocore session and client) per model class; every
         # item type of the one table shares the base class's instead.
         return Model._get_connection.__func__(BillingItem)  # type: ignore[attr-defined, no-any-return]
+
+
+def table_connection() -> Connection:
+    """The connection every item type shares, for a transaction across them."""
+    return BillingItem._get_connection().connection
 
 
 def forget_connection() -> None:

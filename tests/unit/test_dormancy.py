@@ -10,10 +10,11 @@ from datetime import date, timedelta
 from hypothesis import given
 from hypothesis import strategies as st
 
+from billing.core.announcements import Cause, pause_change
 from billing.core.catalog import PlanCatalog
 from billing.core.dormancy import days_to_sweep, paying_subscription, undo_call
 from billing.core.entitlements import AccessPolicy
-from billing.core.lifecycle import Cause, observe_subscription, pause_change
+from billing.core.lifecycle import observe_subscription
 from billing.core.model import (
     AccountState,
     DormancyRecord,

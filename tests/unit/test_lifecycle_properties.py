@@ -6,8 +6,9 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from billing.core.announcements import Cause
 from billing.core.entitlements import AccessPolicy, entitlement
-from billing.core.lifecycle import Cause, Outcome, observe_invoice, observe_subscription
+from billing.core.lifecycle import Outcome, observe_invoice, observe_subscription
 from billing.core.model import AccountState, InvoiceSnapshot, PauseCollection, SubscriptionSnapshot
 
 NOW = 1_780_000_000

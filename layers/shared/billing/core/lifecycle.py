@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from enum import StrEnum
 
-from billing.core.clock import iso
+from billing.core.announcements import Cause, access_changed, cause_detail, pause_changed
 from billing.core.duplicates import DuplicatePolicy, duplicate_of, resolution
 from billing.core.entitlements import AccessPolicy, entitlement, plan_of, published
 from billing.core.model import (
@@ -24,19 +24,12 @@ from billing.core.model import (
     Entitlement,
     InvoiceSnapshot,
     LocalPlanChoice,
-    PauseCollection,
-    PriorPause,
     SubscriptionRecord,
     SubscriptionSnapshot,
 )
 from billing.core.notices import STRIPE_LEAD, NoticePolicy, notice_effects, plan_schedules, why_not_due
 from billing.core.vocabulary import DomainEvent, EffectKind
 
-PAUSE_EVENTS = {
-    "started": DomainEvent.COLLECTION_PAUSED,
-    "changed": DomainEvent.COLLECTION_PAUSE_CHANGED,
-    "ended": DomainEvent.COLLECTION_RESUMED,
-}
 INVOICE_EVENTS = {
     "paid": DomainEvent.PAYMENT_SUCCEEDED,
     "payment_failed": DomainEvent.PAYMENT_FAILED,
@@ -75,15 +68,6 @@ class Transition:
     @property
     def writes(self) -> bool:
         return self.outcome is Outcome.APPLIED
-
-
-@dataclass(frozen=True, slots=True)
-class Cause:
-    event_id: str
-    event_type: str
-    observed_at: int
-    announces_trial_end: bool = False  # the provider's own "trial ends soon" event
-    prior_pause: PriorPause | None = None  # the event's own account of pause_collection before it
 
 
 def settle_tie(current: SubscriptionSnapshot, incoming: SubscriptionSnapshot) -> bool:
@@ -149,8 +133,8 @@ def observe_subscription(
     )
     after = entitlement(new_state, now, policy)
     new_state = replace(new_state, entitlement=after)
-    effects = _access_changed(state.account_id, snapshot.provider, before, after, cause)
-    effects += _pause_changed(state.account_id, current.snapshot if current else None, snapshot, cause)
+    effects = access_changed(state.account_id, snapshot.provider, before, after, cause)
+    effects += pause_changed(state.account_id, current.snapshot if current else None, snapshot, cause)
     found = duplicate_of(new_state, snapshot) if current is None else None
     if found is not None:
         effects += resolution(duplicates, state.account_id, *found, cause.event_id)
@@ -188,7 +172,7 @@ def observe_checkout(
     )
     after = entitlement(new_state, now, policy)
     new_state = replace(new_state, entitlement=after)
-    effects = _access_changed(state.account_id, checkout.provider, before, after, cause)
+    effects = access_changed(state.account_id, checkout.provider, before, after, cause)
     if checkout.mode == "setup" and checkout.status == "complete" and checkout.price_id:
         effects += _subscribe_after_setup(new_state, checkout)
     return Transition(Outcome.APPLIED, new_state, before, after, effects)
@@ -225,7 +209,7 @@ def choose_local_plan(
     new_state = replace(state, free_plan=choice.plan, updated_at=now)
     after = entitlement(new_state, now, policy)
     new_state = replace(new_state, entitlement=after)
-    effects = _access_changed(state.account_id, state.provider or "local", before, after, cause)
+    effects = access_changed(state.account_id, state.provider or "local", before, after, cause)
     return Transition(Outcome.APPLIED, new_state, before, after, effects)
 
 
@@ -267,87 +251,11 @@ def observe_invoice(
                     "attempt_count": invoice.attempt_count,
                     "next_payment_attempt": invoice.next_payment_attempt,
                     "hosted_invoice_url": invoice.hosted_invoice_url,
-                    "cause": _cause(cause),
+                    "cause": cause_detail(cause),
                 },
             ),
         )
     after = entitlement(new_state, now, policy)
     new_state = replace(new_state, entitlement=after)
-    effects = _access_changed(state.account_id, record.snapshot.provider, before, after, cause) + effects
+    effects = access_changed(state.account_id, record.snapshot.provider, before, after, cause) + effects
     return Transition(Outcome.APPLIED, new_state, before, after, effects)
-
-
-def pause_change(before: PauseCollection | None, after: PauseCollection | None) -> str | None:
-    if before == after:
-        return None
-    if before is None:
-        return "started"
-    return "ended" if after is None else "changed"
-
-
-def _pause_changed(
-    account_id: str, stored: SubscriptionSnapshot | None, snapshot: SubscriptionSnapshot, cause: Cause
-) -> tuple[Effect, ...]:
-    """Collection paused, its terms changed, or resumed, whoever did it (the dormancy sweep, the
-    dashboard, Stripe at `resumes_at`). Judged against the stored snapshot, which order safety
-    keeps current; the event's own `previous_attributes` only for a subscription seen first now."""
-    if stored is not None:
-        before = stored.pause_collection
-    elif cause.prior_pause is not None:
-        before = cause.prior_pause.value
-    else:
-        return ()
-    change = pause_change(before, snapshot.pause_collection)
-    if change is None:
-        return ()
-    detail_type = PAUSE_EVENTS[change]
-    return (
-        Effect(
-            kind=EffectKind.BUS,
-            key=f"{cause.event_id}:{detail_type}",
-            detail_type=detail_type,
-            detail={
-                "account_id": account_id,
-                "provider": snapshot.provider,
-                "subscription_id": snapshot.subscription_id,
-                "pause_collection": _pause(snapshot.pause_collection),
-                "previous": _pause(before),
-                "cause": _cause(cause),
-            },
-        ),
-    )
-
-
-def _pause(pause: PauseCollection | None) -> dict[str, object] | None:
-    if pause is None:
-        return None
-    return {"behavior": pause.behavior, "resumes_at": iso(pause.resumes_at)}
-
-
-def _access_changed(
-    account_id: str, provider: str, before: Entitlement, after: Entitlement, cause: Cause
-) -> tuple[Effect, ...]:
-    if before.summary() == after.summary():
-        return ()
-    return (
-        Effect(
-            kind=EffectKind.BUS,
-            key=f"{cause.event_id}:{DomainEvent.ACCESS_CHANGED}",
-            detail_type=DomainEvent.ACCESS_CHANGED,
-            detail={
-                "account_id": account_id,
-                "provider": provider,
-                "subscription_id": after.subscription_id or before.subscription_id,
-                "old": before.summary(),
-                "new": after.summary(),
-                "reason": after.reason,
-                "message": after.message,
-                "next_action": after.next_action,
-                "cause": _cause(cause),
-            },
-        ),
-    )
-
-
-def _cause(cause: Cause) -> dict[str, object]:
-    return {"event_id": cause.event_id, "event_type": cause.event_type, "observed_at": cause.observed_at}

@@ -36,7 +36,6 @@ DELIVERY_PATH = re.compile(r"^/_local/api/deliveries/(\d+)$")
 PROVIDERS = ("stripe", "dodo")
 DELIVERIES_KEPT = 500
 ENTITLEMENT_FIELDS = ("plan", "status", "access", "reason")
-ACCESS_CHANGED = "Account Access Changed"
 OLDER_BY = timedelta(hours=1)
 
 REDACTED = "[redacted]"
@@ -193,6 +192,7 @@ class Console:
     def _account(self, query: str) -> Answer:
         from billing.adapters.store.accounts import load_account
         from billing.core.charges import view as charge_view
+        from billing.core.vocabulary import DomainEvent
 
         resolved = resolve_account(query) if query else None
         if resolved is None:
@@ -202,7 +202,8 @@ class Console:
         history = [
             {"time": event["time"], **event["detail"]}
             for event in self._server.events()
-            if event["detail_type"] == ACCESS_CHANGED and event["detail"].get("account_id") == account_id
+            if event["detail_type"] == DomainEvent.ACCESS_CHANGED
+            and event["detail"].get("account_id") == account_id
         ]
         checkouts = [
             {
@@ -300,38 +301,26 @@ def _older(last: SentEvent) -> SentEvent:
 
 
 def account_of(provider: str, event: dict[str, Any]) -> str | None:
-    """The account a delivery concerns, found as the handlers find it: `metadata.account_id`, else
-    the account holding the subscription, else the stored customer mapping, else the customer id."""
-    from billing.adapters.store.lookups import customer_account, subscription_account
-    from billing.core.errors import RetryLater
+    """The account a delivery concerns, found as the handlers find it (billing's event routes and
+    `account_of_event`); None for an event type they do not handle or cannot read."""
+    from billing.adapters.store.lookups import account_of_event, customer_account
+    from billing.core.errors import BadRequest, RetryLater
+    from billing.core.model import CustomerSnapshot
+    from billing.providers.dodo.events import ROUTES as DODO_ROUTES
+    from billing.providers.stripe.events import ROUTES as STRIPE_ROUTES
 
-    if provider == "dodo":
-        obj = _dig(event, "data")
-        account_id = _text(obj, "metadata", "account_id")
-        subscription_id = _text(obj, "subscription_id")
-        customer_id = _text(obj, "customer", "customer_id")
-    else:
-        obj = _dig(event, "data", "object")
-        kind = _text(obj, "object")
-        account_id = _text(obj, "metadata", "account_id") or _text(
-            obj, "parent", "subscription_details", "metadata", "account_id"
-        )
-        subscription_id = (
-            _text(obj, "id")
-            if kind == "subscription"
-            else _text(obj, "subscription") or _text(obj, "parent", "subscription_details", "subscription")
-        )
-        customer_id = _text(obj, "id") if kind == "customer" else _text(obj, "customer")
-    if account_id:
-        return account_id
+    routes = DODO_ROUTES if provider == "dodo" else STRIPE_ROUTES
+    parse = routes.get(str(event.get("type")))
+    obj = _dig(event, "data") if provider == "dodo" else _dig(event, "data", "object")
+    if parse is None or not isinstance(obj, dict):
+        return None
     try:
-        if subscription_id and (holder := subscription_account(provider, subscription_id)):
-            return holder
-        if customer_id and (mapped := customer_account(provider, customer_id)) is not None:
-            return mapped
-    except RetryLater:
-        pass  # the handler meets the same storage failure and answers for it
-    return customer_id
+        observation = parse(obj)
+        if isinstance(observation, CustomerSnapshot):
+            return observation.account_id or customer_account(provider, observation.customer_id)
+        return account_of_event(provider, observation)
+    except (BadRequest, RetryLater):  # the handler answers for an unreadable object or a storage failure
+        return None
 
 
 def resolve_account(query: str) -> tuple[str, str] | None:

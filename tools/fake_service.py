@@ -1,13 +1,16 @@
-"""What both fakes share: their clock and webhook, ids, the operation lock, the webhook queue, serving."""
+"""What both fakes share: their clock and webhook, ids, the operation lock, the webhook queue, serving,
+month arithmetic."""
 
 from __future__ import annotations
 
+import calendar
 import itertools
 import secrets
 import string
 import threading
 from collections.abc import Callable
 from contextlib import suppress
+from datetime import UTC, datetime
 from typing import Any, Self
 
 from tools.http_server import BackgroundServer
@@ -19,6 +22,15 @@ def billing_timestamp() -> int:
     from billing.core import clock
 
     return clock.timestamp()
+
+
+def add_months(timestamp: int, months: int) -> int:
+    """Same day of month (clamped to the month's last day) and time, `months` later."""
+    start = datetime.fromtimestamp(timestamp, UTC)
+    years, month_index = divmod(start.month - 1 + months, 12)
+    year, month = start.year + years, month_index + 1
+    day = min(start.day, calendar.monthrange(year, month)[1])
+    return int(start.replace(year=year, month=month, day=day).timestamp())
 
 
 class FakeService:
@@ -46,6 +58,17 @@ class FakeService:
         # Counts deliveries queued and work promised that will queue some, not yet done.
         self._deliveries = DeliveryQueue(f"{name}-webhooks")
         self._server: BackgroundServer | None = None
+
+    def _stored(self, kind: str, object_id: str) -> dict[str, Any] | None:
+        """The stored object of that kind with that id, if any (each fake stores its own way)."""
+        raise NotImplementedError
+
+    def _python_lookup(self, kind: str, object_id: str) -> dict[str, Any]:
+        """A stored object, for the helpers tests call: LookupError when there is none."""
+        found = self._stored(kind, object_id)
+        if found is None:
+            raise LookupError(f"no {kind} {object_id}")
+        return found
 
     def _new_id(self, prefix: str) -> str:
         return f"{prefix}_{self._id_stem}{next(self._id_counter):06d}"

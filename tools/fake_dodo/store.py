@@ -101,14 +101,11 @@ class Store(FakeService):
     def _bodies(self, first: int) -> list[Json]:
         return [json.loads(message.body) for message in self._messages[first:]]
 
+    def _stored(self, kind: str, object_id: str) -> Json | None:
+        return self._objects[kind].get(object_id)
+
     def _lookup(self, kind: str, object_id: str) -> Json:
-        found = self._objects[kind].get(object_id)
+        found = self._stored(kind, object_id)
         if found is None:
             raise not_found()
-        return found
-
-    def _python_lookup(self, kind: str, object_id: str) -> Json:
-        found = self._objects[kind].get(object_id)
-        if found is None:
-            raise LookupError(f"no {kind} {object_id}")
         return found

@@ -108,22 +108,20 @@ class Store(FakeService):
         if changed:
             self._emit(event_type, obj, changed)
 
+    def _stored(self, kind: str, object_id: str) -> Json | None:
+        found = self._objects.get(object_id)
+        return found if found is not None and found["object"] == kind else None
+
     def _lookup(self, kind: str, object_id: str, param: str | None = None) -> Json:
         """A stored object; 404 when named in the path, 400 when named by a parameter."""
-        found = self._objects.get(object_id)
-        if found is None or found["object"] != kind:
+        found = self._stored(kind, object_id)
+        if found is None:
             raise ApiError(
                 400 if param else 404,
                 f"No such {OBJECT_LABELS[kind]}: '{object_id}'",
                 code="resource_missing",
                 param=param or "id",
             )
-        return found
-
-    def _python_lookup(self, kind: str, object_id: str) -> Json:
-        found = self._objects.get(object_id)
-        if found is None or found["object"] != kind:
-            raise LookupError(f"no {kind} {object_id}")
         return found
 
     def _all(self, kind: str) -> list[Json]:

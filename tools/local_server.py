@@ -203,15 +203,16 @@ class LocalServer:
         if self._dodo_webhook is not None:
             self._dodo_webhook(body, headers)
 
+    def _fakes(self) -> list[FakeStripe | FakeDodo]:
+        return [fake for fake in (self.fake_stripe, self.fake_dodo) if fake is not None]
+
     def _now(self) -> int:
         return int(self.clock.now().timestamp())
 
     def stop(self) -> None:
         self._stopping.set()
-        if self.fake_stripe is not None:
-            self.fake_stripe.stop()
-        if self.fake_dodo is not None:
-            self.fake_dodo.stop()
+        for fake in self._fakes():
+            fake.stop()
         if self._http is not None:
             if self._threads:
                 self._http.shutdown()
@@ -410,12 +411,9 @@ class LocalServer:
     def settle(self) -> None:
         """Let everything due at the current time happen: Stripe's side first (its webhooks are
         delivered before this returns), then our due schedules."""
-        if self.fake_stripe is not None:
-            self.fake_stripe.advance()
-            self.fake_stripe.wait_idle()
-        if self.fake_dodo is not None:
-            self.fake_dodo.advance()
-            self.fake_dodo.wait_idle()
+        for fake in self._fakes():
+            fake.advance()
+            fake.wait_idle()
         assert self._schedules is not None, "start() first"
         self._schedules.fire_due()
 

@@ -18,12 +18,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 
+from tools.local_http import HttpResponse, iso, json_answer
 from tools.replay import EVENTS, deliver, dodo_webhook_id, is_dodo, with_account
 
 if TYPE_CHECKING:
-    from tools.local_server import HttpResponse, LocalServer
+    from tools.local_server import LocalServer
 
 PAGE_DIR = Path(__file__).resolve().parent / "console"
 PAGE_FILES = {
@@ -36,7 +37,6 @@ DELIVERY_PATH = re.compile(r"^/_local/api/deliveries/(\d+)$")
 PROVIDERS = ("stripe", "dodo")
 DELIVERIES_KEPT = 500
 ENTITLEMENT_FIELDS = ("plan", "status", "access", "reason")
-ACCESS_CHANGED = "Account Access Changed"
 OLDER_BY = timedelta(hours=1)
 
 REDACTED = "[redacted]"
@@ -62,12 +62,6 @@ CARD_KEYS = {"last4", "card_last_four", "exp_month", "exp_year", "fingerprint"}
 # A match starts only where an address can: a long run without "@" is not retried from every offset
 # (that was quadratic, and a 256 KiB payload froze the local server for minutes).
 EMAIL_ADDRESS = re.compile(r"(?<![^\s@\"'<>])[^\s@\"'<>]+@[^\s@\"'<>]+\.[A-Za-z]{2,}")
-
-
-class Answer(NamedTuple):
-    status: int
-    content_type: str
-    body: bytes
 
 
 @dataclass(frozen=True)
@@ -121,26 +115,26 @@ class Console:
     def serves(path: str) -> bool:
         return path in PAGE_FILES or path.startswith(API)
 
-    def handle(self, method: str, path: str, query: dict[str, str], body: bytes) -> Answer:
+    def handle(self, method: str, path: str, query: dict[str, str], body: bytes) -> HttpResponse:
         if path in PAGE_FILES:
             if method != "GET":
-                return _json(405, {"message": "Method Not Allowed"})
+                return json_answer(405, {"message": "Method Not Allowed"})
             name, content_type = PAGE_FILES[path]
-            return Answer(200, content_type, (PAGE_DIR / name).read_bytes())
+            return HttpResponse(200, (PAGE_DIR / name).read_bytes(), [("Content-Type", content_type)])
         if method == "POST" and path == f"{API}send":
             return self._send(body)
         if method != "GET":
-            return _json(405, {"message": "Method Not Allowed"})
+            return json_answer(405, {"message": "Method Not Allowed"})
         if path == f"{API}deliveries":
             with self._lock:
-                return _json(200, [delivery.summary() for delivery in self._deliveries])
+                return json_answer(200, [delivery.summary() for delivery in self._deliveries])
         if found := DELIVERY_PATH.match(path):
             return self._delivery(int(found.group(1)))
         if path == f"{API}accounts":
             return self._account(query.get("q", "").strip())
         if path == f"{API}samples":
-            return _json(200, samples())
-        return _json(404, {"message": "Not Found"})
+            return json_answer(200, samples())
+        return json_answer(404, {"message": "Not Found"})
 
     # Deliveries
 
@@ -148,7 +142,7 @@ class Console:
         self, path: str, headers: dict[str, str], body: bytes, invoke: Callable[[], HttpResponse]
     ) -> HttpResponse:
         """Invoke the webhook route and remember what came in, what it answered and what it changed."""
-        received_at = _iso(self._server.clock.now())
+        received_at = iso(self._server.clock.now())
         provider = path.removeprefix("/webhooks/").strip("/")
         event = _json_object(body)
         account_id = account_of(provider, event) if event is not None else None
@@ -181,39 +175,43 @@ class Console:
             )
         return response
 
-    def _delivery(self, number: int) -> Answer:
+    def _delivery(self, number: int) -> HttpResponse:
         with self._lock:
             found = next((d for d in self._deliveries if d.number == number), None)
         if found is None:
-            return _json(404, {"message": f"no delivery {number} (the last {DELIVERIES_KEPT} are kept)"})
-        return _json(200, found.details())
+            return json_answer(
+                404, {"message": f"no delivery {number} (the last {DELIVERIES_KEPT} are kept)"}
+            )
+        return json_answer(200, found.details())
 
     # Accounts
 
-    def _account(self, query: str) -> Answer:
+    def _account(self, query: str) -> HttpResponse:
         from billing.adapters.store.accounts import load_account
         from billing.core.charges import view as charge_view
+        from billing.core.vocabulary import DomainEvent
 
         resolved = resolve_account(query) if query else None
         if resolved is None:
-            return _json(404, {"message": f"no account, customer or subscription {query!r}"})
+            return json_answer(404, {"message": f"no account, customer or subscription {query!r}"})
         account_id, matched_by = resolved
         state = load_account(account_id)
         history = [
             {"time": event["time"], **event["detail"]}
             for event in self._server.events()
-            if event["detail_type"] == ACCESS_CHANGED and event["detail"].get("account_id") == account_id
+            if event["detail_type"] == DomainEvent.ACCESS_CHANGED
+            and event["detail"].get("account_id") == account_id
         ]
         checkouts = [
             {
                 "price_id": checkout.price_id,
                 "session_id": checkout.session_id,
                 "url": checkout.url,
-                "expires_at": _iso(datetime.fromtimestamp(checkout.expires_at, UTC)),
+                "expires_at": iso(datetime.fromtimestamp(checkout.expires_at, UTC)),
             }
             for checkout in state.checkouts.values()
         ]
-        return _json(
+        return json_answer(
             200,
             {
                 "query": query,
@@ -227,32 +225,32 @@ class Console:
 
     # Send
 
-    def _send(self, body: bytes) -> Answer:
+    def _send(self, body: bytes) -> HttpResponse:
         """`{file | payload, account_id?, mode: new | again | older}`: sign it and POST it to ourselves."""
         request = _json_object(body)
         if request is None:
-            return _json(400, {"message": "send a JSON object"})
+            return json_answer(400, {"message": "send a JSON object"})
         mode = request.get("mode", "new")
         now = self._server.clock.now()
         if mode == "new":
             try:
                 sent = self._new_event(request, now)
             except ValueError as exc:
-                return _json(400, {"message": str(exc)})
+                return json_answer(400, {"message": str(exc)})
         elif mode in ("again", "older"):
             with self._lock:
                 last = self._last_sent
             if last is None:
-                return _json(409, {"message": "nothing sent yet"})
+                return json_answer(409, {"message": "nothing sent yet"})
             sent = last if mode == "again" else _older(last)
         else:
-            return _json(400, {"message": "mode is new, again or older"})
+            return json_answer(400, {"message": "mode is new, again or older"})
         with self._lock:  # before it is delivered: once its delivery shows, "again" means this one
             self._last_sent = sent
         secret = self._server.dodo_webhook_secret if sent.dodo else self._server.webhook_secret
         status, text = deliver(self._server.url, sent.body, secret, int(now.timestamp()), dodo=sent.dodo)
         event = json.loads(sent.body)
-        return _json(
+        return json_answer(
             200,
             {
                 "status": status,
@@ -273,7 +271,7 @@ class Console:
         if account_id := str(request.get("account_id") or "").strip():
             event = with_account(event, account_id)
         if dodo:
-            event["timestamp"] = _iso(now)
+            event["timestamp"] = iso(now)
         else:
             event["created"] = int(now.timestamp())
         return SentEvent(json.dumps(event, indent=2).encode(), dodo)
@@ -292,7 +290,7 @@ def _older(last: SentEvent) -> SentEvent:
     """The last event again as a different event (its own id) that happened an hour earlier."""
     event = json.loads(last.body)
     if last.dodo:  # the webhook-id is derived from the body, so the new timestamp makes a new id
-        event["timestamp"] = _iso(datetime.fromisoformat(event["timestamp"]) - OLDER_BY)
+        event["timestamp"] = iso(datetime.fromisoformat(event["timestamp"]) - OLDER_BY)
     else:
         event["id"] = f"evt_{uuid.uuid4().hex[:24]}"
         event["created"] = int(event["created"]) - int(OLDER_BY.total_seconds())
@@ -300,38 +298,26 @@ def _older(last: SentEvent) -> SentEvent:
 
 
 def account_of(provider: str, event: dict[str, Any]) -> str | None:
-    """The account a delivery concerns, found as the handlers find it: `metadata.account_id`, else
-    the account holding the subscription, else the stored customer mapping, else the customer id."""
-    from billing.adapters.store.lookups import customer_account, subscription_account
-    from billing.core.errors import RetryLater
+    """The account a delivery concerns, found as the handlers find it (billing's event routes and
+    `account_of_event`); None for an event type they do not handle or cannot read."""
+    from billing.adapters.store.lookups import account_of_event, customer_account
+    from billing.core.errors import BadRequest, RetryLater
+    from billing.core.model import CustomerSnapshot
+    from billing.providers.dodo.events import ROUTES as DODO_ROUTES
+    from billing.providers.stripe.events import ROUTES as STRIPE_ROUTES
 
-    if provider == "dodo":
-        obj = _dig(event, "data")
-        account_id = _text(obj, "metadata", "account_id")
-        subscription_id = _text(obj, "subscription_id")
-        customer_id = _text(obj, "customer", "customer_id")
-    else:
-        obj = _dig(event, "data", "object")
-        kind = _text(obj, "object")
-        account_id = _text(obj, "metadata", "account_id") or _text(
-            obj, "parent", "subscription_details", "metadata", "account_id"
-        )
-        subscription_id = (
-            _text(obj, "id")
-            if kind == "subscription"
-            else _text(obj, "subscription") or _text(obj, "parent", "subscription_details", "subscription")
-        )
-        customer_id = _text(obj, "id") if kind == "customer" else _text(obj, "customer")
-    if account_id:
-        return account_id
+    routes = DODO_ROUTES if provider == "dodo" else STRIPE_ROUTES
+    parse = routes.get(str(event.get("type")))
+    obj = _dig(event, "data") if provider == "dodo" else _dig(event, "data", "object")
+    if parse is None or not isinstance(obj, dict):
+        return None
     try:
-        if subscription_id and (holder := subscription_account(provider, subscription_id)):
-            return holder
-        if customer_id and (mapped := customer_account(provider, customer_id)) is not None:
-            return mapped
-    except RetryLater:
-        pass  # the handler meets the same storage failure and answers for it
-    return customer_id
+        observation = parse(obj)
+        if isinstance(observation, CustomerSnapshot):
+            return observation.account_id or customer_account(provider, observation.customer_id)
+        return account_of_event(provider, observation)
+    except (BadRequest, RetryLater):  # the handler answers for an unreadable object or a storage failure
+        return None
 
 
 def resolve_account(query: str) -> tuple[str, str] | None:
@@ -413,11 +399,3 @@ def _json_object(body: bytes) -> dict[str, Any] | None:
     except ValueError:
         return None
     return parsed if isinstance(parsed, dict) else None
-
-
-def _json(status: int, body: Any) -> Answer:
-    return Answer(status, "application/json", json.dumps(body).encode())
-
-
-def _iso(when: datetime) -> str:
-    return when.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")

@@ -1,5 +1,5 @@
-"""EventBridge Scheduler expressions for the local run: when an `at()`, `cron()` or `rate()`
-schedule is due, and the context attributes Scheduler substitutes into a target's input.
+"""EventBridge Scheduler for the local run: when an `at()`, `cron()` or `rate()` schedule is due, the
+context attributes Scheduler substitutes into a target's input, and the due schedules fired.
 
 Cron follows Scheduler's six fields (minutes hours day-of-month month day-of-week year) with
 `*`, `?`, lists, ranges, steps and month/day names; `L`, `W` and `#` are refused.
@@ -7,11 +7,19 @@ Cron follows Scheduler's six fields (minutes hours day-of-month month day-of-wee
 
 from __future__ import annotations
 
+import json
 import re
+import threading
+import traceback
 import uuid
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
+
+from tools import template
+from tools.local_http import iso
 
 AT = re.compile(r"^at\((\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})\)$")
 CRON = re.compile(r"^cron\((.+)\)$")
@@ -144,3 +152,116 @@ def _times_on(fields: list[set[int] | None], day: date, zone: ZoneInfo) -> list[
         for hour in sorted(hours if hours is not None else range(24))
         for minute in sorted(minutes if minutes is not None else range(60))
     ]
+
+
+# update_schedule replaces the whole schedule, so disabling one repeats all of its settings.
+SCHEDULE_SETTINGS = (
+    "Name",
+    "GroupName",
+    "ScheduleExpression",
+    "ScheduleExpressionTimezone",
+    "FlexibleTimeWindow",
+    "Target",
+    "Description",
+    "StartDate",
+    "EndDate",
+    "KmsKeyArn",
+    "ActionAfterCompletion",
+)
+
+
+@dataclass(frozen=True)
+class Firing:
+    name: str
+    group: str
+    fired_at: str
+    target: str
+    outcome: str  # ok | error
+
+
+class ScheduleFiring:
+    """The schedules in the embedded Scheduler, each fired (its target function invoked through
+    `invoke(function, event)`) once `clock` passes it; recurring ones count from `since`."""
+
+    def __init__(
+        self, scheduler: Any, clock: Any, invoke: Callable[[str, dict[str, Any]], Any], *, since: datetime
+    ) -> None:
+        self._scheduler = scheduler
+        self._clock = clock
+        self._invoke = invoke
+        self._since = since
+        self._lock = threading.Lock()
+        self._fired: list[Firing] = []
+        self._recurring_since: dict[str, datetime] = {}  # schedule -> its last occurrence handled
+
+    def schedules(self) -> dict[str, list[dict[str, Any]]]:
+        pending = [
+            {
+                "name": schedule["Name"],
+                "group": schedule["GroupName"],
+                "expression": schedule["ScheduleExpression"],
+                "due": iso(due) if (due := next_due(schedule, self._clock.now())) else None,
+                "target": schedule["Target"]["Arn"],
+                "input": json.loads(schedule["Target"].get("Input") or "{}"),
+            }
+            for schedule in self._enabled_schedules()
+        ]
+        with self._lock:
+            fired = [asdict(firing) for firing in self._fired]
+        return {"pending": pending, "fired": fired}
+
+    def fire_due(self) -> None:
+        """Invoke the target of every enabled schedule the clock has passed: an `at()` one once,
+        a recurring one for the latest occurrence since the last it fired for (or since start)."""
+        with self._lock:
+            now = self._clock.now()
+            for schedule in self._enabled_schedules():
+                due = at_time(schedule)
+                if due is not None:
+                    if due <= now:
+                        self._fire(schedule, now, due)
+                    continue
+                key = f"{schedule['GroupName']}/{schedule['Name']}"
+                since = self._recurring_since.get(key, self._since)
+                latest = latest_due(schedule, since, now)
+                if latest is not None:
+                    self._recurring_since[key] = latest
+                    self._fire(schedule, now, latest)
+
+    def _enabled_schedules(self) -> list[dict[str, Any]]:
+        found = []
+        for page in self._scheduler.get_paginator("list_schedules").paginate(State="ENABLED"):
+            for summary in page["Schedules"]:
+                try:
+                    found.append(
+                        self._scheduler.get_schedule(Name=summary["Name"], GroupName=summary["GroupName"])
+                    )
+                except self._scheduler.exceptions.ResourceNotFoundException:
+                    continue  # deleted since it was listed
+        return found
+
+    def _fire(self, schedule: dict[str, Any], now: datetime, scheduled: datetime) -> None:
+        target = schedule["Target"]
+        try:
+            self._invoke(
+                template.function_of_arn(target["Arn"]), json.loads(target_input(schedule, scheduled))
+            )
+            outcome = "ok"
+        except Exception:
+            traceback.print_exc()
+            outcome = "error"
+        if at_time(schedule) is not None:  # one-time: done
+            if schedule.get("ActionAfterCompletion") == "DELETE":
+                self._scheduler.delete_schedule(Name=schedule["Name"], GroupName=schedule["GroupName"])
+            else:
+                settings = {k: schedule[k] for k in SCHEDULE_SETTINGS if schedule.get(k) is not None}
+                self._scheduler.update_schedule(**settings, State="DISABLED")
+        firing = Firing(
+            name=schedule["Name"],
+            group=schedule["GroupName"],
+            fired_at=iso(now),
+            target=target["Arn"],
+            outcome=outcome,
+        )
+        self._fired.append(firing)
+        print(f"schedule {firing.group}/{firing.name} fired at {firing.fired_at}: {outcome}", flush=True)

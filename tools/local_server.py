@@ -16,20 +16,14 @@ Environment: PORT (default 3000), MOTO_PORT (default: any free port), STRIPE_WEB
 
 from __future__ import annotations
 
-import base64
 import importlib
 import json
 import os
-import re
-import socket
 import sys
 import threading
-import time
 import traceback
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, replace
-from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler
+from datetime import datetime
 from typing import Any
 from urllib.parse import SplitResult, parse_qsl, unquote, urlsplit
 
@@ -46,24 +40,11 @@ from tools.fake_stripe.server import FakeStripe
 from tools.fake_stripe.webhooks import signing_webhook
 from tools.http_server import HttpServer
 from tools.in_process import one_environment_per_thread
+from tools.local_http import HttpResponse, RequestHandler, from_proxy_result, iso, json_answer
 
 LambdaHandler = Callable[[dict[str, Any], LambdaContext], Any]
 
 SCHEDULE_POLL_SECONDS = 1.0
-# update_schedule replaces the whole schedule, so disabling one repeats all of its settings.
-SCHEDULE_SETTINGS = (
-    "Name",
-    "GroupName",
-    "ScheduleExpression",
-    "ScheduleExpressionTimezone",
-    "FlexibleTimeWindow",
-    "Target",
-    "Description",
-    "StartDate",
-    "EndDate",
-    "KmsKeyArn",
-    "ActionAfterCompletion",
-)
 # Without STRIPE_API_BASE, `make dev` runs against the fake Stripe with this catalog.
 LOCAL_PRICES = (
     ("price_local_s", "prod_local_s", 1900, "plan_s_monthly"),
@@ -78,11 +59,6 @@ LOCAL_CATALOG = {
 }
 # API Gateway's payload quota for a REST API: it answers 413 to a larger request itself.
 API_GATEWAY_MAX_BODY_BYTES = 10 * 1024 * 1024
-CONTENT_LENGTH = re.compile(r"[0-9]+")
-CHUNK_SIZE_LINE = re.compile(rb"([0-9A-Fa-f]{1,16})[ \t]*(?:;[^\r\n]*)?\r?\n")
-CHUNK_LINE_MAX_BYTES = 4096
-# How long a refused request's client may go on sending its body before the connection closes.
-LINGER_SECONDS = 5.0
 LOCAL_ROUTES = {
     ("GET", "/_local/clock"),
     ("POST", "/_local/clock"),
@@ -91,22 +67,6 @@ LOCAL_ROUTES = {
     ("POST", "/_local/dodo/declines"),
     *(("GET", path) for path in openapi.LOCAL_PAGES),
 }
-
-
-@dataclass(frozen=True)
-class HttpResponse:
-    status: int
-    body: bytes = b""
-    headers: list[tuple[str, str]] = field(default_factory=list)
-
-
-@dataclass(frozen=True)
-class Firing:
-    name: str
-    group: str
-    fired_at: str
-    target: str
-    outcome: str  # ok | error
 
 
 class LocalServer:
@@ -165,10 +125,7 @@ class LocalServer:
         self._previous_clock: Any = None
         self._observer: moto_stack.BusObserver | None = None
         self._observer_lock = threading.Lock()
-        self._scheduler: Any = None
-        self._firing_lock = threading.Lock()
-        self._fired: list[Firing] = []
-        self._recurring_since: dict[str, datetime] = {}  # schedule -> its last occurrence handled
+        self._schedules: local_scheduler.ScheduleFiring | None = None
         self._started_at = self.clock.now()  # recurring schedules count their occurrences from here
         self._handlers: dict[tuple[str, str], LambdaHandler] = {}
         self._handlers_lock = threading.Lock()
@@ -221,10 +178,12 @@ class LocalServer:
         self._observer = aws_server.provision(
             self.webhook_secret, self.stripe_api_key, self.dodo_webhook_secret, self.dodo_api_key
         )
-        self._scheduler = boto3.client("scheduler")
+        self._schedules = local_scheduler.ScheduleFiring(
+            boto3.client("scheduler"), self.clock, self._invoke_function, since=self._started_at
+        )
         self._previous_clock = clock.use(self.clock)
 
-        self._http = HttpServer(("127.0.0.1", self.port), _RequestHandler, self)
+        self._http = HttpServer(("127.0.0.1", self.port), RequestHandler, self)
         self._threads = [
             threading.Thread(target=self._http.serve_forever, args=(0.1,), name="local-http", daemon=True),
             threading.Thread(target=self._poll_schedules, name="local-scheduler", daemon=True),
@@ -244,15 +203,16 @@ class LocalServer:
         if self._dodo_webhook is not None:
             self._dodo_webhook(body, headers)
 
+    def _fakes(self) -> list[FakeStripe | FakeDodo]:
+        return [fake for fake in (self.fake_stripe, self.fake_dodo) if fake is not None]
+
     def _now(self) -> int:
         return int(self.clock.now().timestamp())
 
     def stop(self) -> None:
         self._stopping.set()
-        if self.fake_stripe is not None:
-            self.fake_stripe.stop()
-        if self.fake_dodo is not None:
-            self.fake_dodo.stop()
+        for fake in self._fakes():
+            fake.stop()
         if self._http is not None:
             if self._threads:
                 self._http.shutdown()
@@ -311,18 +271,17 @@ class LocalServer:
     def too_large(self, path: str, headers: dict[str, str]) -> HttpResponse:
         """The answer to a body over `body_limit(path)`: a webhook function's own, recorded by the console."""
         if not path.startswith("/webhooks/"):
-            return _json(413, {"message": "Request Entity Too Large"})
+            return json_answer(413, {"message": "Request Entity Too Large"})
         from billing.core.errors import PayloadTooLarge
 
         refusal = PayloadTooLarge(f"body larger than {self.body_limit(path)} bytes")
-        answer = _json(refusal.status, {"error": refusal.reason, "message": str(refusal)})
+        answer = json_answer(refusal.status, {"error": refusal.reason, "message": str(refusal)})
         return self.console.record_delivery(path, headers, b"", lambda: answer)
 
     def handle(self, method: str, target: str, headers: dict[str, str], body: bytes) -> HttpResponse:
         parts = urlsplit(target)
         if self.console.serves(parts.path):
-            answer = self.console.handle(method, parts.path, dict(parse_qsl(parts.query)), body)
-            return HttpResponse(answer.status, answer.body, [("Content-Type", answer.content_type)])
+            return self.console.handle(method, parts.path, dict(parse_qsl(parts.query)), body)
         if parts.path.startswith("/webhooks/"):
             return self.console.record_delivery(
                 parts.path, headers, body, lambda: self._route(method, parts, headers, body)
@@ -344,8 +303,10 @@ class LocalServer:
                 route, {k: unquote(v) for k, v in path_parameters.items()}, parts, headers, body
             )
         if allowed:
-            return _json(405, {"message": "Method Not Allowed"}, [("Allow", ", ".join(sorted(allowed)))])
-        return _json(404, {"message": "Not Found"})
+            return json_answer(
+                405, {"message": "Method Not Allowed"}, [("Allow", ", ".join(sorted(allowed)))]
+            )
+        return json_answer(404, {"message": "Not Found"})
 
     def _invoke_route(
         self,
@@ -372,11 +333,11 @@ class LocalServer:
         )
         try:
             result = self._handler(route.module, route.handler)(event, LambdaContext(route.function))
-            return _from_proxy_result(result)
+            return from_proxy_result(result)
         except Exception:
             # What API Gateway answers when the function fails; the trace is for the developer.
             traceback.print_exc()
-            return _json(502, {"message": "Internal server error"})
+            return json_answer(502, {"message": "Internal server error"})
 
     def _handler(self, module: str, attribute: str) -> LambdaHandler:
         with self._handlers_lock:
@@ -385,31 +346,34 @@ class LocalServer:
                 self._handlers[key] = getattr(importlib.import_module(module), attribute)
             return self._handlers[key]
 
+    def _invoke_function(self, function: str, event: dict[str, Any]) -> Any:
+        return self._handler(*template.handler_location(function))(event, LambdaContext(function))
+
     def _local_route(self, method: str, path: str, body: bytes) -> HttpResponse:
         if path == "/_local/clock":
             if method == "POST":
                 try:
                     self._move_clock(json.loads(body or b"{}"))
                 except (ValueError, TypeError) as exc:
-                    return _json(400, {"message": str(exc)})
+                    return json_answer(400, {"message": str(exc)})
                 moved_to = self.clock.now()  # the time asked for; settling takes (real) time
                 self.settle()
-                return _json(200, {"now": _iso(moved_to)})
-            return _json(200, {"now": _iso(self.clock.now())})
+                return json_answer(200, {"now": iso(moved_to)})
+            return json_answer(200, {"now": iso(self.clock.now())})
         if path == "/_local/events":
-            return _json(200, self.events())
+            return json_answer(200, self.events())
         if path == "/_local/dodo/declines":
             return self._queue_dodo_declines(body)
         if path in openapi.LOCAL_PAGES:
             page, content_type = openapi.local_page(path)
             return HttpResponse(200, page, [("Content-Type", content_type)])
-        return _json(200, self.schedules())
+        return json_answer(200, self.schedules())
 
     def _queue_dodo_declines(self, body: bytes) -> HttpResponse:
         """`{"subscription_id": "sub_...", "codes": ["INSUFFICIENT_FUNDS"]}`: the fake Dodo declines
         the subscription's next charges with these codes, in order."""
         if self.fake_dodo is None:
-            return _json(404, {"message": "no fake Dodo in this run (DODO_API_BASE is set)"})
+            return json_answer(404, {"message": "no fake Dodo in this run (DODO_API_BASE is set)"})
         try:
             request = json.loads(body or b"{}")
             codes = request["codes"]
@@ -417,8 +381,8 @@ class LocalServer:
                 raise ValueError("codes must be a list of Dodo decline codes")
             self.fake_dodo.decline_next_charges(str(request["subscription_id"]), *codes)
         except (ValueError, KeyError, TypeError, LookupError) as exc:
-            return _json(400, {"message": f"send {{subscription_id, codes}}: {exc}"})
-        return _json(200, {"subscription_id": request["subscription_id"], "declines_queued": codes})
+            return json_answer(400, {"message": f"send {{subscription_id, codes}}: {exc}"})
+        return json_answer(200, {"subscription_id": request["subscription_id"], "declines_queued": codes})
 
     def _move_clock(self, request: Any) -> None:
         if not isinstance(request, dict) or len(request.keys() & {"now", "advance_seconds"}) != 1:
@@ -439,52 +403,19 @@ class LocalServer:
         with self._observer_lock:
             return self._observer.events()
 
-    # Schedules
-
     def schedules(self) -> dict[str, list[dict[str, Any]]]:
-        pending = [
-            {
-                "name": schedule["Name"],
-                "group": schedule["GroupName"],
-                "expression": schedule["ScheduleExpression"],
-                "due": _iso(due) if (due := local_scheduler.next_due(schedule, self.clock.now())) else None,
-                "target": schedule["Target"]["Arn"],
-                "input": json.loads(schedule["Target"].get("Input") or "{}"),
-            }
-            for schedule in self._enabled_schedules()
-        ]
-        with self._firing_lock:
-            fired = [asdict(firing) for firing in self._fired]
-        return {"pending": pending, "fired": fired}
-
-    def fire_due_schedules(self) -> None:
-        """Invoke the target of every enabled schedule the clock has passed: an `at()` one once,
-        a recurring one for the latest occurrence since the last it fired for (or since start)."""
-        with self._firing_lock:
-            now = self.clock.now()
-            for schedule in self._enabled_schedules():
-                due = local_scheduler.at_time(schedule)
-                if due is not None:
-                    if due <= now:
-                        self._fire(schedule, now, due)
-                    continue
-                key = f"{schedule['GroupName']}/{schedule['Name']}"
-                since = self._recurring_since.get(key, self._started_at)
-                latest = local_scheduler.latest_due(schedule, since, now)
-                if latest is not None:
-                    self._recurring_since[key] = latest
-                    self._fire(schedule, now, latest)
+        """The enabled schedules (`pending`) and those fired so far (`fired`)."""
+        assert self._schedules is not None, "start() first"
+        return self._schedules.schedules()
 
     def settle(self) -> None:
         """Let everything due at the current time happen: Stripe's side first (its webhooks are
         delivered before this returns), then our due schedules."""
-        if self.fake_stripe is not None:
-            self.fake_stripe.advance()
-            self.fake_stripe.wait_idle()
-        if self.fake_dodo is not None:
-            self.fake_dodo.advance()
-            self.fake_dodo.wait_idle()
-        self.fire_due_schedules()
+        for fake in self._fakes():
+            fake.advance()
+            fake.wait_idle()
+        assert self._schedules is not None, "start() first"
+        self._schedules.fire_due()
 
     def _poll_schedules(self) -> None:
         while not self._stopping.wait(SCHEDULE_POLL_SECONDS):
@@ -492,182 +423,6 @@ class LocalServer:
                 self.settle()
             except (BotoCoreError, ClientError):
                 traceback.print_exc()
-
-    def _enabled_schedules(self) -> list[dict[str, Any]]:
-        found = []
-        for page in self._scheduler.get_paginator("list_schedules").paginate(State="ENABLED"):
-            for summary in page["Schedules"]:
-                try:
-                    found.append(
-                        self._scheduler.get_schedule(Name=summary["Name"], GroupName=summary["GroupName"])
-                    )
-                except self._scheduler.exceptions.ResourceNotFoundException:
-                    continue  # deleted since it was listed
-        return found
-
-    def _fire(self, schedule: dict[str, Any], now: datetime, scheduled: datetime) -> None:
-        target = schedule["Target"]
-        try:
-            function = template.function_of_arn(target["Arn"])
-            event = json.loads(local_scheduler.target_input(schedule, scheduled))
-            self._handler(*template.handler_location(function))(event, LambdaContext(function))
-            outcome = "ok"
-        except Exception:
-            traceback.print_exc()
-            outcome = "error"
-        if local_scheduler.at_time(schedule) is not None:  # one-time: done
-            if schedule.get("ActionAfterCompletion") == "DELETE":
-                self._scheduler.delete_schedule(Name=schedule["Name"], GroupName=schedule["GroupName"])
-            else:
-                settings = {k: schedule[k] for k in SCHEDULE_SETTINGS if schedule.get(k) is not None}
-                self._scheduler.update_schedule(**settings, State="DISABLED")
-        firing = Firing(
-            name=schedule["Name"],
-            group=schedule["GroupName"],
-            fired_at=_iso(now),
-            target=target["Arn"],
-            outcome=outcome,
-        )
-        self._fired.append(firing)
-        print(f"schedule {firing.group}/{firing.name} fired at {firing.fired_at}: {outcome}", flush=True)
-
-
-class _BodyTooLarge(Exception):
-    """The request's body is over the route's limit."""
-
-
-class _UnreadableBody(Exception):
-    """The request's body cannot be delimited (bad Content-Length or chunked framing)."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-
-
-class _RequestHandler(BaseHTTPRequestHandler):
-    server: HttpServer
-
-    def _dispatch(self) -> None:
-        local: LocalServer = self.server.app
-        path = urlsplit(self.path).path
-        headers = dict(self.headers.items())
-        try:
-            body = self._read_body(local.body_limit(path))
-            response = local.handle(self.command, self.path, headers, body)
-        except _BodyTooLarge:
-            self._refuse(local.too_large(path, headers))
-            return
-        except _UnreadableBody as refusal:
-            self._refuse(_json(refusal.status, {"message": str(refusal)}))
-            return
-        except Exception:
-            traceback.print_exc()
-            response = _json(500, {"message": "local server error"})
-        self._send(response)
-
-    def _read_body(self, limit: int) -> bytes:
-        """The request's body. One over `limit` is refused as soon as that is known (from its
-        Content-Length, else while reading its chunks), before the rest is read."""
-        if "Transfer-Encoding" in self.headers:
-            if self.headers["Transfer-Encoding"].strip().lower() != "chunked":
-                raise _UnreadableBody(501, "only the chunked transfer coding is understood")
-            return self._read_chunks(limit)
-        lengths = {value.strip() for value in self.headers.get_all("Content-Length") or []}
-        if not lengths:
-            return b""  # neither Content-Length nor chunked: no body (RFC 9112, 6.3)
-        if len(lengths) > 1 or not CONTENT_LENGTH.fullmatch(next(iter(lengths))):
-            raise _UnreadableBody(400, "invalid Content-Length")
-        length = int(lengths.pop())
-        if length > limit:
-            raise _BodyTooLarge
-        body = self.rfile.read(length)
-        if len(body) != length:
-            raise _UnreadableBody(400, "body shorter than its Content-Length")
-        return body
-
-    def _read_chunks(self, limit: int) -> bytes:
-        body = bytearray()
-        while True:
-            size = CHUNK_SIZE_LINE.fullmatch(self.rfile.readline(CHUNK_LINE_MAX_BYTES))
-            if size is None:
-                raise _UnreadableBody(400, "malformed chunked body")
-            chunk_bytes = int(size.group(1), 16)
-            if chunk_bytes == 0:
-                break
-            if len(body) + chunk_bytes > limit:
-                raise _BodyTooLarge
-            chunk = self.rfile.read(chunk_bytes + 2)
-            if len(chunk) != chunk_bytes + 2 or not chunk.endswith(b"\r\n"):
-                raise _UnreadableBody(400, "malformed chunked body")
-            body += chunk[:-2]
-        while self.rfile.readline(CHUNK_LINE_MAX_BYTES).strip():  # trailer fields, unused
-            pass
-        return bytes(body)
-
-    def _refuse(self, response: HttpResponse) -> None:
-        """Answer without reading the body, then close the connection."""
-        self.close_connection = True
-        self._send(replace(response, headers=[*response.headers, ("Connection", "close")]))
-        self._drain()
-
-    def _drain(self) -> None:
-        """Drop what the client still sends, for LINGER_SECONDS at most, before the connection closes:
-        closing with unread data resets the connection, and a client that writes its whole body
-        before reading (urllib, requests) would get the reset instead of the answer."""
-        deadline = time.monotonic() + LINGER_SECONDS
-        try:
-            self.connection.shutdown(socket.SHUT_WR)
-            self.connection.settimeout(LINGER_SECONDS)
-            while time.monotonic() < deadline and self.connection.recv(65536):
-                pass
-        except OSError:
-            pass  # the client is gone or silent: nothing left to drop
-
-    def _send(self, response: HttpResponse) -> None:
-        self.send_response(response.status)
-        for name, value in response.headers:
-            self.send_header(name, value)
-        self.send_header("Content-Length", str(len(response.body)))
-        self.end_headers()
-        self.wfile.write(response.body)
-
-    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_TRACE = do_QUERY = _dispatch
-
-    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
-        # The console polls /_local/ every second: its reads would drown the requests that matter.
-        if not (self.command == "GET" and self.path.startswith("/_local/") and code == 200):
-            super().log_request(code, size)
-
-
-def _from_proxy_result(result: Any) -> HttpResponse:
-    """An API Gateway proxy integration answer (statusCode, headers, body) as HTTP."""
-    if not isinstance(result, dict) or "statusCode" not in result:
-        print("function returned a malformed proxy response", file=sys.stderr, flush=True)
-        return _json(502, {"message": "Internal server error"})
-    headers = [
-        (name, str(value))
-        for name, values in (result.get("multiValueHeaders") or {}).items()
-        for value in values
-    ]
-    multi = {name.lower() for name, _ in headers}
-    headers += [
-        (name, str(value))
-        for name, value in (result.get("headers") or {}).items()
-        if name.lower() not in multi
-    ]
-    headers = [(name, value) for name, value in headers if name.lower() != "content-length"]
-    body = result.get("body") or ""
-    raw = base64.b64decode(body) if result.get("isBase64Encoded") else body.encode("utf-8")
-    return HttpResponse(int(result["statusCode"]), raw, headers)
-
-
-def _json(status: int, body: Any, headers: list[tuple[str, str]] | None = None) -> HttpResponse:
-    content_type = ("Content-Type", "application/json")
-    return HttpResponse(status, json.dumps(body).encode(), [content_type, *(headers or [])])
-
-
-def _iso(when: datetime) -> str:
-    return when.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def _put_layers_on_path() -> None:

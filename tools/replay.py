@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from tools.aws_server import DEFAULT_DODO_WEBHOOK_SECRET, DEFAULT_WEBHOOK_SECRET, webhook_secret
-from tools.signing import standard_webhooks_signature, stripe_signature
+from tools.signing import standard_webhooks_headers, stripe_webhook_headers
 from tools.template import ROOT
 
 EVENTS = ROOT / "events"
@@ -96,18 +96,9 @@ def signed_request(
 ) -> tuple[str, dict[str, str]]:
     """The path and the headers the provider POSTs `payload` with, signed at `timestamp`."""
     if dodo:
-        webhook_id = dodo_webhook_id(payload)
-        return "/webhooks/dodo", {
-            "Content-Type": "application/json",
-            "webhook-id": webhook_id,
-            "webhook-timestamp": str(timestamp),
-            "webhook-signature": standard_webhooks_signature(secret, webhook_id, timestamp, payload),
-        }
-    return "/webhooks/stripe", {
-        "Content-Type": "application/json; charset=utf-8",
-        "User-Agent": "Stripe/1.0 (+https://stripe.com/docs/webhooks)",
-        "Stripe-Signature": stripe_signature(payload, secret, timestamp),
-    }
+        headers = standard_webhooks_headers(secret, dodo_webhook_id(payload), timestamp, payload)
+        return "/webhooks/dodo", {"Content-Type": "application/json", **headers}
+    return "/webhooks/stripe", stripe_webhook_headers(payload, secret, timestamp)
 
 
 def deliver(url: str, payload: bytes, secret: str, timestamp: int, *, dodo: bool = False) -> tuple[int, str]:

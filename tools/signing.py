@@ -1,4 +1,4 @@
-"""Signs payloads the way the providers do, for the replay tools and the tests."""
+"""Signs payloads the way the providers do, for the fakes, the replay tools and the tests."""
 
 from __future__ import annotations
 
@@ -13,6 +13,15 @@ def stripe_signature(payload: bytes, secret: str, timestamp: int) -> str:
     return f"t={timestamp},v1={mac}"
 
 
+def stripe_webhook_headers(payload: bytes, secret: str, timestamp: int) -> dict[str, str]:
+    """The headers Stripe POSTs an event with, signed at `timestamp`."""
+    return {
+        "Content-Type": "application/json; charset=utf-8",
+        "User-Agent": "Stripe/1.0 (+https://stripe.com/docs/webhooks)",
+        "Stripe-Signature": stripe_signature(payload, secret, timestamp),
+    }
+
+
 def standard_webhooks_signature(secret: str, webhook_id: str, timestamp: int, body: bytes) -> str:
     """`webhook-signature` (Standard Webhooks, as Dodo signs): `v1,<base64 HMAC-SHA256 of
     "id.timestamp.body">` keyed with the base64 part of the `whsec_` secret. `secret` may list
@@ -25,3 +34,12 @@ def standard_webhooks_signature(secret: str, webhook_id: str, timestamp: int, bo
         digest = hmac.new(raw_key, signed, hashlib.sha256).digest()
         signatures.append("v1," + base64.b64encode(digest).decode())
     return " ".join(signatures)
+
+
+def standard_webhooks_headers(secret: str, webhook_id: str, timestamp: int, body: bytes) -> dict[str, str]:
+    """The Standard Webhooks headers Dodo sends a message with, signed at `timestamp`."""
+    return {
+        "webhook-id": webhook_id,
+        "webhook-timestamp": str(timestamp),
+        "webhook-signature": standard_webhooks_signature(secret, webhook_id, timestamp, body),
+    }

@@ -10,17 +10,16 @@ import re
 import threading
 from collections import deque
 from collections.abc import Callable
-from contextlib import suppress
 from urllib.parse import parse_qsl, urlsplit
 
 from tools.fake_dodo.dates import timestamp_of
 from tools.fake_dodo.declines import DECLINE_CODES
 from tools.fake_dodo.payments import Payments
 from tools.fake_dodo.request_bodies import ApiError, Json, json_object, metadata_of, not_found
-from tools.fake_dodo.store import OBJECT_KINDS, TEST_WEBHOOK_SECRET, Webhook, wall_clock
+from tools.fake_dodo.store import OBJECT_KINDS, TEST_WEBHOOK_SECRET, Webhook
 from tools.fake_dodo.subscriptions import Subscriptions
-from tools.http_server import BackgroundServer, FakeAnswer
-from tools.webhook_delivery import TIMEOUT_SECONDS as WEBHOOK_TIMEOUT_SECONDS
+from tools.fake_service import billing_timestamp
+from tools.http_server import FakeAnswer
 
 logger = logging.getLogger(__name__)
 
@@ -30,7 +29,7 @@ class FakeDodo(Subscriptions, Payments):
 
     def __init__(
         self,
-        clock: Callable[[], int] = wall_clock,
+        clock: Callable[[], int] = billing_timestamp,
         webhook: Webhook | None = None,
         *,
         secret: str = TEST_WEBHOOK_SECRET,
@@ -38,10 +37,8 @@ class FakeDodo(Subscriptions, Payments):
         business_id: str = "bus_fake",
         id_stem: str | None = None,  # fixed: the same ids on every run (random: unique across fakes)
     ) -> None:
-        super().__init__(clock, webhook, secret, business_id, id_stem)
-        self._port = port
+        super().__init__(clock, webhook, secret, business_id, port, id_stem)
         self._charge_requests = 0
-        self._server: BackgroundServer | None = None
         routes: list[tuple[str, str, Callable[..., Json]]] = [
             ("POST", r"/customers", self._create_customer),
             ("GET", r"/customers/([^/]+)", lambda body, id: self._lookup("customer", id)),
@@ -65,34 +62,6 @@ class FakeDodo(Subscriptions, Payments):
         # Charges made whose answer is then lost (the connection closes first): a caller's timeout.
         self.lose_charge_answers = 0
 
-    # Lifecycle
-
-    def __enter__(self) -> FakeDodo:
-        self.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    def start(self) -> None:
-        self._server = BackgroundServer(self, port=self._port, name="fake-dodo-http", poll_interval=0.05)
-        if self._webhook is not None:
-            self._deliveries.start()
-
-    def stop(self) -> None:
-        """Stop serving; events already emitted are still delivered before this returns."""
-        if self._server is not None:
-            self._server.stop()
-            self._server = None
-        with suppress(TimeoutError):  # settlements promised by answers already sent still emit their events
-            self._deliveries.wait_idle(WEBHOOK_TIMEOUT_SECONDS)
-        self._deliveries.stop()
-
-    @property
-    def url(self) -> str:
-        assert self._server is not None, "start() first"
-        return self._server.url
-
     @property
     def routes(self) -> list[tuple[str, str]]:
         """(method, path pattern) of every API route served."""
@@ -111,10 +80,6 @@ class FakeDodo(Subscriptions, Payments):
         """How many `POST /subscriptions/{id}/charge` requests arrived, accepted or not."""
         with self._lock:
             return self._charge_requests
-
-    def wait_idle(self, timeout: float = 10.0) -> None:
-        """Block until every emitted event was handed to the webhook; TimeoutError otherwise."""
-        self._deliveries.wait_idle(timeout)
 
     def objects(self, kind: str) -> list[Json]:
         """Every stored object of one kind (one of OBJECT_KINDS)."""

@@ -1,15 +1,11 @@
-"""The fake Dodo's state and what every part of it uses: ids, lookups, the operation lock, webhook events."""
+"""The fake Dodo's state and what every part of it uses: lookups, operations, webhook events."""
 
 from __future__ import annotations
 
 import copy
 import functools
-import itertools
 import json
-import secrets
-import string
 import threading
-import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -17,18 +13,14 @@ from dataclasses import dataclass
 
 from tools.fake_dodo.dates import iso
 from tools.fake_dodo.request_bodies import Json, not_found
-from tools.signing import standard_webhooks_signature
-from tools.webhook_delivery import DeliveryQueue
+from tools.fake_service import FakeService
+from tools.signing import standard_webhooks_headers
 
 Webhook = Callable[[bytes, dict[str, str]], None]
 
 # base64 of b"tools/fake_dodo.py test key" (the file this fake once was)
 TEST_WEBHOOK_SECRET = "whsec_dG9vbHMvZmFrZV9kb2RvLnB5IHRlc3Qga2V5"  # noqa: S105  (a test key, not a credential)
 OBJECT_KINDS = ("customer", "subscription", "payment", "checkout_session", "refund")
-
-
-def wall_clock() -> int:
-    return int(time.time())
 
 
 @dataclass(frozen=True)
@@ -39,8 +31,8 @@ class Message:
     body: bytes
 
 
-class Store:
-    """The fake's state, and what every part of it uses: ids, lookups, events. The parts of the API
+class Store(FakeService):
+    """The fake's state, and what every part of it uses: lookups, events. The parts of the API
     (Subscriptions, Payments) are mixins over it, put together in server.FakeDodo."""
 
     def __init__(
@@ -49,13 +41,12 @@ class Store:
         webhook: Webhook | None,
         secret: str,
         business_id: str,
+        port: int,
         id_stem: str | None,
     ) -> None:
-        self._clock = clock
-        self._webhook = webhook
+        super().__init__("fake-dodo", clock, webhook, port=port, id_stem=id_stem)
         self.secret = secret
         self._business_id = business_id
-        self._lock = threading.Lock()
         self._objects: dict[str, dict[str, Json]] = {kind: {} for kind in OBJECT_KINDS}
         self._products: dict[str, tuple[int, str]] = {}
         self._queued_declines: dict[str, deque[str]] = {}
@@ -64,12 +55,6 @@ class Store:
         self._settle_after_answer: list[str] = []
         self._messages: list[Message] = []
         self._released: threading.Event | None = None
-        self._id_stem = id_stem or "".join(
-            secrets.choice(string.ascii_letters + string.digits) for _ in range(8)
-        )
-        self._id_counter = itertools.count(1)
-        # Counts deliveries queued and settlements promised (which will queue some), not yet done.
-        self._deliveries = DeliveryQueue("fake-dodo-webhooks")
 
     @contextmanager
     def _operation(self, released: threading.Event | None = None) -> Iterator[None]:
@@ -110,30 +95,17 @@ class Store:
         assert self._released is not None
         if self._webhook is None:
             return
-        timestamp = self._clock()
-        headers = {
-            "webhook-id": message.webhook_id,
-            "webhook-timestamp": str(timestamp),
-            "webhook-signature": standard_webhooks_signature(
-                self.secret, message.webhook_id, timestamp, message.body
-            ),
-        }
+        headers = standard_webhooks_headers(self.secret, message.webhook_id, self._clock(), message.body)
         self._deliveries.put(functools.partial(self._webhook, message.body, headers), self._released)
 
     def _bodies(self, first: int) -> list[Json]:
         return [json.loads(message.body) for message in self._messages[first:]]
 
-    def _new_id(self, prefix: str) -> str:
-        return f"{prefix}_{self._id_stem}{next(self._id_counter):06d}"
+    def _stored(self, kind: str, object_id: str) -> Json | None:
+        return self._objects[kind].get(object_id)
 
     def _lookup(self, kind: str, object_id: str) -> Json:
-        found = self._objects[kind].get(object_id)
+        found = self._stored(kind, object_id)
         if found is None:
             raise not_found()
-        return found
-
-    def _python_lookup(self, kind: str, object_id: str) -> Json:
-        found = self._objects[kind].get(object_id)
-        if found is None:
-            raise LookupError(f"no {kind} {object_id}")
         return found

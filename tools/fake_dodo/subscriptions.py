@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import copy
 
-from tools.fake_dodo.dates import iso, one_month_later, timestamp_of
+from tools.fake_dodo.dates import iso, timestamp_of
 from tools.fake_dodo.request_bodies import (
     CHECKOUT_FIELDS,
     CUSTOMER_FIELDS,
@@ -18,6 +18,7 @@ from tools.fake_dodo.request_bodies import (
     metadata_of,
 )
 from tools.fake_dodo.store import Store
+from tools.fake_service import add_months
 
 BILLING_ADDRESS = dict(country="US", city="San Francisco", state="CA", street="1 Market St", zipcode="94105")
 # A status PATCH may ask for, and the statuses it may change from.
@@ -118,7 +119,7 @@ class Subscriptions(Store):
             "metadata": metadata,
             "meter_credit_entitlement_cart": [],
             "meters": [],
-            "next_billing_date": iso(one_month_later(now)),
+            "next_billing_date": iso(add_months(now, 1)),
             "on_demand": on_demand,
             "paused_at": None,
             "payment_frequency_count": 1,

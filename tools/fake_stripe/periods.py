@@ -2,21 +2,10 @@
 
 from __future__ import annotations
 
-import calendar
-from datetime import UTC, datetime
-
+from tools.fake_service import add_months
 from tools.fake_stripe.request_params import Json
 
 DAY = 86_400
-
-
-def _add_months(timestamp: int, months: int) -> int:
-    """Same day of month (clamped to the month's last day) and time, `months` later."""
-    start = datetime.fromtimestamp(timestamp, UTC)
-    years, month_index = divmod(start.month - 1 + months, 12)
-    year, month = start.year + years, month_index + 1
-    day = min(start.day, calendar.monthrange(year, month)[1])
-    return int(start.replace(year=year, month=month, day=day).timestamp())
 
 
 def end_of_period(anchor: int, start: int, recurring: Json) -> int:
@@ -30,7 +19,7 @@ def end_of_period(anchor: int, start: int, recurring: Json) -> int:
     boundary, n = anchor, 0
     while boundary <= start:
         n += 1
-        boundary = _add_months(anchor, n * months)
+        boundary = add_months(anchor, n * months)
     return boundary
 
 

@@ -16,24 +16,8 @@ CUSTOMER_UPDATE_PARAMS = frozenset(
     {"email", "name", "description", "phone", "metadata", "invoice_settings", "expand"}
 )
 CUSTOMER_CREATE_PARAMS = CUSTOMER_UPDATE_PARAMS | {"payment_method"}
-SUBSCRIPTION_CREATE_PARAMS = frozenset(
-    {
-        "customer",
-        "items",
-        "trial_period_days",
-        "trial_end",
-        "trial_settings",
-        "payment_behavior",
-        "payment_settings",
-        "default_payment_method",
-        "metadata",
-        "description",
-        "proration_behavior",
-        "cancel_at_period_end",
-        "expand",
-    }
-)
-SUBSCRIPTION_UPDATE_PARAMS = frozenset(
+# What creating and updating a subscription both accept.
+SUBSCRIPTION_PARAMS = frozenset(
     {
         "items",
         "trial_end",
@@ -44,11 +28,11 @@ SUBSCRIPTION_UPDATE_PARAMS = frozenset(
         "description",
         "proration_behavior",
         "cancel_at_period_end",
-        "cancellation_details",
-        "pause_collection",
         "expand",
     }
 )
+SUBSCRIPTION_CREATE_PARAMS = SUBSCRIPTION_PARAMS | {"customer", "trial_period_days", "payment_settings"}
+SUBSCRIPTION_UPDATE_PARAMS = SUBSCRIPTION_PARAMS | {"cancellation_details", "pause_collection"}
 CANCELED_SUBSCRIPTION_UPDATE_PARAMS = frozenset({"metadata", "cancellation_details", "expand"})
 SUBSCRIPTION_CANCEL_PARAMS = frozenset({"invoice_now", "prorate", "cancellation_details", "expand"})
 SUBSCRIPTION_RESUME_PARAMS = frozenset({"billing_cycle_anchor", "proration_behavior", "expand"})

@@ -12,6 +12,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from tools.fake_service import billing_timestamp
 from tools.fake_stripe.checkout import Checkout
 from tools.fake_stripe.customers import Customers
 from tools.fake_stripe.invoices import Invoices
@@ -39,10 +40,10 @@ from tools.fake_stripe.request_params import (
     unknown_parameter,
 )
 from tools.fake_stripe.schedule import Schedule
-from tools.fake_stripe.store import API_VERSION, Cause, billing_timestamp
+from tools.fake_stripe.store import API_VERSION, Cause
 from tools.fake_stripe.subscription_objects import price_object, recurring_object
 from tools.fake_stripe.subscriptions import Subscriptions
-from tools.http_server import BackgroundServer, FakeAnswer
+from tools.http_server import FakeAnswer
 
 logger = logging.getLogger(__name__)
 
@@ -106,43 +107,15 @@ class FakeStripe(Customers, Prices, Subscriptions, Invoices, Checkout, Schedule)
         port: int = 0,
         id_stem: str | None = None,  # fixed: the same ids on every run (random: unique across fakes)
     ) -> None:
-        super().__init__(clock, webhook, id_stem)
-        self._port = port
+        super().__init__(clock, webhook, port, id_stem)
         self._idempotent: dict[str, _SavedResponse] = {}
         self._requests: list[ApiRequest] = []
-        self._server: BackgroundServer | None = None
         self._routes = self._route_table()
         # Called with (method, path, form-encoded parameters) as each API request arrives, before
         # it is answered: lets a test make something happen "while the request is in flight".
         self.on_request: Callable[[str, str, bytes], None] | None = None
         # When set, every API request is answered with this status as an `api_error`: Stripe failing.
         self.fail_with: int | None = None
-
-    # Lifecycle
-
-    def __enter__(self) -> FakeStripe:
-        self.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    def start(self) -> None:
-        self._server = BackgroundServer(self, port=self._port, name="fake-stripe-http", poll_interval=0.1)
-        if self._webhook is not None:
-            self._deliveries.start()
-
-    def stop(self) -> None:
-        """Stop serving; events already emitted are still delivered before this returns."""
-        if self._server is not None:
-            self._server.stop()
-            self._server = None
-        self._deliveries.stop()
-
-    @property
-    def url(self) -> str:
-        assert self._server is not None, "start() first"
-        return self._server.url
 
     # Python-side helpers
 
@@ -157,10 +130,6 @@ class FakeStripe(Customers, Prices, Subscriptions, Invoices, Checkout, Schedule)
         """Every API request answered so far, oldest first."""
         with self._lock:
             return list(self._requests)
-
-    def wait_idle(self, timeout: float = 10.0) -> None:
-        """Block until every emitted event was handed to the webhook; TimeoutError otherwise."""
-        self._deliveries.wait_idle(timeout)
 
     def objects(self, object_type: str) -> list[Json]:
         """Every stored object of one type ("checkout.session", "subscription"...), as copies."""

@@ -1,21 +1,18 @@
-"""The fake Stripe's state and what every part of it uses: ids, lookups, the operation lock, events."""
+"""The fake Stripe's state and what every part of it uses: lookups, operations, events."""
 
 from __future__ import annotations
 
 import copy
 import functools
-import itertools
 import json
-import secrets
-import string
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from tools.fake_service import FakeService
 from tools.fake_stripe.request_params import ApiError, Json
-from tools.webhook_delivery import DeliveryQueue
 
 if TYPE_CHECKING:
     from tools.fake_stripe.checkout import CheckoutOrder
@@ -36,13 +33,6 @@ OBJECT_LABELS = {
 }
 
 
-def billing_timestamp() -> int:
-    """`billing.core.clock.timestamp()`, imported on call: tools import without the layer on sys.path."""
-    from billing.core import clock
-
-    return clock.timestamp()
-
-
 @dataclass
 class Cause:
     """What emitted events are attributed to, and when they may be delivered."""
@@ -52,16 +42,18 @@ class Cause:
     released: threading.Event = field(default_factory=threading.Event)
 
 
-class Store:
-    """The fake's state, and what every part of it uses: ids, lookups, events. The parts of the API
+class Store(FakeService):
+    """The fake's state, and what every part of it uses: lookups, events. The parts of the API
     (Customers, Subscriptions...) are mixins over it, put together in server.FakeStripe."""
 
     def __init__(
-        self, clock: Callable[[], int], webhook: Callable[[bytes], None] | None, id_stem: str | None
+        self,
+        clock: Callable[[], int],
+        webhook: Callable[[bytes], None] | None,
+        port: int,
+        id_stem: str | None,
     ) -> None:
-        self._clock = clock
-        self._webhook = webhook
-        self._lock = threading.Lock()
+        super().__init__("fake-stripe", clock, webhook, port=port, id_stem=id_stem)
         self._objects: dict[str, Json] = {}
         self._checkout_orders: dict[str, CheckoutOrder] = {}
         self._declining_payment_methods: set[str] = set()
@@ -69,11 +61,6 @@ class Store:
         self._trial_notices: set[tuple[str, int]] = set()
         self._events: list[Json] = []
         self._cause: Cause | None = None
-        self._id_stem = id_stem or "".join(
-            secrets.choice(string.ascii_letters + string.digits) for _ in range(8)
-        )
-        self._id_counter = itertools.count(1)
-        self._deliveries = DeliveryQueue("fake-stripe-webhooks")
 
     @contextmanager
     def _operation(self, cause: Cause) -> Iterator[None]:
@@ -121,25 +108,20 @@ class Store:
         if changed:
             self._emit(event_type, obj, changed)
 
-    def _new_id(self, prefix: str) -> str:
-        return f"{prefix}_{self._id_stem}{next(self._id_counter):06d}"
+    def _stored(self, kind: str, object_id: str) -> Json | None:
+        found = self._objects.get(object_id)
+        return found if found is not None and found["object"] == kind else None
 
     def _lookup(self, kind: str, object_id: str, param: str | None = None) -> Json:
         """A stored object; 404 when named in the path, 400 when named by a parameter."""
-        found = self._objects.get(object_id)
-        if found is None or found["object"] != kind:
+        found = self._stored(kind, object_id)
+        if found is None:
             raise ApiError(
                 400 if param else 404,
                 f"No such {OBJECT_LABELS[kind]}: '{object_id}'",
                 code="resource_missing",
                 param=param or "id",
             )
-        return found
-
-    def _python_lookup(self, kind: str, object_id: str) -> Json:
-        found = self._objects.get(object_id)
-        if found is None or found["object"] != kind:
-            raise LookupError(f"no {kind} {object_id}")
         return found
 
     def _all(self, kind: str) -> list[Json]:

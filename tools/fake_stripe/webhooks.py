@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from tools import webhook_delivery
-from tools.fake_stripe.store import billing_timestamp
-from tools.signing import stripe_signature
+from tools.fake_service import billing_timestamp
+from tools.signing import stripe_webhook_headers
 
 
 def signing_webhook(
@@ -16,11 +16,6 @@ def signing_webhook(
     webhook_delivery.checked_url(url)
 
     def deliver(payload: bytes) -> None:
-        headers = {
-            "Content-Type": "application/json; charset=utf-8",
-            "User-Agent": "Stripe/1.0 (+https://stripe.com/docs/webhooks)",
-            "Stripe-Signature": stripe_signature(payload, secret, clock()),
-        }
-        webhook_delivery.post(url, payload, headers)
+        webhook_delivery.post(url, payload, stripe_webhook_headers(payload, secret, clock()))
 
     return deliver

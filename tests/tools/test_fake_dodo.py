@@ -1,4 +1,4 @@
-"""tools/fake_dodo.py through the real `dodopayments` SDK, its webhooks verified with `standardwebhooks`."""
+"""tools/fake_dodo/ through the real `dodopayments` SDK, its webhooks verified with `standardwebhooks`."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""tools/fake_dodo.py and events/dodo/ checked against a source not written here: the `dodopayments`
+"""tools/fake_dodo/ and events/dodo/ checked against a source not written here: the `dodopayments`
 SDK's own response models. Every answer of every route the fake serves, every webhook it emits and
 every sample webhook body is parsed strictly: a missing required field, a wrong type, a value outside
 a Literal and a field the model does not declare all fail. A route's model is the return type of the

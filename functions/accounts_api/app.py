@@ -36,7 +36,7 @@ logger = Logger()
 tracer = Tracer()
 metrics = Metrics()
 app = JsonApiResolver()
-register_error_handlers(app, metrics)
+register_error_handlers(app, metrics, validated_api=True)
 ACTIVE_NOW = ActivityRequest()  # an activity report without a body
 
 

@@ -46,7 +46,7 @@ def test_times_outside_1970_to_9000_are_refused(seconds: int) -> None:
 
 def test_the_path_account_id_is_the_decoded_path_parameter() -> None:
     app = JsonApiResolver()
-    register_error_handlers(app, Metrics(namespace="test"))
+    register_error_handlers(app, Metrics(namespace="test"), validated_api=True)
 
     @app.get("/accounts/<account_id>")
     def echo(account_id: PathAccountId) -> dict[str, Any]:

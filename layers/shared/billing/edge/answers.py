@@ -8,15 +8,9 @@ from typing import Any
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
-from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.idempotency.exceptions import (
-    IdempotencyAlreadyInProgressError,
-    IdempotencyPersistenceLayerError,
-)
 
 from billing.core.errors import BillingError, InProgress, NotFound, StorageUnavailable
-from billing.edge.requests import refusal
 
 logger = Logger(child=True)
 
@@ -29,7 +23,13 @@ def json_response(status: int, body: dict[str, Any]) -> Response[str]:
     )
 
 
-def register_error_handlers(app: APIGatewayRestResolver, metrics: Metrics) -> None:
+def register_error_handlers(
+    app: APIGatewayRestResolver, metrics: Metrics, *, validated_api: bool = False
+) -> None:
+    """Every error an entry point raises, answered in one shape. `validated_api`: the accounts API,
+    whose data validation and idempotency errors are answered in that shape too (imported only
+    then: the idempotency package alone brings boto3 into a webhook function's cold start)."""
+
     def refuse(exc: BillingError) -> Response[str]:
         log = logger.warning if exc.status < 500 else logger.error
         log("request refused", status=exc.status, reason=exc.reason)
@@ -40,21 +40,30 @@ def register_error_handlers(app: APIGatewayRestResolver, metrics: Metrics) -> No
     def billing_error(exc: BillingError) -> Response[str]:
         return refuse(exc)
 
-    @app.exception_handler(RequestValidationError)  # else Powertools answers 422 in its own shape
-    def invalid_request(exc: RequestValidationError) -> Response[str]:
-        return refuse(refusal(exc.errors()))
-
     @app.exception_handler(NotFoundError)  # no route matches: else the catch-all below answers 500
     def no_such_route(exc: Exception) -> Response[str]:
         return refuse(NotFound("no such route"))
 
-    @app.exception_handler(IdempotencyAlreadyInProgressError)
-    def same_request_in_progress(exc: Exception) -> Response[str]:
-        return refuse(InProgress("the same request is being handled"))
+    if validated_api:
+        from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+        from aws_lambda_powertools.utilities.idempotency.exceptions import (
+            IdempotencyAlreadyInProgressError,
+            IdempotencyPersistenceLayerError,
+        )
 
-    @app.exception_handler(IdempotencyPersistenceLayerError)
-    def idempotency_store_down(exc: Exception) -> Response[str]:
-        return refuse(StorageUnavailable())
+        from billing.edge.requests import refusal
+
+        @app.exception_handler(RequestValidationError)  # else Powertools answers 422 in its own shape
+        def invalid_request(exc: RequestValidationError) -> Response[str]:
+            return refuse(refusal(exc.errors()))
+
+        @app.exception_handler(IdempotencyAlreadyInProgressError)
+        def same_request_in_progress(exc: Exception) -> Response[str]:
+            return refuse(InProgress("the same request is being handled"))
+
+        @app.exception_handler(IdempotencyPersistenceLayerError)
+        def idempotency_store_down(exc: Exception) -> Response[str]:
+            return refuse(StorageUnavailable())
 
     @app.exception_handler(Exception)
     def unexpected(exc: Exception) -> Response[str]:

@@ -87,3 +87,20 @@ def test_a_stolen_card_is_never_retried(make_dev: LocalServer) -> None:
     assert [e["error_code"] for e in events(make_dev, "Charge Failed")] == ["STOLEN_CARD"]
     advance(make_dev, 20 * DAY)
     assert fake.charge_requests == 1
+
+
+def test_an_account_with_a_dodo_mandate_starts_a_stripe_trial_as_a_stripe_customer(
+    make_dev: LocalServer,
+) -> None:
+    with_mandate(make_dev, "acct-both")
+
+    status, account = call(
+        make_dev, "POST", "/accounts/acct-both/trial", {"plan": "s", "email": "b@example.com"}
+    )
+
+    assert status == 200, account
+    stripe = make_dev.fake_stripe
+    assert stripe is not None
+    (trial,) = [s for s in stripe.objects("subscription") if s["metadata"].get("account_id") == "acct-both"]
+    assert trial["status"] == "trialing"
+    assert trial["customer"] in {c["id"] for c in stripe.objects("customer")}

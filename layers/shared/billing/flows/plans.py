@@ -52,11 +52,23 @@ def ensure_customer(
     state: AccountState, api: stripe_api.StripeApi, email: str | None, name: str | None
 ) -> str:
     """The account's Stripe customer id, creating the customer (keyed by the account) the first time."""
-    if state.customer_id:
-        return state.customer_id
+    known = _stripe_customer(state)
+    if known is not None:
+        return known
     customer = api.create_customer(state.account_id, email, name, key=f"{state.account_id}:customer")
     apply_current(state.account_id, customer, f"{state.account_id}:customer")
     return customer.customer_id
+
+
+def _stripe_customer(state: AccountState) -> str | None:
+    """The account's customer at Stripe. Its `customer_id` is the last provider's: an account with a
+    Dodo mandate holds Dodo's id there, which Stripe does not know."""
+    if state.provider == stripe.PROVIDER and state.customer_id:
+        return state.customer_id
+    subscribed = (
+        r.snapshot.customer_id for r in state.subscriptions.values() if r.snapshot.provider == stripe.PROVIDER
+    )
+    return next((customer_id for customer_id in subscribed if customer_id), None)
 
 
 def plan_price(settings: Settings, plan: str) -> str:

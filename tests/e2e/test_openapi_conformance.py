@@ -17,6 +17,7 @@ from schemathesis.checks import negative_data_rejection, positive_data_acceptanc
 
 from tests.e2e.conftest import running
 from tests.e2e.http_client import call
+from tests.e2e.test_on_demand import with_mandate
 from tools import openapi
 from tools.local_server import LocalServer
 
@@ -31,8 +32,10 @@ answered: Counter[tuple[str, int]] = Counter()  # (operation, status) -> request
 @pytest.fixture(scope="module")
 def api() -> Iterator[LocalServer]:
     for server in running(LocalServer(port=0, fake_stripe=True, fake_dodo=True)):
-        # The document's example account exists (on the free plan), so reading it answers 200.
+        # The document's example account exists (on the free plan), so reading it answers 200, and
+        # has a Dodo mandate, so a charge can be asked for.
         assert call(server, "POST", f"/accounts/{EXAMPLE_ACCOUNT}/plan", {"plan": "free"})[0] == 200
+        with_mandate(server, EXAMPLE_ACCOUNT)
         yield server
     operations = {operation for operation, _ in answered}
     print(f"\nschemathesis: {len(operations)} operations, {answered.total()} requests")

@@ -10,6 +10,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from billing.core.catalog import PlanCatalog
 from billing.core.charges import RetryPolicy
+from billing.core.clock import DAY
 from billing.core.dormancy import DormancyPolicy
 from billing.core.duplicates import DuplicatePolicy
 from billing.core.entitlements import AccessPolicy
@@ -108,14 +109,14 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def activity_writes_outpace_dormancy(self) -> Settings:
-        if self.activity_write_interval_seconds >= self.dormancy_days * 86_400:
+        if self.activity_write_interval_seconds >= self.dormancy_days * DAY:
             raise ValueError("activity_write_interval_seconds must be shorter than dormancy_days")
         return self
 
     @property
     def access_policy(self) -> AccessPolicy:
         return AccessPolicy(
-            past_due_grace_seconds=int(self.past_due_grace_days * 86400),
+            past_due_grace_seconds=int(self.past_due_grace_days * DAY),
             pause_collection_access=self.pause_collection_access,
             fallback_plan=self.fallback_plan or None,
             catalog=self.plan_catalog,

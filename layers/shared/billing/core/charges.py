@@ -15,7 +15,7 @@ import hashlib
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
-from billing.core.clock import iso
+from billing.core.clock import DAY, iso
 from billing.core.model import (
     AccountState,
     ChargeAttempt,
@@ -28,7 +28,6 @@ from billing.core.model import (
 )
 from billing.core.vocabulary import DomainEvent, EffectKind
 
-DAY = 86_400
 RETRY_TARGET = "payment_retry"  # the schedules' target, resolved to a function ARN when driven
 CHECK = "check"  # the schedule armed before each charge call, in case the call gets no answer
 SETTLED = frozenset({"succeeded", "failed", "exhausted"})

@@ -10,6 +10,8 @@ import threading
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
+DAY = 86_400  # seconds
+
 
 class Clock(Protocol):
     def now(self) -> datetime: ...

@@ -11,12 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
-from billing.core.clock import iso
+from billing.core.clock import DAY, iso
 from billing.core.entitlements import AccessPolicy, account_entitlement, plan_of
 from billing.core.model import AccountState, DormancyRecord, Effect, SubscriptionSnapshot
 from billing.core.vocabulary import DomainEvent, EffectKind
 
-DAY = 86_400
 PAYING_STATUSES = frozenset({"trialing", "active", "past_due"})
 
 

@@ -22,18 +22,18 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from billing.core.catalog import PlanCatalog
+from billing.core.clock import DAY
 from billing.core.model import ENDED_STATUSES, LIVE_STATUSES, AccountState, Entitlement, SubscriptionSnapshot
 
 
 @dataclass(frozen=True, slots=True)
 class AccessPolicy:
-    past_due_grace_seconds: int = 3 * 86400
+    past_due_grace_seconds: int = 3 * DAY
     pause_collection_access: bool = False
     fallback_plan: str | None = None
     catalog: PlanCatalog = field(default_factory=PlanCatalog)
 
 
-DAY = 86_400
 NO_SUBSCRIPTION = Entitlement(
     plan=None, status="none", access=False, reason="no_subscription", next_action="choose_plan"
 )

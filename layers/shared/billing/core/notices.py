@@ -10,10 +10,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from billing.core.clock import DAY
 from billing.core.model import Effect, SubscriptionSnapshot
 from billing.core.vocabulary import DomainEvent, EffectKind
 
-DAY = 86_400
 TRIAL_NOTICE = "Trial Notice"  # what the scheduled invocation is for
 STRIPE_LEAD = "stripe_3d"  # Stripe's own customer.subscription.trial_will_end, 3 days ahead
 

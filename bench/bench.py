@@ -75,6 +75,7 @@ STORY_DIR = ROOT / "events" / "stripe"
 WARM_TEMPLATE = STORY_DIR / "customer.subscription.updated.trialing_to_active.json"
 COLD_START_EVENT = STORY_DIR / "customer.subscription.created.json"
 API_ACCOUNT = "acct-1001"
+FIGURES = ROOT / "build" / "bench.json"
 BUDGET = 2  # DynamoDB requests per webhook event on the common path (DESIGN.md, quality bars)
 DELIVERY_DELAY = 5  # seconds between an event's `created` and its delivery
 OLDER_BY = 60  # seconds: how much older the stale copy of an event is
@@ -609,6 +610,31 @@ def main() -> None:
     cold = run_cold_starts(api_account_items)
     print_cold(cold)
     print_comparison(cold, warm, stories)
+    write_figures(cold, warm, stories["stripe_webhook"])
+
+
+def write_figures(cold: dict[str, ColdStart], warm: dict[str, WarmRun], story_rows: list[StoryRow]) -> None:
+    """The figures other tools compare run to run, in FIGURES (build/bench.json)."""
+    ours, baseline = "stripe_webhook", "tutorial_webhook"
+
+    def ratio(values: Callable[[str], list[float]]) -> float:
+        return round(statistics.median(values(ours)) / statistics.median(values(baseline)), 3)
+
+    requests = [sum(d.dynamodb.values()) for r in story_rows for d in (r.fresh, r.duplicate, r.older)]
+    figures = {
+        "webhook_dynamodb_requests_scope": f"{len(story_rows)} Stripe story events: first, duplicate, stale",
+        "webhook_dynamodb_requests_max": max(requests),
+        "webhook_dynamodb_requests_mean": round(statistics.fmean(requests), 3),
+        "cold_start_ratio": ratio(lambda n: cold[n].total_ms()),
+        "cold_start_import_ratio": ratio(lambda n: cold[n].import_ms),
+        "warm_own_p50_ratio": ratio(lambda n: warm[n].own_milliseconds()),
+    }
+    FIGURES.parent.mkdir(parents=True, exist_ok=True)
+    FIGURES.write_text(json.dumps(figures, indent=2) + "\n")
+    print(
+        f"\nwrote {FIGURES.relative_to(ROOT)}: "
+        + ", ".join(f"{k} {v}" for k, v in figures.items() if k != "webhook_dynamodb_requests_scope")
+    )
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ and `make screenshots` is the browser test with UPDATE_SCREENSHOTS."""
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -49,11 +50,17 @@ def test_make_soak_reports_no_errors() -> None:
 
 @pytest.mark.e2e
 def test_make_bench_prints_every_benchmark() -> None:
+    figures_file = ROOT / "build" / "bench.json"
+    figures_file.unlink(missing_ok=True)
     done = run(["make", "bench"], timeout=900)
 
     assert done.returncode == 0, done.stdout[-4000:]
     for heading in ("Billing webhooks bench", "Dormancy sweep bench", "Every flow: AWS requests", "Walk of"):
         assert heading in done.stdout
     assert re.search(r"^\d+ steps across \d+ files, \d+ back into a file already left$", done.stdout, re.M)
+    figures = json.loads(figures_file.read_text())
+    assert figures["webhook_dynamodb_requests_max"] >= 2
+    for ratio in ("cold_start_ratio", "cold_start_import_ratio", "warm_own_p50_ratio"):
+        assert figures[ratio] > 0
     compared = re.search(r"^DynamoDB requests per event, warm run +([0-9.]+) ", done.stdout, re.M)
     assert compared is not None and float(compared.group(1)) > 0

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from billing.core.clock import iso
 from billing.core.model import Effect, Entitlement, PauseCollection, PriorPause, SubscriptionSnapshot
-from billing.core.vocabulary import DomainEvent, EffectKind
+from billing.core.vocabulary import DomainEvent
 
 PAUSE_EVENTS = {
     "started": DomainEvent.COLLECTION_PAUSED,
@@ -50,11 +50,10 @@ def pause_changed(
         return ()
     detail_type = PAUSE_EVENTS[change]
     return (
-        Effect(
-            kind=EffectKind.BUS,
-            key=f"{cause.event_id}:{detail_type}",
-            detail_type=detail_type,
-            detail={
+        Effect.announcement(
+            cause.event_id,
+            detail_type,
+            {
                 "account_id": account_id,
                 "provider": snapshot.provider,
                 "subscription_id": snapshot.subscription_id,
@@ -78,11 +77,10 @@ def access_changed(
     if before.summary() == after.summary():
         return ()
     return (
-        Effect(
-            kind=EffectKind.BUS,
-            key=f"{cause.event_id}:{DomainEvent.ACCESS_CHANGED}",
-            detail_type=DomainEvent.ACCESS_CHANGED,
-            detail={
+        Effect.announcement(
+            cause.event_id,
+            DomainEvent.ACCESS_CHANGED,
+            {
                 "account_id": account_id,
                 "provider": provider,
                 "subscription_id": after.subscription_id or before.subscription_id,

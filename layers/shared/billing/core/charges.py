@@ -252,11 +252,10 @@ def payment_event(account_id: str, payment: PaymentSnapshot, event_id: str) -> E
     detail_type = PAYMENT_EVENTS.get(payment.status)
     if detail_type is None:
         return None
-    return Effect(
-        kind=EffectKind.BUS,
-        key=f"{event_id}:{detail_type}",
-        detail_type=detail_type,
-        detail={
+    return Effect.announcement(
+        event_id,
+        detail_type,
+        {
             "account_id": account_id,
             "provider": payment.provider,
             "subscription_id": payment.subscription_id,
@@ -370,6 +369,4 @@ def _event(
         detail["hard_decline"] = hard
     if retry_at is not None:
         detail.update(next_attempt=(payment.attempt or 0) + 1, retry_at=iso(retry_at))
-    return Effect(
-        kind=EffectKind.BUS, key=f"{event_id}:{detail_type}", detail_type=detail_type, detail=detail
-    )
+    return Effect.announcement(event_id, detail_type, detail)

@@ -14,7 +14,7 @@ from datetime import UTC, date, datetime, timedelta
 from billing.core.clock import DAY, iso
 from billing.core.entitlements import AccessPolicy, account_entitlement, plan_of
 from billing.core.model import AccountState, DormancyRecord, Effect, SubscriptionSnapshot
-from billing.core.vocabulary import DomainEvent, EffectKind
+from billing.core.vocabulary import DomainEvent
 
 PAYING_STATUSES = frozenset({"trialing", "active", "past_due"})
 
@@ -104,11 +104,10 @@ def warning(
     account_id: str, sub: SubscriptionSnapshot, last_active_at: int, policy: DormancyPolicy, key: str
 ) -> Effect:
     action_day = _shift(day_of(last_active_at), policy.days + policy.warning_days)
-    return Effect(
-        kind=EffectKind.BUS,
-        key=f"{key}:{DomainEvent.DORMANCY_WARNING}",
-        detail_type=DomainEvent.DORMANCY_WARNING,
-        detail={
+    return Effect.announcement(
+        key,
+        DomainEvent.DORMANCY_WARNING,
+        {
             "account_id": account_id,
             "provider": sub.provider,
             "subscription_id": sub.subscription_id,
@@ -134,16 +133,14 @@ def taken(
         detail["behavior"] = policy.pause_behavior
     elif record.action == "cancel_now":
         detail["prorate"] = policy.cancel_prorate
-    taken = DomainEvent.DORMANCY_ACTION_TAKEN
-    return Effect(kind=EffectKind.BUS, key=f"{key}:{taken}", detail_type=taken, detail=detail)
+    return Effect.announcement(key, DomainEvent.DORMANCY_ACTION_TAKEN, detail)
 
 
 def undone(account_id: str, record: DormancyRecord, active_at: int, key: str) -> Effect:
-    return Effect(
-        kind=EffectKind.BUS,
-        key=f"{key}:{DomainEvent.DORMANCY_ACTION_UNDONE}",
-        detail_type=DomainEvent.DORMANCY_ACTION_UNDONE,
-        detail={
+    return Effect.announcement(
+        key,
+        DomainEvent.DORMANCY_ACTION_UNDONE,
+        {
             "account_id": account_id,
             "provider": record.provider,
             "subscription_id": record.subscription_id,

@@ -237,11 +237,10 @@ def observe_invoice(
     if not repeated and invoice.amount_due != 0 and record.snapshot.status not in ENDED_STATUSES:
         detail_type = INVOICE_EVENTS[invoice.outcome]
         effects = (
-            Effect(
-                kind=EffectKind.BUS,
-                key=f"{cause.event_id}:{detail_type}",
-                detail_type=detail_type,
-                detail={
+            Effect.announcement(
+                cause.event_id,
+                detail_type,
+                {
                     "account_id": state.account_id,
                     "provider": record.snapshot.provider,
                     "subscription_id": record.snapshot.subscription_id,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import MISSING, asdict, dataclass, field, fields
 from typing import Any, Self
 
-from billing.core.vocabulary import EffectKind
+from billing.core.vocabulary import DomainEvent, EffectKind
 
 LIVE_STATUSES = frozenset({"trialing", "active", "past_due", "unpaid", "paused", "incomplete"})
 ENDED_STATUSES = frozenset({"canceled", "incomplete_expired", "expired"})
@@ -288,6 +288,13 @@ class Effect(Record):
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Self:
         return super(Effect, cls).from_dict({**data, "kind": EffectKind(data["kind"])})
+
+    @classmethod
+    def announcement(cls, cause_key: str, detail_type: DomainEvent, detail: dict[str, Any]) -> Effect:
+        """A domain event on the bus, keyed by what caused it: one per cause and event name."""
+        return cls(
+            kind=EffectKind.BUS, key=f"{cause_key}:{detail_type}", detail_type=detail_type, detail=detail
+        )
 
 
 @dataclass(frozen=True, slots=True)

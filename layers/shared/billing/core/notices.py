@@ -150,10 +150,7 @@ def notice_effects(
         "has_payment_method": sub.has_payment_method,
         "lead": lead,
     }
-    trial_ending = DomainEvent.TRIAL_ENDING
-    effects = [
-        Effect(kind=EffectKind.BUS, key=f"{key}:{trial_ending}", detail_type=trial_ending, detail=detail)
-    ]
+    effects = [Effect.announcement(key, DomainEvent.TRIAL_ENDING, detail)]
     if email and email_template:
         effects.append(
             Effect(

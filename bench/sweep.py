@@ -192,9 +192,7 @@ def paying_account_items(count: int) -> list[dict[str, Any]]:
         table = get_settings().table_name
         for number in range(count):
             state = paying_account(number)
-            marker = Marker(
-                "bench", f"evt_seed{number:06d}", "bench.seed", state.account_id, (), SWEEP_AT, SWEEP_AT
-            )
+            marker = Marker("bench", f"evt_seed{number:06d}", "bench.seed", state.account_id, (), SWEEP_AT)
             commit(marker, AccountState(state.account_id), state)
             committed = dynamodb.scan(TableName=table)["Items"]
             deletes = [{"DeleteRequest": {"Key": {"pk": i["pk"], "sk": i["sk"]}}} for i in committed]

@@ -6,6 +6,7 @@ from tools import template
 
 os.environ.update(template.local_environment())
 os.environ["POWERTOOLS_LOG_LEVEL"] = "WARNING"
+os.environ["EFFECT_RETRY_BACKOFF_SECONDS"] = "0"
 os.environ.pop("AWS_ENDPOINT_URL", None)
 
 import moto  # noqa: F401  (registers its botocore hooks before any client exists)

@@ -19,6 +19,7 @@ from billing.config import get_settings
 from billing.core import clock
 from tools import moto_stack
 from tools.apigw import LambdaContext, app_request, dodo_webhook_event, proxy_event
+from tools.local_stream import StreamPoller, invoke_in_process, stream_mappings
 from tools.signing import stripe_signature
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -73,6 +74,7 @@ def frozen_clock() -> Iterator[clock.ManualClock]:
 @dataclass
 class Aws:
     observer: moto_stack.BusObserver
+    outbox: list[StreamPoller]
 
     def bus_events(self) -> list[dict[str, Any]]:
         return self.observer.events()
@@ -97,8 +99,23 @@ def embedded_aws() -> Iterator[Aws]:
         moto_stack.put_secret(os.environ["STRIPE_SECRET_NAME"], STRIPE_SECRET)
         moto_stack.put_secret(os.environ["DODO_SECRET_NAME"], DODO_SECRET)
         restart_clients()
-        yield Aws(observer=moto_stack.BusObserver.attach())
+        pollers = [StreamPoller(mapping, invoke_in_process) for mapping in stream_mappings()]
+        _outbox[:] = pollers
+        try:
+            yield Aws(observer=moto_stack.BusObserver.attach(), outbox=pollers)
+        finally:
+            _outbox.clear()
     restart_clients()
+
+
+_outbox: list[StreamPoller] = []
+
+
+def run_outbox() -> None:
+    """Lambda's part after a commit: the table's stream handed to the effects function until it
+    has nothing new (as the stream's event source mapping would, a moment later)."""
+    for poller in list(_outbox):
+        poller.drain()
 
 
 @pytest.fixture
@@ -164,7 +181,15 @@ def signed_delivery(
 
 def invoke(module: Any, event: dict[str, Any]) -> tuple[int, dict[str, Any]]:
     response = module.lambda_handler(event, LambdaContext(module.__name__.split(".")[1]))
+    run_outbox()
     return response["statusCode"], json.loads(response["body"])
+
+
+def run_function(function: str, event: dict[str, Any]) -> Any:
+    """A template function (by logical id) invoked in-process, then the outbox it may have written."""
+    result = invoke_in_process(function, event)
+    run_outbox()
+    return result
 
 
 def deliver_stripe(event: dict[str, Any] | bytes, **kwargs: Any) -> tuple[int, dict[str, Any]]:

@@ -6,6 +6,8 @@ template. One clock, read by every component, can be moved through `/_local/cloc
 EventBridge Scheduler schedules fire when that clock passes them: one-time `at()` schedules
 once, recurring `cron()`/`rate()` ones (the template's dormancy sweep) once per clock move, for
 the latest occurrence it passed (the sweep catches up on the days in between itself). The
+table's stream is read as Lambda's event source mapping reads it (tools/local_stream.py), a few
+times a second, and the outbox inserts go to the effects function. The
 console at /_local/ (tools/console.py) shows the deliveries, accounts, schedules and bus events.
 A request body over its route's limit (MAX_BODY_BYTES for the webhooks, as their functions
 apply it; API Gateway's 10 MB for the rest) is answered 413 before it is read.
@@ -31,7 +33,7 @@ import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 from moto.server import ThreadedMotoServer
 
-from tools import aws_server, local_scheduler, moto_stack, openapi, template
+from tools import aws_server, local_scheduler, local_stream, moto_stack, openapi, template
 from tools.apigw import LambdaContext, proxy_event
 from tools.console import Console
 from tools.fake_dodo.server import FakeDodo
@@ -45,6 +47,7 @@ from tools.local_http import HttpResponse, RequestHandler, from_proxy_result, is
 LambdaHandler = Callable[[dict[str, Any], LambdaContext], Any]
 
 SCHEDULE_POLL_SECONDS = 1.0
+STREAM_POLL_SECONDS = 0.25
 # Without STRIPE_API_BASE, `make dev` runs against the fake Stripe with this catalog.
 LOCAL_PRICES = (
     ("price_local_s", "prod_local_s", 1900, "plan_s_monthly"),
@@ -126,6 +129,7 @@ class LocalServer:
         self._observer: moto_stack.BusObserver | None = None
         self._observer_lock = threading.Lock()
         self._schedules: local_scheduler.ScheduleFiring | None = None
+        self._outbox: list[local_stream.StreamPoller] = []
         self._started_at = self.clock.now()  # recurring schedules count their occurrences from here
         self._handlers: dict[tuple[str, str], LambdaHandler] = {}
         self._handlers_lock = threading.Lock()
@@ -181,12 +185,17 @@ class LocalServer:
         self._schedules = local_scheduler.ScheduleFiring(
             boto3.client("scheduler"), self.clock, self._invoke_function, since=self._started_at
         )
+        self._outbox = [
+            local_stream.StreamPoller(mapping, self._invoke_function)
+            for mapping in local_stream.stream_mappings()
+        ]
         self._previous_clock = clock.use(self.clock)
 
         self._http = HttpServer(("127.0.0.1", self.port), RequestHandler, self)
         self._threads = [
             threading.Thread(target=self._http.serve_forever, args=(0.1,), name="local-http", daemon=True),
             threading.Thread(target=self._poll_schedules, name="local-scheduler", daemon=True),
+            threading.Thread(target=self._poll_stream, name="local-stream", daemon=True),
         ]
         for thread in self._threads:
             thread.start()
@@ -397,25 +406,47 @@ class LocalServer:
             raise ValueError("advance_seconds must be a number")
         self.clock.advance(seconds)
 
-    def events(self) -> list[dict[str, Any]]:
-        """Every event put on the template's buses, oldest first."""
+    def events(self, *, run_outbox: bool = True) -> list[dict[str, Any]]:
+        """Every event put on the template's buses, oldest first; by default once the outbox written
+        so far ran (else: what the stream's poller has run by now)."""
         assert self._observer is not None, "start() first"
+        if run_outbox:
+            self.run_outbox()
         with self._observer_lock:
             return self._observer.events()
 
     def schedules(self) -> dict[str, list[dict[str, Any]]]:
-        """The enabled schedules (`pending`) and those fired so far (`fired`)."""
+        """The enabled schedules (`pending`) and those fired so far (`fired`), once the outbox written
+        so far ran."""
         assert self._schedules is not None, "start() first"
+        self.run_outbox()
         return self._schedules.schedules()
 
     def settle(self) -> None:
-        """Let everything due at the current time happen: Stripe's side first (its webhooks are
-        delivered before this returns), then our due schedules."""
+        """Let everything due at the current time happen: the providers' side first (their webhooks
+        are delivered before this returns), the effects those commits owe, then our due schedules
+        and the effects of what they did."""
         for fake in self._fakes():
             fake.advance()
             fake.wait_idle()
         assert self._schedules is not None, "start() first"
+        self.run_outbox()
         self._schedules.fire_due()
+        self.run_outbox()
+
+    def run_outbox(self) -> None:
+        """The table's stream handed to the effects function until it has nothing new."""
+        for poller in self._outbox:
+            poller.drain()
+
+    def _poll_stream(self) -> None:
+        """As Lambda's event source mapping polls each shard, a few times a second."""
+        while not self._stopping.wait(STREAM_POLL_SECONDS):
+            try:
+                for poller in self._outbox:
+                    poller.poll()
+            except (BotoCoreError, ClientError):
+                traceback.print_exc()
 
     def _poll_schedules(self) -> None:
         while not self._stopping.wait(SCHEDULE_POLL_SECONDS):

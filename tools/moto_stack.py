@@ -18,6 +18,7 @@ import boto3
 from tools import template
 
 OBSERVER_RULE = "local-bus-observer"
+QUEUE_ATTRIBUTES = ("MessageRetentionPeriod", "VisibilityTimeout")
 
 
 def provision() -> None:
@@ -33,10 +34,17 @@ def provision() -> None:
         }
         if props.get("GlobalSecondaryIndexes"):
             args["GlobalSecondaryIndexes"] = props["GlobalSecondaryIndexes"]
+        if props.get("StreamSpecification"):
+            args["StreamSpecification"] = {"StreamEnabled": True, **props["StreamSpecification"]}
         dynamodb.create_table(**args)
         ttl = props.get("TimeToLiveSpecification")
         if ttl:
             dynamodb.update_time_to_live(TableName=name, TimeToLiveSpecification=ttl)
+    sqs = boto3.client("sqs")
+    for logical_id, queue in template.resources("AWS::SQS::Queue").items():
+        props = template.resolve(queue.get("Properties", {}))
+        attributes = {k: str(v) for k, v in props.items() if k in QUEUE_ATTRIBUTES}
+        sqs.create_queue(QueueName=template.physical_name(logical_id), Attributes=attributes)
     events = boto3.client("events")
     for logical_id in template.resources("AWS::Events::EventBus"):
         events.create_event_bus(Name=template.physical_name(logical_id))

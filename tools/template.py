@@ -22,6 +22,8 @@ FAKE_CREDENTIALS = {
     "AWS_SESSION_TOKEN": "testing",
     "AWS_DEFAULT_REGION": LOCAL_REGION,
     "AWS_REGION": LOCAL_REGION,
+    # moto answers DynamoDB Streams' DescribeStream only on the regional endpoint, not the account one
+    "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled",
 }
 
 
@@ -126,6 +128,8 @@ def _ref(name: str, params: Mapping[str, str]) -> str:
         return pseudo[name]
     if name in params:
         return params[name]
+    if load()["Resources"][name]["Type"] == "AWS::SQS::Queue":  # a queue's Ref is its URL
+        return f"https://sqs.{LOCAL_REGION}.amazonaws.com/{LOCAL_ACCOUNT}/{physical_name(name)}"
     return physical_name(name)
 
 
@@ -141,10 +145,13 @@ def _attribute(logical_id: str, attribute: str) -> str:
     name = physical_name(logical_id)
     if attribute == "Arn" and resource["Type"] == "AWS::IAM::Role":
         return f"arn:aws:iam::{LOCAL_ACCOUNT}:role/{name}"
+    if attribute == "StreamArn":  # the label is a creation time; the local run reads the real one
+        return f"arn:aws:dynamodb:{LOCAL_REGION}:{LOCAL_ACCOUNT}:table/{name}/stream/local"
     if attribute == "Arn":
         service = {
             "AWS::DynamoDB::Table": ("dynamodb", f"table/{name}"),
             "AWS::Events::EventBus": ("events", f"event-bus/{name}"),
+            "AWS::SQS::Queue": ("sqs", name),
             "AWS::Serverless::Function": ("lambda", f"function:{name}"),
         }[resource["Type"]]
         return f"arn:aws:{service[0]}:{LOCAL_REGION}:{LOCAL_ACCOUNT}:{service[1]}"

@@ -89,7 +89,16 @@ def requests_for(service: str, operation: str, params: Mapping[str, Any], region
             Request("ses:SendTemplatedEmail", _arn(region, "ses", f"identity/{sender}"), context),
             Request("ses:SendTemplatedEmail", _arn(region, "ses", f"template/{params['Template']}"), context),
         )
+    if service == "sqs" and operation in SQS_QUEUE_OPERATIONS:
+        # Authorised on the queue the URL names: https://sqs.<region>.amazonaws.com/<account>/<name>
+        owner, name = params["QueueUrl"].rstrip("/").split("/")[-2:]
+        return (Request(f"sqs:{operation}", f"arn:aws:sqs:{region}:{owner}:{name}"),)
     raise UnmodelledCall(f"no authorisation rule for {service}.{operation}")
+
+
+SQS_QUEUE_OPERATIONS = frozenset(
+    {"SendMessage", "ReceiveMessage", "DeleteMessage", "ChangeMessageVisibility"}
+)
 
 
 def _arn(region: str, service: str, resource: str) -> str:

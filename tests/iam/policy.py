@@ -24,7 +24,8 @@ from samtranslator.translator.transform import transform
 from tools import template
 
 # The AWS managed policies SAM attaches, as AWS publishes them: every function gets the first,
-# `Tracing: Active` adds the second. The Lambda runtime and the X-Ray daemon use them, never our code.
+# `Tracing: Active` adds the second, a `Type: DynamoDB` event the third. The Lambda runtime, the
+# X-Ray daemon and Lambda's poller of the table's stream use them, never our code.
 AWS_MANAGED_POLICIES: dict[str, list[dict[str, Any]]] = {
     "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole": [
         {
@@ -44,6 +45,21 @@ AWS_MANAGED_POLICIES: dict[str, list[dict[str, Any]]] = {
                 "xray:GetSamplingStatisticSummaries",
             ],
             "Resource": ["*"],
+        }
+    ],
+    "arn:aws:iam::aws:policy/service-role/AWSLambdaDynamoDBExecutionRole": [
+        {
+            "Effect": "Allow",
+            "Action": [
+                "dynamodb:DescribeStream",
+                "dynamodb:GetRecords",
+                "dynamodb:GetShardIterator",
+                "dynamodb:ListStreams",
+                "logs:CreateLogGroup",
+                "logs:CreateLogStream",
+                "logs:PutLogEvents",
+            ],
+            "Resource": "*",
         }
     ],
 }

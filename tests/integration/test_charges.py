@@ -21,7 +21,6 @@ from billing.core import clock
 from billing.core.errors import RetryLater
 from billing.core.vocabulary import DomainEvent
 from functions.accounts_api import app as accounts_api
-from functions.payment_retry import app as payment_retry
 from tests.support import (
     DODO_WEBHOOK_SECRET,
     Aws,
@@ -29,10 +28,11 @@ from tests.support import (
     get_account,
     invoke,
     restart_clients,
+    run_function,
     use_dodo_api,
 )
 from tools import moto_stack
-from tools.apigw import LambdaContext, app_request, proxy_event
+from tools.apigw import app_request, proxy_event
 from tools.fake_dodo.server import FakeDodo
 
 DAY = 86_400
@@ -86,9 +86,7 @@ def post_charge(account_id: str, **body: Any) -> tuple[int, dict[str, Any]]:
 
 
 def run_retry(schedule_input: dict[str, Any]) -> dict[str, Any]:
-    result: dict[str, Any] = payment_retry.lambda_handler(
-        schedule_input, LambdaContext("PaymentRetryFunction")
-    )
+    result: dict[str, Any] = run_function("PaymentRetryFunction", schedule_input)
     return result
 
 

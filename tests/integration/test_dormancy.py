@@ -25,6 +25,8 @@ from tests.support import (
     deliver_stripe,
     get_account,
     invoke,
+    run_function,
+    run_outbox,
     use_dodo_api,
     use_stripe_api,
 )
@@ -80,7 +82,7 @@ def paying_account(stripe: FakeStripe, account_id: str) -> str:
 
 def sweep(**input_: Any) -> dict[str, Any]:
     event = {**SWEEP_INPUT, "scheduled_time": clock.iso(clock.timestamp()), **input_}
-    result: dict[str, Any] = dormancy_sweep.lambda_handler(event, LambdaContext("DormancySweepFunction"))
+    result: dict[str, Any] = run_function("DormancySweepFunction", event)
     return result
 
 
@@ -330,6 +332,7 @@ def test_a_sweep_out_of_time_hands_the_rest_to_a_one_time_schedule(stripe: FakeS
 
     event = {**SWEEP_INPUT, "scheduled_time": clock.iso(clock.timestamp())}
     report = dormancy_sweep.lambda_handler(event, Hurried("DormancySweepFunction"))
+    run_outbox()
     assert (report["stopped"], report["outcomes"]) == ("out_of_time", {})
     day = clock.iso(clock.timestamp())[:10]
     schedule = boto3.client("scheduler").get_schedule(

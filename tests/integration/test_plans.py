@@ -14,9 +14,8 @@ from moto.backends import get_backend
 from billing.config import get_settings
 from billing.core import clock
 from functions.accounts_api import app as accounts_api
-from functions.trial_notice import app as trial_notice
-from tests.support import Aws, deliver_stripe, get_account, invoke, use_stripe_api
-from tools.apigw import LambdaContext, proxy_event
+from tests.support import Aws, deliver_stripe, get_account, invoke, run_function, use_stripe_api
+from tools.apigw import proxy_event
 from tools.fake_stripe.server import FakeStripe
 
 DAY = 86_400
@@ -98,8 +97,6 @@ def test_notice_email_through_ses_when_a_sender_is_set(stripe: FakeStripe, monke
         scheduler.get_schedule(Name=name, GroupName="billing-webhooks-local")["Target"]["Input"]
     )
     frozen_clock.set(datetime.fromtimestamp(request["trial_end"] - 7 * DAY, UTC))
-    assert trial_notice.lambda_handler(request, LambdaContext("TrialNoticeFunction")) == {
-        "outcome": "applied"
-    }
+    assert run_function("TrialNoticeFunction", request) == {"outcome": "applied"}
     sent = get_backend("ses")["123456789012"]["us-east-1"].sent_messages
     assert [m.destinations["ToAddresses"] for m in sent] == [["user@example.com"]]

@@ -7,9 +7,7 @@ from datetime import UTC, datetime
 
 import boto3
 
-from functions.trial_notice import app as trial_notice
-from tests.support import EVENTS, Aws, deliver_stripe, stripe_event
-from tools.apigw import LambdaContext
+from tests.support import EVENTS, Aws, deliver_stripe, run_function, stripe_event
 
 GROUP = "billing-webhooks-local"
 
@@ -22,7 +20,7 @@ def schedules() -> dict[str, dict]:
 
 def fire(name: str) -> dict:
     request = json.loads((EVENTS / "scheduler" / name).read_text())
-    return trial_notice.lambda_handler(request, LambdaContext("TrialNoticeFunction"))
+    return run_function("TrialNoticeFunction", request)
 
 
 def trial_ending(aws: Aws) -> list[dict]:
@@ -89,6 +87,4 @@ def test_stripe_trial_will_end_sends_a_notice(aws: Aws, frozen_clock) -> None:
 
 
 def test_garbage_input_is_dropped_not_retried(aws: Aws) -> None:
-    assert trial_notice.lambda_handler({"hello": 1}, LambdaContext("TrialNoticeFunction")) == {
-        "outcome": "rejected"
-    }
+    assert run_function("TrialNoticeFunction", {"hello": 1}) == {"outcome": "rejected"}

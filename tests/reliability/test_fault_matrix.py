@@ -1,23 +1,25 @@
-"""A fault at every step of every webhook type of both providers, then the provider's redelivery:
+"""A fault at every step of every webhook type of both providers, then the retry that follows:
 the final state and the side effects equal a clean run's; nothing is lost, nothing duplicated.
 
-A step is each AWS call the handler makes for the delivery (the reads, the commit, each
-Scheduler call, the bus put, the marker's completion) and each provider API request. At each one:
+A step is each AWS call made for the delivery: the webhook's reads and its commit, then the
+effects function's run of the outbox item the commit wrote (its read of the item, each Scheduler
+call, provider request, e-mail and bus put, the item's deletion). At each one:
 
 - `unavailable`: the call fails before reaching the service (a network error, throttling);
 - `killed_after`: the call takes effect, then the invocation dies before seeing its answer (the
-  Lambda timeout or a crash: no handler code runs, the provider gets no answer);
+  Lambda timeout or a crash: no handler code runs);
 - `killed_before`: the invocation dies right before the call, after whatever ran since the
   previous one (tried where a provider request ran in between: otherwise it is the previous
   step's `killed_after`).
 
-Then the provider redelivers, as Stripe and Dodo do, until it is answered 200: a dead invocation
-left its in-flight marker's lease running, so the redelivery comes once the lease has expired.
+A fault in the webhook leaves the provider unanswered (or answered 5xx): it delivers again, as
+Stripe and Dodo do, until answered 200. A fault in the effects function fails its run: the stream
+hands the batch back (tools/local_stream, as Lambda's event source mapping does) until it runs.
 
 The bus and SES are at-least-once by nature (an invocation can die after EventBridge or SES
-accepted a call and before the marker was completed); each bus event carries its `idempotency_key`
-for subscribers to drop repeats. So the bus is compared by key, and a key (or an e-mail) may repeat
-only after a fault at or after that delivery's first bus put (or e-mail).
+accepted a call and before the outbox item was deleted); each bus event carries its
+`idempotency_key` for subscribers to drop repeats. So the bus is compared by key, and a key (or an
+e-mail) may repeat only after a fault at or after that delivery's first bus put (or e-mail).
 
 State and schedules are compared exactly, but for the times that say when the delivery was
 handled (a redelivery is handled later than the clean run's delivery).
@@ -69,6 +71,7 @@ from tools import moto_stack
 from tools.apigw import LambdaContext, app_request
 from tools.fake_dodo.server import FakeDodo
 from tools.fake_stripe.server import FakeStripe
+from tools.local_stream import Invoke, invoke_in_process
 
 FaultKind = Literal["unavailable", "killed_before", "killed_after"]
 Answer = tuple[int, dict[str, Any]]
@@ -87,7 +90,19 @@ class Fault:
         return f"{self.kind}@{self.step}"
 
 
-OBSERVING = frozenset({"ReceiveMessage", "DeleteMessage", "GetSendQuota"})  # the test's own reads
+# The test's own reads, and the calls of Lambda's poller of the table's stream (tools/local_stream).
+OBSERVING = frozenset(
+    {
+        "ReceiveMessage",
+        "DeleteMessage",
+        "GetSendQuota",
+        "DescribeTable",
+        "DescribeStream",
+        "GetShardIterator",
+        "GetRecords",
+        "GetQueueUrl",
+    }
+)
 
 
 @dataclass
@@ -118,6 +133,16 @@ class Steps:
 
     def disarm(self) -> None:
         self.armed = False
+
+    def invocations(self, invoke: Invoke) -> Invoke:
+        """`invoke`, each call a new invocation: a provider that went down in an earlier one is
+        reachable again."""
+
+        def invocation(function: str, event: dict[str, Any]) -> Any:
+            self.provider_down = False
+            return invoke(function, event)
+
+        return invocation
 
     def around(self, client: BaseClient, operation: str, call: Callable[[], Any]) -> Any:
         if not self.armed or operation in OBSERVING:
@@ -151,9 +176,11 @@ def steps() -> Iterator[Steps]:
 
 
 @pytest.fixture(scope="module")
-def module_aws() -> Iterator[Aws]:
+def module_aws(steps: Steps) -> Iterator[Aws]:
     """One provisioned AWS for the module; each case starts from emptied resources."""
     with embedded_aws() as aws:
+        for poller in aws.outbox:
+            poller.invoke = steps.invocations(invoke_in_process)
         yield aws
 
 
@@ -445,7 +472,7 @@ def run(scenario: Scenario, fault: Fault | None, aws: Aws, steps: Steps) -> Run:
             steps.disarm()
         while answers[-1] is None or answers[-1][0] != 200:
             assert len(answers) < 4, f"still not accepted after {len(answers)} deliveries: {answers}"
-            manual.advance(get_settings().effect_lease_seconds + 1)
+            manual.advance(60)  # the provider's next attempt
             answers.append(prepared.target.send())
         state = {
             **observed(scenario, aws),
@@ -477,7 +504,7 @@ def observed(scenario: Scenario, aws: Aws) -> dict[str, Any]:
 
 # When this process handled the delivery, not what the delivery changed: a redelivery after a
 # fault is handled later than the clean run's delivery.
-HANDLING_TIMES = frozenset({"updated_at", "committed_at", "expires_at", "lease_until"})
+HANDLING_TIMES = frozenset({"updated_at", "committed_at", "expires_at"})
 
 
 # An app request's marker is named by a random id: requests are told apart by what they find.

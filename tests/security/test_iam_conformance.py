@@ -26,7 +26,9 @@ import boto3
 import dodopayments
 import pytest
 import stripe as stripe_sdk
+from botocore.exceptions import EndpointConnectionError
 
+from billing.adapters import aws as billing_aws
 from billing.config import get_settings
 from billing.core.clock import iso
 from billing.providers.dodo import events as dodo_events
@@ -36,6 +38,7 @@ from tests.e2e.conftest import running
 from tests.e2e.http_client import call
 from tests.iam.calls import Call, recording
 from tests.iam.policy import AWS_MANAGED_POLICIES, Grant, Policy, function_policies, translate
+from tests.integration.test_faults import failing
 from tests.support import DODO_SUBSCRIPTION_STATUSES, EVENTS, dodo_sample, stripe_event
 from tools import aws_server, template
 from tools.apigw import LambdaContext
@@ -83,6 +86,7 @@ class Guide:
         secret = aws_server.DEFAULT_DODO_WEBHOOK_SECRET if is_dodo else aws_server.DEFAULT_WEBHOOK_SECRET
         status, body = deliver(self.server.url, payload, secret, self.server._now(), dodo=is_dodo)
         assert status == 200, (document["type"], status, body)
+        self.server.run_outbox()  # before the next step empties the table
         return str(json.loads(body)["outcome"])
 
     def configure(self, **settings: str) -> None:
@@ -307,10 +311,10 @@ def refuse_charge_calls(method: str, path: str, _: bytes) -> None:
         raise ConnectionAbortedError("Dodo Payments unreachable")
 
 
-def invoke_target(arn: str, payload: dict[str, Any]) -> None:
+def invoke_target(arn: str, payload: dict[str, Any]) -> Any:
     function = template.function_of_arn(arn)
     module_name, attribute = template.handler_location(function)
-    getattr(importlib.import_module(module_name), attribute)(payload, LambdaContext(function))
+    return getattr(importlib.import_module(module_name), attribute)(payload, LambdaContext(function))
 
 
 def stripe_samples(guide: Guide) -> None:
@@ -330,6 +334,17 @@ def stripe_samples(guide: Guide) -> None:
     invoice["id"] += "_unnamed"
     invoice["data"]["object"]["parent"]["subscription_details"]["metadata"] = {}
     guide.deliver(invoice, provider="stripe")
+
+
+def dead_lettered_and_redriven(guide: Guide) -> None:
+    """The bus down until an outbox item's retries are spent, then the README's redrive command."""
+    event = stripe_event("customer.subscription.created.json")
+    event["id"] += "_dead_lettered"
+    event["data"]["object"]["metadata"]["account_id"] = "iam-dead-lettered"
+    with failing(billing_aws.client("events"), "PutEvents", EndpointConnectionError(endpoint_url="events")):
+        guide.deliver(event, provider="stripe")
+    effects = str(template.resolve({"Fn::GetAtt": ["EffectsFunction", "Arn"]}))
+    assert invoke_target(effects, {"redrive_dead_letters": {}}) == {"redriven": {"completed": 1}}
 
 
 def empty_table() -> None:
@@ -366,6 +381,7 @@ def tour() -> Tour:
         with guided(found) as guide:
             stripe_samples(guide)
             dodo_samples(guide)
+            dead_lettered_and_redriven(guide)
     found.calls, found.unmodelled, found.settings_read = (
         recorder.calls,
         recorder.unmodelled,
@@ -565,8 +581,7 @@ def test_the_tour_goes_through_every_path(tour: Tour) -> None:
     needed = {(c.function, r.action) for c in tour.calls for r in c.requests}
     assert {
         ("StripeWebhookFunction", "dynamodb:DeleteItem"),  # a checkout session completed or expired
-        ("StripeWebhookFunction", "ses:SendTemplatedEmail"),  # Stripe's trial_will_end
-        ("TrialNoticeFunction", "ses:SendTemplatedEmail"),
+        ("EffectsFunction", "ses:SendTemplatedEmail"),  # Stripe's trial_will_end, our own notices
         ("DormancySweepFunction", "scheduler:CreateSchedule"),  # a sweep cut short continues
         ("AccountsApiFunction", "dynamodb:DeleteItem"),  # a first charge attempt refused
         ("PaymentRetryFunction", "dynamodb:DeleteItem"),  # a restarted first attempt refused

@@ -17,7 +17,7 @@ from tools import template
 # What a statement may name: the project's own table, bus, secrets, schedule group and roles.
 OWN_RESOURCES = re.compile(
     r"BillingTable|BillingBus|\$\{StripeSecretName\}|\$\{DodoSecretName\}|\$\{NoticeScheduleGroup\}"
-    r"|SchedulerInvokeRole|billing-webhooks-\$\{Environment\}-(dormancy-sweep|payment-retry)|TrialNoticeFunction"
+    r"|SchedulerInvokeRole|EffectsDeadLetterQueue|StreamBatchFailuresQueue|billing-webhooks-\$\{Environment\}-(dormancy-sweep|payment-retry)|TrialNoticeFunction"
     r"|identity/\$\{NoticeSender\}|identity/\$\{Domain\}|template/\$\{NoticeTemplate\}"
 )
 LIVE_OR_CLOUD_SECRETS = {

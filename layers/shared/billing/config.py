@@ -49,7 +49,11 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=256 * 1024, ge=1024)
     adopt_unknown_customers: bool = True
     event_marker_ttl_days: int = Field(default=30, ge=4)
-    effect_lease_seconds: int = Field(default=60, ge=1)
+    # The effects function (the outbox on the table's stream): runs of one item's effects before it
+    # goes to the dead-letter queue, and the first wait between two runs (doubling, at most 30 s).
+    effect_max_attempts: int = Field(default=8, ge=1)
+    effect_retry_backoff_seconds: float = Field(default=1, ge=0)
+    effects_dead_letter_queue_url: str | None = None
 
     plan_catalog: PlanCatalog = Field(default_factory=PlanCatalog)
     fallback_plan: str | None = None

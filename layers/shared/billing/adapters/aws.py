@@ -14,7 +14,7 @@ def session() -> boto3.session.Session:
     return boto3.session.Session()
 
 
-Service = Literal["dynamodb", "events", "scheduler", "secretsmanager", "ses"]
+Service = Literal["dynamodb", "events", "scheduler", "secretsmanager", "ses", "sqs"]
 
 
 @cache

@@ -1,22 +1,17 @@
 """The exactly-once commit of one delivery: its event marker, the account's new state and the side
-effects it owes in one transaction, retried when the account moved on; the effects run after."""
+effects it owes (the outbox) in one transaction, retried when the account moved on. The effects
+run off the table's stream (billing.engine.outbox), never here."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from aws_lambda_powertools import Logger
-
 from billing.adapters.store import accounts, markers
 from billing.adapters.store.lookups import CustomerMapping
-from billing.config import get_settings
 from billing.core import clock
-from billing.core.errors import InProgress, RetryLater
+from billing.core.errors import RetryLater
 from billing.core.model import AccountState, ChargeRecord, Effect, PriorPause
-from billing.engine import effects
-
-logger = Logger(child=True)
 
 MAX_ATTEMPTS = 4
 
@@ -61,11 +56,11 @@ Plan = Callable[[AccountState], Write | Result]
 
 def commit_with_retry(delivery: Delivery, account_id: str, plan: Plan) -> Result:
     """Read the account, let `plan` decide (a Write, or a Result when there is nothing to write),
-    and commit the write with the delivery's event marker in one transaction.
+    and commit the write with the delivery's event marker and the effects it owes in one
+    transaction.
 
-    Guarantees: the delivery's state change commits at most once (the marker is conditional); its
-    side effects are recorded with it and run after the commit, at least once across deliveries (a
-    redelivery of a committed event re-drives them if they never finished, under a lease), each
+    Guarantees: the delivery's state change and its effects commit at most once (the marker is
+    conditional) and together; the effects then run off the table's stream, at least once, each
     idempotent by its key. When the account changed between the read and the commit, the whole
     read-plan-commit is retried (up to MAX_ATTEMPTS times), so `plan` always works on the newest
     state; then RetryLater. Storage errors raise RetryLater with nothing written. A StaleWrite (the
@@ -76,72 +71,44 @@ def commit_with_retry(delivery: Delivery, account_id: str, plan: Plan) -> Result
         planned = plan(before)
         if isinstance(planned, Result):
             return planned
-        marker = _marker(delivery, account_id, planned.effects)
         try:
-            accounts.commit(marker, before, planned.state, planned.customer)
-        except markers.DuplicateEvent as duplicate:
-            return redrive(delivery, account_id, duplicate.marker)
+            accounts.commit(
+                _marker(delivery, account_id, planned.effects), before, planned.state, planned.customer
+            )
+        except markers.DuplicateEvent:
+            return Result("duplicate", account_id)
         except accounts.ConcurrentUpdate:
             continue
-        _run_effects(delivery, planned.effects)
         return Result("applied", account_id, planned.charge)
     raise RetryLater("account kept changing during the update", reason="contention")
 
 
-def once(delivery: Delivery, account_id: str, pending: tuple[Effect, ...]) -> Result:
-    """Side effects with no state change (a scheduled notice): recorded and run at most once per
-    delivery id, re-driven by a redelivery if they never finished."""
+def once(delivery: Delivery, account_id: str, owed: tuple[Effect, ...]) -> Result:
+    """Side effects with no state change (a scheduled notice): committed at most once per delivery
+    id with its marker, run off the stream like any other."""
     try:
-        markers.put_marker(_marker(delivery, account_id, pending))
-    except markers.DuplicateEvent as duplicate:
-        return redrive(delivery, account_id, duplicate.marker)
-    _run_effects(delivery, pending)
+        markers.put_marker(_marker(delivery, account_id, owed))
+    except markers.DuplicateEvent:
+        return Result("duplicate", account_id)
     return Result("applied", account_id)
 
 
 def unwritten(
     delivery: Delivery, outcome: str, account_id: str, charge: ChargeRecord | None = None
 ) -> Result:
-    """Nothing to write; but a redelivery of a committed event may still owe its effects."""
-    stored = markers.stored_marker(delivery.provider, delivery.event_id)
-    if stored is not None:
-        return redrive(delivery, account_id, stored)
+    """Nothing to write: a redelivery of a committed event answers `duplicate`, anything else
+    `outcome`."""
+    if markers.was_committed(delivery.provider, delivery.event_id):
+        return Result("duplicate", account_id)
     return Result(outcome, account_id, charge)
 
 
-def redrive(delivery: Delivery, account_id: str, stored: markers.StoredMarker | None) -> Result:
-    """A delivery already committed: run the effects it still owes, unless another delivery holds
-    their lease (InProgress: the provider retries later)."""
-    if stored is None or not stored.effects_pending:
-        return Result("duplicate", account_id)
-    if not markers.claim_effects(
-        delivery.provider, delivery.event_id, clock.timestamp(), get_settings().effect_lease_seconds
-    ):
-        raise InProgress("this event's side effects are being run by another delivery")
-    logger.info("re-driving side effects of a committed event")
-    _run_effects(delivery, stored.effects)
-    return Result("duplicate", account_id)
-
-
-def _marker(delivery: Delivery, account_id: str, pending: tuple[Effect, ...]) -> markers.Marker:
-    now = clock.timestamp()
+def _marker(delivery: Delivery, account_id: str, owed: tuple[Effect, ...]) -> markers.Marker:
     return markers.Marker(
         provider=delivery.provider,
         event_id=delivery.event_id,
         event_type=delivery.event_type,
         account_id=account_id,
-        effects=pending,
-        committed_at=now,
-        lease_until=now + get_settings().effect_lease_seconds,
+        effects=owed,
+        committed_at=clock.timestamp(),
     )
-
-
-def _run_effects(delivery: Delivery, pending: tuple[Effect, ...]) -> None:
-    if not pending:
-        return
-    try:
-        effects.drive(pending)
-    except RetryLater:
-        markers.release_effects(delivery.provider, delivery.event_id)
-        raise
-    markers.finish_effects(delivery.provider, delivery.event_id)

@@ -12,14 +12,13 @@ from billing.adapters.store.charges import charge_item, charge_record, removed_c
 from billing.adapters.store.checkouts import checkout_record, closed_checkout
 from billing.adapters.store.errors import ConditionFailed, storage_errors
 from billing.adapters.store.lookups import CustomerMapping, observed_at_of
-from billing.adapters.store.markers import DuplicateEvent, Marker, marker_item, stored_of
+from billing.adapters.store.markers import DuplicateEvent, Marker, marker_item, owed_item
 from billing.adapters.store.table import (
     AccountItem,
     ActivityItem,
     BillingItem,
     ChargeItem,
     CheckoutItem,
-    EventMarkerItem,
     SubscriptionItem,
     account_key,
     as_map,
@@ -98,9 +97,9 @@ def load_account(account_id: str, *, consistent: bool = True) -> AccountState:
 def commit(
     marker: Marker, before: AccountState, after: AccountState, customer: CustomerMapping | None = None
 ) -> None:
-    """The marker, the account as `after` has it (with the subscriptions and charges that differ
-    from `before`, minus the checkouts and charges it dropped) and the customer mapping, in one
-    transaction.
+    """The marker, the effects it owes (the outbox item), the account as `after` has it (with the
+    subscriptions and charges that differ from `before`, minus the checkouts and charges it
+    dropped) and the customer mapping, in one transaction.
 
     Raises DuplicateEvent when the marker exists, StaleWrite when the stored customer mapping is
     newer, ConcurrentUpdate when the account moved on since `before` was read.
@@ -110,6 +109,8 @@ def commit(
         (marker_item(marker), BillingItem.pk.does_not_exist()),
         (_account_item(after), None),
     ]
+    if marker.effects:
+        items.append((owed_item(marker), None))
     for subscription_id, record in after.subscriptions.items():
         if before.subscriptions.get(subscription_id) != record:
             key = subscription_key(record.snapshot.provider, subscription_id)
@@ -131,8 +132,8 @@ def commit(
     try:
         with storage_errors(), TransactWrite(connection=table_connection()) as transaction:
             for index, (item, condition) in enumerate(items):
-                # The stored marker (first) and customer (last) come back with a failure: no extra read.
-                returned = index in (0, len(items) - 1)
+                # The stored customer (last) comes back with a failure: no extra read.
+                returned = customer is not None and index == len(items) - 1
                 transaction.save(item, condition=condition, return_values="ALL_OLD" if returned else None)
             for price_id in closed_checkouts:
                 transaction.delete(closed_checkout(account_id, price_id))
@@ -140,10 +141,7 @@ def commit(
                 transaction.delete(removed_charge(account_id, charge_key))
     except ConditionFailed as failed:
         if failed.failed(0):
-            stored = failed.stored(0)
-            raise DuplicateEvent(
-                marker.event_id, stored_of(EventMarkerItem.from_raw_data(stored)) if stored else None
-            ) from failed
+            raise DuplicateEvent(marker.event_id) from failed
         if customer is not None and failed.failed(-1):
             stored = failed.stored(-1)
             raise StaleWrite(

@@ -7,6 +7,7 @@
 | open checkout of account| ACCOUNT#<account_id>            | CHECKOUT#<price_id>|
 | last activity           | ACCOUNT#<account_id>            | ACTIVITY           |
 | on-demand charge        | ACCOUNT#<account_id>            | CHARGE#<key>       |
+| effects owed (outbox)   | ACCOUNT#<account_id>            | OUTBOX#<provider>#<event_id> |
 | customer -> account     | CUSTOMER#<provider>#<customer>  | CUSTOMER           |
 | processed event marker  | EVENT#<provider>#<event_id>     | EVENT              |
 | dormancy sweep progress | SWEEP#dormancy#<warning|action> | CURSOR             |
@@ -124,10 +125,18 @@ class EventMarkerItem(BillingItem, discriminator="event"):
     event_type = UnicodeAttribute()
     account_id = UnicodeAttribute(null=True)
     committed_at = NumberAttribute()
-    effects = JSONAttribute(default=list)  # the recorded side effects, exactly as they will be re-driven
-    effects_pending = BooleanAttribute(default=False)
-    lease_until = NumberAttribute(default=0)
     expires_at = TTLAttribute()
+
+
+class OutboxItem(BillingItem, discriminator="outbox"):
+    """The side effects one commit owes, in the account's partition: the table's stream hands its
+    insert to the effects function, which runs them and deletes the item."""
+
+    event_type = UnicodeAttribute()
+    committed_at = NumberAttribute()
+    effects = JSONAttribute()  # each Effect.to_dict(), in the order they are run
+    failed_attempts = NumberAttribute(default=0)
+    dead_lettered = BooleanAttribute(default=False)
 
 
 def account_key(account_id: str) -> str:
@@ -156,6 +165,10 @@ def checkout_key(price_id: str) -> str:
 
 def event_key(provider: str, event_id: str) -> str:
     return f"EVENT#{provider}#{event_id}"
+
+
+def outbox_key(provider: str, event_id: str) -> str:
+    return f"OUTBOX#{provider}#{event_id}"
 
 
 def sweep_key(step: str) -> str:

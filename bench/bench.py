@@ -204,6 +204,14 @@ class StoryEvent:
         return str(self.event["type"])
 
     @property
+    def names_account(self) -> bool:
+        """Whether the event itself says the account (metadata.account_id, a Checkout Session's
+        client_reference_id), as the route reads it; if not, processing looks the account up first."""
+        if self.provider == dodo.PROVIDER:
+            return dodo_events.ROUTES[self.event_type](self.event["data"]).account_id is not None
+        return stripe_events.ROUTES[self.event_type](self.event["data"]["object"]).account_id is not None
+
+    @property
     def occurred_at(self) -> int:
         """The ordering key: a Stripe event's `created`, a Dodo envelope's `timestamp`."""
         if self.provider == dodo.PROVIDER:
@@ -376,6 +384,7 @@ class StoryRow:
     provider: str
     event_type: str
     label: str
+    names_account: bool
     fresh: Delivered
     duplicate: Delivered
     older: Delivered
@@ -394,7 +403,9 @@ def run_story(deliver: Deliver, story: Sequence[StoryEvent]) -> list[StoryRow]:
         fresh = deliver(item, delivered_at)
         duplicate = deliver(item, delivered_at)
         older = deliver(item.older(), delivered_at)
-        rows.append(StoryRow(item.provider, item.event_type, item.label, fresh, duplicate, older))
+        rows.append(
+            StoryRow(item.provider, item.event_type, item.label, item.names_account, fresh, duplicate, older)
+        )
     return rows
 
 
@@ -563,6 +574,7 @@ def print_requests(title: str, rows: Sequence[StoryRow]) -> None:
         [
             "#",
             "event type",
+            "account in event",
             "first delivery",
             "duplicate",
             f"stale copy ({OLDER_BY} s older)",
@@ -570,7 +582,14 @@ def print_requests(title: str, rows: Sequence[StoryRow]) -> None:
             "other AWS calls, first delivery",
         ],
         [
-            (n, row.label, *(cell(d) for _, d in row.passes()), over(row) or "-", by_op(row.fresh.other))
+            (
+                n,
+                row.label,
+                "yes" if row.names_account else "no: looked up",
+                *(cell(d) for _, d in row.passes()),
+                over(row) or "-",
+                by_op(row.fresh.other),
+            )
             for n, row in enumerate(rows, start=1)
         ],
     )
@@ -581,7 +600,8 @@ def print_requests(title: str, rows: Sequence[StoryRow]) -> None:
     print(
         f"{len(over_list)} of {len(deliveries)} deliveries ({len(rows)} events x {', '.join(PASSES)}) over"
         f" {BUDGET} DynamoDB requests, {len(marker_only)} only by the marker update after a bus put;"
-        f" {total} requests, mean {total / len(deliveries):.2f}, max {max(map(requests, deliveries))}"
+        f" {total} requests, mean {total / len(deliveries):.2f}, max {max(map(requests, deliveries))};"
+        f" {sum(row.names_account for row in rows)} of {len(rows)} events name their account"
     )
 
 

@@ -22,10 +22,11 @@ from typing import Any
 
 import botocore.handlers
 
-from bench.bench import COLD_START_EVENT, ROOT, STORY_DIR, provision, signed_webhook
+from bench.bench import COLD_START_EVENT, ROOT, STORY_DIR, WEBHOOK_SECRET, provision
 from billing.core import clock
 from functions.stripe_webhook import app as stripe_webhook
 from tools.apigw import LambdaContext
+from tools.sam_event import signed_event
 
 OURS = (ROOT / "functions", ROOT / "layers" / "shared" / "billing")
 WRITES = {"PutItem", "UpdateItem", "DeleteItem", "TransactWriteItems", "BatchWriteItem"}
@@ -82,7 +83,7 @@ def deliver(path: Path, walk: Walk | None = None) -> None:
     payload = json.loads(path.read_text())
     signed_at = int(payload["created"]) + 5
     clock.use(clock.ManualClock(datetime.fromtimestamp(signed_at, UTC)))
-    event = signed_webhook(json.dumps(payload).encode(), signed_at)
+    event = signed_event(json.dumps(payload).encode(), WEBHOOK_SECRET, signed_at)
     if walk is None:
         stripe_webhook.lambda_handler(event, LambdaContext("stripe_webhook"))
     else:

@@ -60,6 +60,14 @@ def test_make_bench_prints_every_benchmark() -> None:
     assert re.search(r"^\d+ steps across \d+ files, \d+ back into a file already left$", done.stdout, re.M)
     figures = json.loads(figures_file.read_text())
     assert figures["webhook_dynamodb_requests_max"] >= 2
+    over_budget = figures["webhook_dynamodb_requests_over_budget"]
+    assert {(d["provider"], d["pass"]) for d in over_budget} <= {
+        (provider, delivery)
+        for provider in ("stripe", "dodo")
+        for delivery in ("first", "duplicate", "stale")
+    }
+    assert all(d["requests"] == sum(d["by_operation"].values()) > 2 for d in over_budget)
+    assert bool(over_budget) == (figures["webhook_dynamodb_requests_max"] > 2)
     for ratio in ("cold_start_ratio", "cold_start_import_ratio", "warm_own_p50_ratio"):
         assert figures[ratio] > 0
     compared = re.search(r"^DynamoDB requests per event, warm run +([0-9.]+) ", done.stdout, re.M)

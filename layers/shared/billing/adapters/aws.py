@@ -1,28 +1,22 @@
-"""One boto3 session per process: every AWS client of the layer comes from it, so the
-endpoint and service models are loaded once per cold start, not once per client."""
+"""The layer's AWS clients, botocore clients made from the session of PynamoDB's table connection:
+the endpoints and service models are loaded once per cold start, not once per session or client,
+and boto3, which would only add its own import, is not loaded."""
 
 from __future__ import annotations
 
 from functools import cache
 from typing import Any, Literal
 
-import boto3
-
-
-@cache
-def session() -> boto3.session.Session:
-    return boto3.session.Session()
-
+from billing.adapters.store.table import table_connection
 
 Service = Literal["dynamodb", "events", "scheduler", "secretsmanager", "ses"]
 
 
 @cache
 def client(service: Service) -> Any:
-    return session().client(service)
+    return table_connection().session.create_client(service)
 
 
 def reset() -> None:
     """Forget every client (tests and the local server point the process at another endpoint)."""
     client.cache_clear()
-    session.cache_clear()

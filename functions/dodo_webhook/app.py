@@ -9,7 +9,9 @@ from billing.edge.answers import json_response, register_error_handlers
 from billing.flows.webhooks import receive_dodo, request_body
 
 logger = Logger()
-tracer = Tracer()
+# Only botocore is traced (DynamoDB, Secrets Manager): patching every library X-Ray knows would
+# import requests, httpx, sqlite3 and more into each cold start.
+tracer = Tracer(patch_modules=("botocore",))
 metrics = Metrics()
 app = APIGatewayRestResolver()
 register_error_handlers(app, metrics)

@@ -11,6 +11,7 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from billing.adapters import aws
 from billing.edge.answers import json_response, register_error_handlers
 from billing.flows.webhooks import receive_stripe, request_body
 
@@ -21,6 +22,7 @@ tracer = Tracer(patch_modules=("botocore",))
 metrics = Metrics()
 app = APIGatewayRestResolver()
 register_error_handlers(app, metrics)
+aws.prime("secretsmanager")
 
 
 @app.post("/webhooks/stripe")

@@ -2,7 +2,7 @@
 
 A GetSecretValue on the layer's botocore client and a small cache, not Powertools parameters: that
 package's `__init__` imports its AppConfig provider and with it boto3, which every webhook cold start
-then paid for (~25 ms) to make this one call."""
+then paid for (15-30 ms on the bench machine) to make this one call."""
 
 from __future__ import annotations
 

@@ -1,18 +1,28 @@
 """POST /webhooks/dodo: verify (Standard Webhooks), then hand the event to the shared layer."""
 
+import gc
+
+# The imports and the setup below only build what lives as long as the process: collecting garbage
+# meanwhile finds none and costs the cold start ~30 ms. Collection resumes at the end of the module.
+gc.disable()
+
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from billing.adapters import aws
 from billing.edge.answers import json_response, register_error_handlers
 from billing.flows.webhooks import receive_dodo, request_body
 
 logger = Logger()
-tracer = Tracer()
+# Only botocore is traced (DynamoDB, Secrets Manager): patching every library X-Ray knows would
+# import requests, httpx, sqlite3 and more into each cold start.
+tracer = Tracer(patch_modules=("botocore",))
 metrics = Metrics()
 app = APIGatewayRestResolver()
 register_error_handlers(app, metrics)
+aws.prime("secretsmanager")
 
 
 @app.post("/webhooks/dodo")
@@ -30,3 +40,8 @@ def dodo_webhook() -> Response[str]:
 @metrics.log_metrics
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
     return app.resolve(event, context)
+
+
+# What the cold start built stays: later collections skip it.
+gc.freeze()
+gc.enable()

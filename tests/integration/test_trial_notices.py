@@ -33,7 +33,7 @@ def test_trial_start_schedules_notices_and_conversion_deletes_them(aws: Aws) -> 
     assert sorted(found) == ["trial-notice-sub_1Q1acme1001-1d", "trial-notice-sub_1Q1acme1001-7d"]
     seven = found["trial-notice-sub_1Q1acme1001-7d"]
     assert seven["ScheduleExpression"] == "at(2026-01-24T00:00:00)"
-    assert seven["Target"]["Arn"].endswith(":function:TrialNoticeFunction")
+    assert seven["Target"]["Arn"].endswith(":function:TrialNoticeFunction:live")  # the SnapStart alias
     assert json.loads(seven["Target"]["Input"]) == json.loads(
         (EVENTS / "scheduler" / "trial_notice.7d.json").read_text()
     )

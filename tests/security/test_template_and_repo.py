@@ -97,6 +97,22 @@ def test_the_scheduler_role_invokes_only_the_schedule_targets() -> None:
     assert len(statement["Resource"]) == 3
 
 
+def test_every_schedule_invokes_the_alias_the_scheduler_role_may_invoke() -> None:
+    """SnapStart runs published versions only: a schedule naming the bare function would run
+    `$LATEST`, initialised from scratch, and the role would not be allowed to invoke it."""
+    alias = template.load()["Globals"]["Function"]["AutoPublishAlias"]
+    resources = template.load()["Resources"]
+    [statement] = resources["SchedulerInvokeRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+    environment = template.all_functions_environment()
+    targets = {
+        environment["TRIAL_NOTICE_TARGET_ARN"],
+        environment["CHARGE_RETRY_TARGET_ARN"],
+        template.resolve(resources["DormancySweep"]["Properties"]["Target"]["Arn"]),
+    }
+    assert all(target.endswith(f":{alias}") for target in targets), targets
+    assert set(template.resolve(statement["Resource"])) == targets
+
+
 def tracked_files() -> list[str]:
     git = shutil.which("git")
     assert git is not None

@@ -19,7 +19,7 @@ def persistence() -> DynamoDBPersistenceLayer:
         key_attr="pk",
         sort_key_attr="sk",
         expiry_attr="expires_at",
-        boto3_session=aws.session(),
+        boto3_client=aws.client("dynamodb"),
     )
 
 

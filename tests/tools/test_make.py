@@ -60,6 +60,8 @@ def test_make_bench_prints_every_benchmark() -> None:
     assert re.search(r"^\d+ steps across \d+ files, \d+ back into a file already left$", done.stdout, re.M)
     figures = json.loads(figures_file.read_text())
     assert figures["webhook_dynamodb_requests_max"] >= 2
+    assert 0 < figures["effect_latency_p50_ms"] <= figures["effect_latency_p99_ms"]
+    assert figures["outbox_dynamodb_requests_per_item"] >= 2
     over_budget = figures["webhook_dynamodb_requests_over_budget"]
     assert {(d["provider"], d["pass"]) for d in over_budget} <= {
         (provider, delivery)

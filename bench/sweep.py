@@ -40,7 +40,6 @@ os.environ.update(
     }
 )
 
-import inspect  # noqa: E402
 import io  # noqa: E402
 import math  # noqa: E402
 import platform  # noqa: E402
@@ -52,12 +51,17 @@ from contextlib import redirect_stdout  # noqa: E402
 from dataclasses import dataclass, replace  # noqa: E402
 from datetime import UTC, datetime  # noqa: E402
 from typing import Any  # noqa: E402
-from unittest.mock import patch  # noqa: E402
 
 import boto3  # noqa: E402
 import botocore.handlers  # noqa: E402
 import moto  # noqa: E402  (registers its botocore hooks before any client exists)
-from moto.dynamodb.models.table import Table  # noqa: E402
+
+from tools.moto_stack import serialize_requests  # noqa: E402
+
+# moto as the tests and the local server run it: a transaction backs up only the items it names and
+# a Query reads only its partition. Unpatched, both copy or walk the whole table, the table's stream
+# records included, and the bench's own writes would slow every later call.
+serialize_requests()
 
 from bench.report import print_table  # noqa: E402
 
@@ -181,9 +185,7 @@ def fresh_aws() -> None:
 def paying_account_items(count: int) -> list[dict[str, Any]]:
     """The items `commit` writes for `count` accounts, each with an active, paid subscription.
 
-    Each account is committed alone into an emptied table, its items then taken out: moto's
-    TransactWriteItems deep-copies the whole table once per item written, so committing 1,000
-    accounts into one growing table takes minutes.
+    Each account is committed alone into an emptied table, its items then taken out.
     """
     items: list[dict[str, Any]] = []
     with moto.mock_aws():
@@ -277,26 +279,6 @@ def batch_put(items: Sequence[dict[str, Any]]) -> None:
 
 # ---------------------------------------------------------------- measurements
 
-MOTO_QUERY = Table.query
-MOTO_QUERY_SIGNATURE = inspect.signature(Table.query)
-
-
-def query_of_one_partition(table: Table, *args: Any, **kwargs: Any) -> Any:
-    """moto's Query of the table, handed only the queried partition instead of every item.
-
-    moto 5.2.5 sorts the whole table on each Query to pick out one partition: 1,000 account loads
-    against 100,000 items would take an hour. The same items come back, so the figures are the same.
-    """
-    arguments = MOTO_QUERY_SIGNATURE.bind(table, *args, **kwargs).arguments
-    if arguments.get("index_name") or not table.range_key_attr:
-        return MOTO_QUERY(table, *args, **kwargs)
-    partition = list(table.items.get(arguments["hash_key"], {}).values())
-    table.all_items = lambda: partition
-    try:
-        return MOTO_QUERY(table, *args, **kwargs)
-    finally:
-        del table.all_items
-
 
 @dataclass(frozen=True)
 class Sweep:
@@ -348,8 +330,7 @@ def run(total: int, paying_items: Sequence[dict[str, Any]]) -> Run:
         fresh_aws()
         batch_put([*paying_items, *cursor_items(), *activity_items(total)])
         setup_seconds = time.perf_counter() - started
-        with patch.object(Table, "query", query_of_one_partition):
-            return Run(total, setup_seconds, daily=sweep(), again=sweep())
+        return Run(total, setup_seconds, daily=sweep(), again=sweep())
 
 
 # ---------------------------------------------------------------- printing
@@ -369,7 +350,7 @@ def print_header() -> None:
     print(f"command  {sys.executable} -m bench.sweep")
     print(
         f"AWS      moto {moto.__version__}, in-process mock_aws, a fresh table per total; a Query of the"
-        " table is handed its partition only (query_of_one_partition)"
+        " table is handed its partition only (tools/moto_stack.serialize_requests)"
     )
     print(
         f"sweep    {clock.iso(SWEEP_AT)}: warning after {DORMANCY_DAYS} days inactive, action (pause)"

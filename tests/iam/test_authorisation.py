@@ -105,9 +105,9 @@ def test_the_policies_follow_the_parameters_a_function_runs_with() -> None:
         "arn:aws:ses:us-east-1:123456789012:identity/billing@example.com",
         (("ses:FromAddress", "billing@example.com"),),
     )
-    without = parameters_in_effect("TrialNoticeFunction", {})
-    assert not function_policies(deployed, without)["TrialNoticeFunction"].allows(sent)
-    configured = parameters_in_effect("TrialNoticeFunction", {"NOTICE_SENDER": "billing@example.com"})
+    without = parameters_in_effect("EffectsFunction", {})
+    assert not function_policies(deployed, without)["EffectsFunction"].allows(sent)
+    configured = parameters_in_effect("EffectsFunction", {"NOTICE_SENDER": "billing@example.com"})
     assert configured["NoticeSender"] == "billing@example.com"
-    assert function_policies(deployed, configured)["TrialNoticeFunction"].allows(sent)
+    assert function_policies(deployed, configured)["EffectsFunction"].allows(sent)
     assert not function_policies(deployed, configured)["AccountsApiFunction"].allows(sent)

@@ -112,6 +112,7 @@ class StreamPoller:
     invoke: Invoke
     handed_over: int = 0
     _shards: dict[str, _Shard] = field(default_factory=dict)
+    _described: tuple[Any, str, list[str]] | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def drain(self, max_rounds: int = 1000) -> None:
@@ -128,17 +129,25 @@ class StreamPoller:
     def poll(self) -> bool:
         """One round over every shard; True when anything was handed over (or retried)."""
         with self._lock:
-            streams = boto3.client("dynamodbstreams")
-            arn = boto3.client("dynamodb").describe_table(TableName=self.mapping.table)["Table"][
-                "LatestStreamArn"
-            ]
+            streams, arn, shard_ids = self._stream()
             busy = False
-            for shard in streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"]:
-                state = self._shards.setdefault(shard["ShardId"], _Shard())
-                records = _records(streams, arn, shard["ShardId"], state.after)
+            for shard_id in shard_ids:
+                state = self._shards.setdefault(shard_id, _Shard())
+                records = _records(streams, arn, shard_id, state.after)
                 if records:
-                    busy = self._handle(shard["ShardId"], arn, state, records) or busy
+                    busy = self._handle(shard_id, arn, state, records) or busy
             return busy
+
+    def _stream(self) -> tuple[Any, str, list[str]]:
+        """The streams client, the table's stream and its shards, described once per poller (the
+        embedded table keeps one stream and one shard for its life)."""
+        if self._described is None:
+            streams = boto3.client("dynamodbstreams")
+            table = boto3.client("dynamodb").describe_table(TableName=self.mapping.table)["Table"]
+            arn = table["LatestStreamArn"]
+            shards = streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"]
+            self._described = (streams, arn, [shard["ShardId"] for shard in shards])
+        return self._described
 
     def _handle(self, shard_id: str, arn: str, state: _Shard, records: list[dict[str, Any]]) -> bool:
         admitted = [

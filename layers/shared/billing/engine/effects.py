@@ -14,12 +14,12 @@ from billing.providers.calls import make_recorded_call
 
 
 def drive(effects: Sequence[Effect]) -> None:
-    """Run the side effects recorded with one event marker, ordered so that running them again is
-    safe: schedules (created or deleted by name), provider calls (each under its Idempotency-Key),
-    e-mails, then the domain events, last (ten per put; each carries `idempotency_key` so
-    subscribers drop repeats). A dependency that fails raises RetryLater; the caller frees the
-    marker's lease and the next delivery runs them all again, so an e-mail sent before a failed put
-    is sent again. Nothing here is retried in place."""
+    """Run the side effects one commit owes (its outbox item), ordered so that running them again
+    is safe: schedules (created or deleted by name), provider calls (each under its
+    Idempotency-Key), e-mails, then the domain events, last (ten per put; each carries
+    `idempotency_key` so subscribers drop repeats). A dependency that fails raises RetryLater; the
+    effects function runs them all again later, so an e-mail sent before a failed put is sent
+    again. Nothing here is retried in place."""
     unknown = {e.kind for e in effects} - set(EffectKind)
     if unknown:
         raise ValueError(f"no driver for effect kinds {sorted(unknown)}")

@@ -60,7 +60,7 @@ def process(
 ) -> Result:
     """Apply one verified delivery to the account it concerns, exactly once and order-safe.
 
-    A redelivery answers `duplicate` (re-driving effects it still owes); an observation older
+    A redelivery answers `duplicate`; an observation older
     than the stored one answers `stale` and changes nothing, so any arrival order of one history
     ends in the same state. A same-second tie is settled by re-fetching the object
     (`fetch_subscription` / `fetch_customer`) when given, else by which one is further along. Retried
@@ -144,7 +144,7 @@ def process_charge(
     to our call (or a check finding it made nothing), and the payment events that settle it.
 
     A late event of an earlier or settled attempt answers `stale`; a redelivery of a committed one
-    re-drives the effects it still owes. A payment that is none of our charges is only announced,
+    answers `duplicate`. A payment that is none of our charges is only announced,
     once per delivery id. Retried on contention as `commit_with_retry` says."""
     account_id = (
         account_of_event(delivery.provider, observation)

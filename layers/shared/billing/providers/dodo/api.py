@@ -113,7 +113,7 @@ class DodoApi:
         found = self._call(self._client.subscriptions.update, subscription_id, **changes)
         return subscription_snapshot(found.model_dump(mode="json"))
 
-    # Duplicate resolution. Dodo takes no idempotency key and a resolution's calls are re-driven
+    # Duplicate resolution. Dodo takes no idempotency key and a resolution's calls are run again
     # until its event's effects are done, so each call first reads what it would change: setting a
     # state that is already set, or refunding a payment refunded already, is skipped.
 

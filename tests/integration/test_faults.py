@@ -97,12 +97,27 @@ def test_a_bus_outage_no_longer_fails_the_webhook(aws: Aws) -> None:
     assert len(access_changes(aws)) == 1
 
 
+class ProcessKilled(BaseException):
+    """The runtime ending the invocation (a timeout, a crash): no handler of ours catches it."""
+
+
 def test_a_crash_of_the_effects_function_hands_the_batch_back(aws: Aws) -> None:
     event = stripe_event(CREATED)
-    with failing(billing_aws.client("events"), "PutEvents", RuntimeError("process killed"), times=1):
+    with failing(billing_aws.client("events"), "PutEvents", ProcessKilled(), times=1):
         assert deliver_stripe(event)[0] == 200
     assert len(access_changes(aws)) == 1
     assert outbox_items(aws) == []
+
+
+def test_effects_that_can_never_run_are_dead_lettered_at_once(aws: Aws) -> None:
+    """An error no retry can help (here: a bug) is not retried eight times."""
+    with failing(billing_aws.client("events"), "PutEvents", RuntimeError("a bug"), times=1):
+        assert deliver_stripe(stripe_event(CREATED))[0] == 200
+    (letter,) = dead_letters(aws)
+    assert (letter["attempts"], letter["reason"]) == (1, "RuntimeError")
+    assert letter["event_type"] == "customer.subscription.created"
+    assert redrive() == {"redriven": {"completed": 1}}
+    assert len(access_changes(aws)) == 1
 
 
 def test_effects_still_failing_are_dead_lettered_with_their_key_and_redriven_once(aws: Aws) -> None:

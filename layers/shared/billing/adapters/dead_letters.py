@@ -37,7 +37,7 @@ def received(limit: int) -> Iterator[DeadLetter]:
             messages = (
                 aws.client("sqs")
                 .receive_message(
-                    QueueUrl=_queue_url(), MaxNumberOfMessages=min(10, limit - taken), WaitTimeSeconds=0
+                    QueueUrl=_queue_url(), MaxNumberOfMessages=min(10, limit - taken), WaitTimeSeconds=1
                 )
                 .get("Messages", [])
             )

@@ -1,4 +1,4 @@
-"""Runs the side effects recorded with an event marker, each idempotent by its key."""
+"""Runs the side effects a commit owes (its outbox item), each idempotent by its key."""
 
 from __future__ import annotations
 

@@ -12,17 +12,19 @@ from billing.core.model import Effect
 
 
 @dataclass(frozen=True, slots=True)
-class Owed:
-    """One outbox item as the stream showed it: where it is stored and the effects it holds."""
+class Where:
+    """An outbox item's key."""
 
     pk: str
     sk: str
+
+
+@dataclass(frozen=True, slots=True)
+class Owed:
+    """An outbox item as stored: the event that committed it and the effects it holds."""
+
     event_type: str
     effects: tuple[Effect, ...]
-
-    @property
-    def keys(self) -> list[str]:
-        return [effect.key for effect in self.effects]
 
 
 def outbox_item(
@@ -42,49 +44,31 @@ def outbox_item(
     )
 
 
-def owed_of(image: dict[str, Any]) -> Owed:
-    """An outbox item from its DynamoDB image (a stream record's NewImage)."""
-    return _owed(OutboxItem.from_raw_data(image))
-
-
-def _owed(item: OutboxItem) -> Owed:
-    return Owed(
-        str(item.pk),
-        str(item.sk),
-        str(item.event_type),
-        tuple(Effect.from_dict(effect) for effect in item.effects),
-    )
-
-
 def is_outbox_image(image: dict[str, Any]) -> bool:
+    """Whether a stream record's NewImage is an outbox item."""
     return bool(image.get("kind", {}).get("S") == "outbox")
 
 
-def still_owed(pk: str, sk: str) -> Owed | None:
+def still_owed(where: Where) -> Owed | None:
     """The item as stored now; None once its effects ran (it is deleted then)."""
     with storage_errors():
         try:
-            item = OutboxItem.get(pk, sk, consistent_read=True)
+            item = OutboxItem.get(where.pk, where.sk, consistent_read=True)
         except OutboxItem.DoesNotExist:
             return None
-    return _owed(item)
+    return Owed(str(item.event_type), tuple(Effect.from_dict(effect) for effect in item.effects))
 
 
-def clear(owed: Owed) -> None:
+def clear(where: Where) -> None:
     """Every effect ran: the item goes."""
     with storage_errors():
-        OutboxItem(owed.pk, owed.sk).delete()
+        OutboxItem(where.pk, where.sk).delete()
 
 
-def count_failure(owed: Owed) -> int:
+def count_failure(where: Where) -> int:
     """One more failed run of the item's effects; answers how many there have been (0: the item
     is gone, its effects ran meanwhile)."""
-    item = OutboxItem(owed.pk, owed.sk)
+    item = OutboxItem(where.pk, where.sk)
     if not update_if(item, [OutboxItem.failed_attempts.add(1)], OutboxItem.pk.exists()):
         return 0
     return int(item.failed_attempts)
-
-
-def mark_dead_lettered(owed: Owed) -> None:
-    """Its retries are spent and it is in the dead-letter queue: kept for the redrive."""
-    update_if(OutboxItem(owed.pk, owed.sk), [OutboxItem.dead_lettered.set(True)], OutboxItem.pk.exists())

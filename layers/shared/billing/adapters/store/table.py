@@ -136,7 +136,6 @@ class OutboxItem(BillingItem, discriminator="outbox"):
     committed_at = NumberAttribute()
     effects = JSONAttribute()  # each Effect.to_dict(), in the order they are run
     failed_attempts = NumberAttribute(default=0)
-    dead_lettered = BooleanAttribute(default=False)
 
 
 def account_key(account_id: str) -> str:

@@ -7,12 +7,11 @@ import gc
 gc.disable()
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
-from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from billing.adapters import aws
-from billing.edge.answers import json_response, register_error_handlers
+from billing.edge.proxy import Answer, answer_webhook, header
 from billing.flows.webhooks import receive_stripe, request_body
 
 logger = Logger()
@@ -20,26 +19,22 @@ logger = Logger()
 # import requests, httpx, sqlite3 and more into each cold start.
 tracer = Tracer(patch_modules=("botocore",))
 metrics = Metrics()
-app = APIGatewayRestResolver()
-register_error_handlers(app, metrics)
 aws.prime("secretsmanager")
 
 
-@app.post("/webhooks/stripe")
 @tracer.capture_method
-def stripe_webhook() -> Response[str]:
-    event = app.current_event
-    result = receive_stripe(request_body(event.raw_event), event.headers.get("stripe-signature"))
+def stripe_webhook(event: dict) -> Answer:
+    result = receive_stripe(request_body(event), header(event, "stripe-signature"))
     metrics.add_metric(name=f"Events_{result.outcome}", unit=MetricUnit.Count, value=1)
     logger.info("event handled", outcome=result.outcome, account_id=result.account_id)
-    return json_response(200, {"received": True, "outcome": result.outcome})
+    return 200, {"received": True, "outcome": result.outcome}
 
 
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
-    return app.resolve(event, context)
+    return answer_webhook(lambda: stripe_webhook(event), metrics)
 
 
 # What the cold start built stays: later collections skip it.

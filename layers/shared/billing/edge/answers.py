@@ -1,40 +1,30 @@
-"""HTTP answers for the API Gateway entry points: errors mapped in one place."""
+"""The accounts API resolver's answers: every error answered in the shape of `billing.edge.proxy`."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools import Metrics
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
-from aws_lambda_powertools.metrics import MetricUnit
 
 from billing.core.errors import BillingError, InProgress, NotFound, StorageUnavailable
-
-logger = Logger(child=True)
+from billing.edge.proxy import internal_error, json_body, refusal
 
 
 def json_response(status: int, body: dict[str, Any]) -> Response[str]:
-    return Response(
-        status_code=status,
-        content_type=content_types.APPLICATION_JSON,
-        body=json.dumps(body, separators=(",", ":")),
-    )
+    return Response(status_code=status, content_type=content_types.APPLICATION_JSON, body=json_body(body))
 
 
 def register_error_handlers(
     app: APIGatewayRestResolver, metrics: Metrics, *, validated_api: bool = False
 ) -> None:
-    """Every error an entry point raises, answered in one shape. `validated_api`: the accounts API,
+    """Every error a route raises, answered in one shape. `validated_api`: the accounts API,
     whose data validation and idempotency errors are answered in that shape too (imported only
     then: the idempotency package alone brings boto3 into a webhook function's cold start)."""
 
     def refuse(exc: BillingError) -> Response[str]:
-        log = logger.warning if exc.status < 500 else logger.error
-        log("request refused", status=exc.status, reason=exc.reason)
-        metrics.add_metric(name=f"Refused_{exc.reason}", unit=MetricUnit.Count, value=1)
-        return json_response(exc.status, {"error": exc.reason, "message": str(exc), **exc.details})
+        return json_response(*refusal(exc, metrics))
 
     @app.exception_handler(BillingError)
     def billing_error(exc: BillingError) -> Response[str]:
@@ -51,11 +41,11 @@ def register_error_handlers(
             IdempotencyPersistenceLayerError,
         )
 
-        from billing.edge.requests import refusal
+        from billing.edge import requests
 
         @app.exception_handler(RequestValidationError)  # else Powertools answers 422 in its own shape
         def invalid_request(exc: RequestValidationError) -> Response[str]:
-            return refuse(refusal(exc.errors()))
+            return refuse(requests.refusal(exc.errors()))
 
         @app.exception_handler(IdempotencyAlreadyInProgressError)
         def same_request_in_progress(exc: Exception) -> Response[str]:
@@ -67,6 +57,4 @@ def register_error_handlers(
 
     @app.exception_handler(Exception)
     def unexpected(exc: Exception) -> Response[str]:
-        logger.exception("unexpected error")
-        metrics.add_metric(name="Refused_internal_error", unit=MetricUnit.Count, value=1)
-        return json_response(500, {"error": "internal_error", "message": "internal error"})
+        return json_response(*internal_error(metrics))

@@ -76,8 +76,8 @@ aws-local: venv ## run the embedded AWS alone (moto server on $(AWS_LOCAL_PORT),
 screenshots: venv browser ## regenerate the console screenshots in docs/console/
 	UPDATE_SCREENSHOTS=1 $(BIN)/pytest tests/browser
 
-bench: venv ## print DynamoDB requests per event, warm latency, cold start, the dormancy sweep's reads, every flow's costs, one webhook's walk through the code
-	$(BIN)/python -m bench.bench
+bench: build ## print DynamoDB requests per event, warm latency, cold start, the dormancy sweep's reads, every flow's costs, one webhook's walk through the code
+	PYENV_VERSION=$(SAM_PYTHON_VERSION) $(BIN)/python -m bench.bench
 	$(BIN)/python -m bench.sweep
 	$(BIN)/python -m bench.flows
 	$(BIN)/python -m bench.walk

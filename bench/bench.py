@@ -2,9 +2,11 @@
 Stripe webhook's warm latency and cold start next to a handler written the way tutorials do it
 (bench/baseline/tutorial_webhook.py).
 
-Run from the repository root: `python -m bench.bench`. Everything runs offline against moto:
-in-process (`mock_aws`) for the request counts and the warm latency; a local moto server for
-the cold starts, so each fresh interpreter loads only what the handler itself imports.
+Run from the repository root: `python -m bench.bench` (`make bench` builds first). Everything runs
+offline against moto: in-process (`mock_aws`) for the request counts and the warm latency; a local
+moto server for the cold starts, each in a fresh python3.13 that sees only what Lambda would: the
+function's build folder and the built layer (`sam build`), so that each loads only what the handler
+itself imports, from the packages it is deployed with.
 Prints figures; exits non-zero only when the bench itself fails.
 """
 
@@ -68,6 +70,7 @@ from moto.server import ThreadedMotoServer  # noqa: E402
 
 from bench.aws_calls import AwsCalls  # noqa: E402
 from bench.effects import EffectRun, print_effects, run_effects  # noqa: E402
+from bench.imports import package_costs, print_import_costs  # noqa: E402
 from bench.report import print_table  # noqa: E402
 
 AWS_CALLS = AwsCalls()
@@ -103,6 +106,9 @@ OLDER_BY = 60  # seconds: how much older the stale copy of an event is
 WARM_DELIVERIES = 300
 WARM_ACCOUNTS = 10
 COLD_RUNS = 5
+BUILD = ROOT / ".aws-sam" / "build"
+BUILT_LAYER = BUILD / "SharedLayer" / "python"
+RUNTIME = "python3.13"  # the functions' runtime, found on PATH as sam build finds it
 
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
 
@@ -453,6 +459,7 @@ def run_warm(deliver: Deliver) -> WarmRun:
 @dataclass(frozen=True)
 class Probe:
     name: str
+    code: Path  # the function's code folder (Lambda's /var/task)
     module: str
     first_event: Callable[[int], dict[str, Any]]  # run number -> the event to handle first
 
@@ -474,9 +481,16 @@ def cold_start_probes() -> list[Probe]:
         return app_request("GET", "/accounts/{account_id}", API_ACCOUNT)
 
     return [
-        Probe("stripe_webhook", "functions.stripe_webhook.app", webhook_event("cold")),
-        Probe("accounts_api", "functions.accounts_api.app", account_view),
-        Probe("tutorial_webhook", "bench.baseline.tutorial_webhook", webhook_event("tutorial_cold")),
+        Probe("stripe_webhook", BUILD / "StripeWebhookFunction", "app", webhook_event("cold")),
+        Probe("accounts_api", BUILD / "AccountsApiFunction", "app", account_view),
+        # The baseline deployed the same way: its one file, with the built layer (which holds its
+        # packages: stripe, PynamoDB, Powertools).
+        Probe(
+            "tutorial_webhook",
+            ROOT / "bench" / "baseline",
+            "tutorial_webhook",
+            webhook_event("tutorial_cold"),
+        ),
     ]
 
 
@@ -508,6 +522,8 @@ def moto_server() -> Iterator[None]:
 
 def run_cold_starts(api_account_items: Sequence[dict[str, Any]]) -> dict[str, ColdStart]:
     """COLD_RUNS fresh interpreters per function (interleaved); provisioning happens before, once."""
+    if not BUILT_LAYER.is_dir():
+        raise RuntimeError(f"no built layer at {BUILT_LAYER}: run `make build` (make bench does) first")
     probes = cold_start_probes()
     measured: dict[str, list[dict[str, Any]]] = {probe.name: [] for probe in probes}
     with moto_server():
@@ -515,16 +531,9 @@ def run_cold_starts(api_account_items: Sequence[dict[str, Any]]) -> dict[str, Co
         dynamodb = boto3.client("dynamodb")
         for item in api_account_items:
             dynamodb.put_item(TableName=os.environ["TABLE_NAME"], Item=item)
-        env = {
-            **os.environ,
-            "PYTHONPATH": os.pathsep.join([str(ROOT), str(LAYER)]),
-            # Set in every Lambda environment. Outside one, importing the X-Ray SDK (Tracer) builds
-            # two botocore clients for its centralised sampling, ~100 ms no Lambda cold start pays.
-            "LAMBDA_TASK_ROOT": str(ROOT),
-        }
         for run in range(COLD_RUNS):
             for probe in probes:
-                measured[probe.name].append(run_probe(probe, run, env))
+                measured[probe.name].append(run_probe(probe, run))
     return {
         name: ColdStart(
             import_ms=[r["import_seconds"] * 1000 for r in runs],
@@ -536,14 +545,26 @@ def run_cold_starts(api_account_items: Sequence[dict[str, Any]]) -> dict[str, Co
     }
 
 
-def run_probe(probe: Probe, run: int, env: dict[str, str]) -> dict[str, Any]:
+def probe_environment(probe: Probe) -> dict[str, str]:
+    return {
+        **os.environ,
+        # Lambda's path: the code folder, then the layer (/opt/python); -S leaves site-packages out
+        # and -P the probe's own folder.
+        "PYTHONPATH": os.pathsep.join([str(probe.code), str(BUILT_LAYER)]),
+        # Set in every Lambda environment. Outside one, importing the X-Ray SDK (Tracer) builds
+        # two botocore clients for its centralised sampling, ~100 ms no Lambda cold start pays.
+        "LAMBDA_TASK_ROOT": str(probe.code),
+    }
+
+
+def run_probe(probe: Probe, run: int) -> dict[str, Any]:
     result = subprocess.run(
-        [sys.executable, "-m", "bench.cold_start", probe.module, probe.name],
+        [RUNTIME, "-S", "-P", str(ROOT / "bench" / "cold_start.py"), probe.module, probe.name],
         input=json.dumps(probe.first_event(run)),
         capture_output=True,
         text=True,
-        cwd=ROOT,
-        env=env,
+        cwd=probe.code,
+        env=probe_environment(probe),
         timeout=120,
         check=False,
     )
@@ -553,6 +574,23 @@ def run_probe(probe: Probe, run: int, env: dict[str, str]) -> dict[str, Any]:
     if measured["status"] != 200:
         raise RuntimeError(f"cold start probe of {probe.name}: first event answered {measured['status']}")
     return measured
+
+
+def import_costs() -> dict[str, Counter[str]]:
+    """Each cold-start probe's import, by package, from `-X importtime` in the same fresh runtime."""
+    costs = {}
+    for probe in cold_start_probes():
+        result = subprocess.run(
+            [RUNTIME, "-S", "-P", "-X", "importtime", "-c", f"import {probe.module}"],
+            capture_output=True,
+            text=True,
+            cwd=probe.code,
+            env=probe_environment(probe),
+            timeout=120,
+            check=True,
+        )
+        costs[probe.name] = package_costs(result.stderr)
+    return costs
 
 
 # ---------------------------------------------------------------- printing
@@ -678,8 +716,8 @@ def print_cold(cold: dict[str, ColdStart]) -> None:
         return f"{statistics.median(values):.1f} ({min(values):.1f}-{max(values):.1f})"
 
     print_table(
-        f"Cold start in a fresh interpreter ({sys.executable}), median of {COLD_RUNS} (min-max);"
-        " AWS = local moto server, provisioned before the clock starts",
+        f"Cold start in a fresh {RUNTIME} -S (the built function and layer only), median of {COLD_RUNS}"
+        " (min-max); AWS = local moto server, provisioned before the clock starts",
         [
             "function",
             "import ms",
@@ -799,6 +837,7 @@ def main() -> None:
         clock.use(previous_clock)
     cold = run_cold_starts(api_account_items)
     print_cold(cold)
+    print_import_costs(import_costs())
     effects = run_effects()  # after the cold starts: the local server's moto shares this process's backends
     print_effects(effects)
     print_comparison(cold, warm, stories)

@@ -1,4 +1,6 @@
-"""One cold start, in the fresh interpreter this runs in: `python -m bench.cold_start <module> <function>`.
+"""One cold start, in the fresh interpreter this runs in:
+`python3.13 -S -P bench/cold_start.py <module> <function>`, with PYTHONPATH the function's code
+folder and its layer, as Lambda has them.
 
 Reads the first event (an API Gateway proxy event, JSON) on stdin, imports the handler module,
 hands it the event and prints one JSON line: the import time, the first event's time, the

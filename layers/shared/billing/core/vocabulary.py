@@ -25,6 +25,7 @@ class DomainEvent(StrEnum):
     PAYMENT_RETRIES_EXHAUSTED = "Payment Retries Exhausted"
     CHARGE_SUCCEEDED = "Charge Succeeded"
     CHARGE_FAILED = "Charge Failed"
+    RECONCILIATION_COMPLETED = "Reconciliation Completed"
 
 
 class EffectKind(StrEnum):

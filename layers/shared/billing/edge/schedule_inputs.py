@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from billing.core.errors import BadRequest
 from billing.edge.requests import AccountId
 
 
@@ -31,3 +32,21 @@ def retry_input(event: object) -> RetryInput | None:
         return RetryInput.model_validate(event)
     except ValidationError:
         return None
+
+
+class ReconciliationInput(BaseModel):
+    """What the reconciliation function takes: its schedule's firing, or an operator's replay of one
+    Stripe event by its id (`aws lambda invoke`, see the README)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    scheduled_time: str | None = None
+    replay_event_id: str | None = Field(default=None, pattern=r"^evt_[A-Za-z0-9]{1,250}$")
+
+
+def reconciliation_input(event: object) -> ReconciliationInput:
+    """The input, validated; a malformed one is refused (BadRequest), never taken for a run."""
+    try:
+        return ReconciliationInput.model_validate(event)
+    except ValidationError as invalid:
+        raise BadRequest(f"not a reconciliation input: {invalid.errors()[0]['msg']}") from None

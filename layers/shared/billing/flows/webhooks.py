@@ -11,7 +11,7 @@ from typing import Any
 from aws_lambda_powertools import Logger
 
 from billing.adapters.secrets import dodo_credentials, stripe_credentials, verifiable_webhook_secrets
-from billing.config import NOT_TAKEN, get_settings
+from billing.config import NOT_TAKEN, Settings, get_settings
 from billing.core import clock
 from billing.core.errors import BadRequest, PayloadTooLarge
 from billing.core.model import CustomerSnapshot, PaymentSnapshot, SubscriptionSnapshot
@@ -58,7 +58,12 @@ def receive_stripe(body: bytes, signature: str | None) -> Result:
         now=clock.timestamp(),
         tolerance=settings.webhook_tolerance_seconds,
     )
-    event = stripe_events.parse_event(body)
+    return apply_stripe_event(stripe_events.parse_event(body), settings, credentials.api_key)
+
+
+def apply_stripe_event(event: stripe_events.StripeEvent, settings: Settings, api_key: str | None) -> Result:
+    """A Stripe event (delivered, or read back from Stripe) processed exactly once. With an API
+    key, an event whose object needs Stripe's current state fetches it."""
     logger.append_keys(event_id=event.event_id, event_type=event.event_type)
     if settings.stripe_mode != "any" and event.livemode != (settings.stripe_mode == "live"):
         mode = "live" if event.livemode else "test"
@@ -69,7 +74,6 @@ def receive_stripe(body: bytes, signature: str | None) -> Result:
     route = stripe_events.ROUTES.get(event.event_type)
     if route is None:
         return Result("ignored")
-    api_key = credentials.api_key
 
     def fetch_subscription(subscription_id: str) -> SubscriptionSnapshot:
         return stripe_api.client_for(settings).subscription(subscription_id)

@@ -11,6 +11,7 @@
 | customer -> account     | CUSTOMER#<provider>#<customer>  | CUSTOMER           |
 | processed event marker  | EVENT#<provider>#<event_id>     | EVENT              |
 | dormancy sweep progress | SWEEP#dormancy#<warning|action> | CURSOR             |
+| reconciliation progress | RECONCILE#<provider>            | CURSOR             |
 
 The sparse index `gsi1` answers two questions. Subscription items carry
 `gsi1pk = SUB#<provider>#<id>` so an invoice finds the account that holds its subscription;
@@ -121,6 +122,11 @@ class SweepCursorItem(BillingItem, discriminator="sweep_cursor"):
     through = UnicodeAttribute()  # the last activity day fully swept
 
 
+class ReconciliationCursorItem(BillingItem, discriminator="reconciliation_cursor"):
+    through = NumberAttribute()  # every event created before this was applied
+    completed_at = NumberAttribute()  # when the last run that finished ended
+
+
 class EventMarkerItem(BillingItem, discriminator="event"):
     event_type = UnicodeAttribute()
     account_id = UnicodeAttribute(null=True)
@@ -172,6 +178,10 @@ def outbox_key(provider: str, event_id: str) -> str:
 
 def sweep_key(step: str) -> str:
     return f"SWEEP#dormancy#{step}"
+
+
+def reconciliation_key(provider: str) -> str:
+    return f"RECONCILE#{provider}"
 
 
 def as_map(data: dict[str, Any]) -> MapAttribute[str, Any]:

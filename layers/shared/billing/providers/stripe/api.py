@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from functools import cache
 from typing import Any
 
@@ -186,6 +186,22 @@ class StripeApi:
         """Move the next billing date out, charging nothing until then."""
         params = {"trial_end": next_billing_at, "proration_behavior": "none"}
         return self._update(subscription_id, params, key)
+
+    def event(self, event_id: str) -> dict[str, Any]:
+        return self._call(self._client.v1.events.retrieve, event_id)
+
+    def events_since(self, created_from: int, types: Sequence[str]) -> list[dict[str, Any]]:
+        """Every event of `types` created at or after `created_from`, oldest first. Stripe lists them
+        newest first, 100 to a page, and keeps 30 days of them."""
+        try:
+            page = self._client.v1.events.list(
+                params={"created": {"gte": created_from}, "types": sorted(types), "limit": 100}
+            )
+            events = [dict(event.to_dict()) for event in page.auto_paging_iter()]
+        except self._stripe.StripeError as exc:
+            raise RetryLater(f"Stripe API: {type(exc).__name__}", reason="provider_error") from exc
+        events.reverse()
+        return events
 
     def price_product(self, price_id: str) -> str | None:
         """Cached for the container's life: a price's product never changes. A price Stripe does

@@ -34,7 +34,11 @@ class StripeEvent:
 
 
 def parse_event(payload: bytes) -> StripeEvent:
-    raw = load_json(payload)
+    return event_from(load_json(payload))
+
+
+def event_from(raw: object) -> StripeEvent:
+    """An event as Stripe sends it (a webhook's body) or lists it (GET /v1/events), checked."""
     if not isinstance(raw, dict):
         raise BadRequest("event is not a JSON object")
     data = raw.get("data")

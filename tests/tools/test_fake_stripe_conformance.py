@@ -4,14 +4,22 @@ where its flows run: tests/tools/test_fake_stripe.py)."""
 
 from __future__ import annotations
 
+import pytest
+import stripe
 import stripe.params as sdk_params
 from stripe._api_version import _ApiVersion
-from stripe.params import SubscriptionResumeParams, SubscriptionUpdateParams
+from stripe.params import (
+    EventListParams,
+    EventListParamsCreated,
+    SubscriptionResumeParams,
+    SubscriptionUpdateParams,
+)
 from stripe.params.checkout import SessionCreateParams, SessionCreateParamsSubscriptionData
 
 from billing.providers.stripe import API_VERSION
-from tests.stripe_types import parameters, params_problems
+from tests.stripe_types import fake_stripe_problems, parameters, params_problems
 from tools.fake_stripe import request_params
+from tools.fake_stripe.server import FakeStripe
 from tools.fake_stripe.store import API_VERSION as FAKE_API_VERSION
 
 # The parameters each route of the fake accepts, and the SDK's TypedDict for that endpoint.
@@ -31,6 +39,8 @@ FAKE_ROUTE_PARAMS = [
     (request_params.INVOICE_PAYMENT_LIST_PARAMS, sdk_params.InvoicePaymentListParams),
     (request_params.REFUND_CREATE_PARAMS, sdk_params.RefundCreateParams),
     (request_params.REFUND_LIST_PARAMS, sdk_params.RefundListParams),
+    (request_params.EVENT_LIST_PARAMS, EventListParams),
+    (request_params.CREATED_RANGE_PARAMS, EventListParamsCreated),
 ]
 
 
@@ -59,3 +69,22 @@ def test_the_fake_accepts_only_parameters_and_values_the_pinned_version_has() ->
     assert [params_problems(params, sdk_params.RefundCreateParams) for params in reasons] == [[]] * len(
         reasons
     )
+
+
+def test_the_event_list_shapes_the_fake_takes_are_the_sdks() -> None:
+    taken = [
+        {"created": "1767225600", "type": "customer.subscription.*", "limit": "100"},
+        {"created": {"gt": "1", "gte": "1", "lt": "2", "lte": "2"}, "starting_after": "evt_1"},
+        {"types": ["customer.created", "invoice.paid"], "ending_before": "evt_2", "expand": ["data"]},
+    ]
+    refused = [{"created": {"after": "1"}}, {"created": {"gt": "soon"}}, {"types": "invoice.paid"}]
+    assert [params_problems(params, EventListParams) for params in taken] == [[]] * len(taken)
+    assert all(params_problems(params, EventListParams) for params in refused)
+    with FakeStripe() as fake:
+        client = stripe.StripeClient("sk_test_fake", base_addresses={"api": fake.url}, max_network_retries=0)
+        for params in taken:
+            client.v1.events.list(params=params)  # type: ignore[arg-type]
+        for params in refused:
+            with pytest.raises(stripe.InvalidRequestError):
+                client.v1.events.list(params=params)  # type: ignore[arg-type]
+        assert fake_stripe_problems(fake, API_VERSION) == []

@@ -76,6 +76,9 @@ INVOICE_PAYMENT_LIST_PARAMS = LIST_PARAMS | {"invoice", "status"}
 REFUND_CREATE_PARAMS = frozenset({"charge", "payment_intent", "amount", "reason", "metadata", "expand"})
 REFUND_LIST_PARAMS = LIST_PARAMS | {"charge", "payment_intent"}
 REFUND_REASONS = ("duplicate", "fraudulent", "requested_by_customer")
+# `delivery_success` is not simulated: the fake does not track whether an endpoint accepted a delivery.
+EVENT_LIST_PARAMS = LIST_PARAMS | {"created", "type", "types"}
+CREATED_RANGE_PARAMS = frozenset({"gt", "gte", "lt", "lte"})
 EXPAND_ONLY = frozenset({"expand"})
 
 

@@ -15,12 +15,14 @@ from urllib.parse import parse_qsl, urlsplit
 from tools.fake_service import billing_timestamp
 from tools.fake_stripe.checkout import Checkout
 from tools.fake_stripe.customers import Customers
+from tools.fake_stripe.events import Events
 from tools.fake_stripe.invoices import Invoices
 from tools.fake_stripe.prices import Prices
 from tools.fake_stripe.request_params import (
     CHECKOUT_CREATE_PARAMS,
     CUSTOMER_CREATE_PARAMS,
     CUSTOMER_UPDATE_PARAMS,
+    EVENT_LIST_PARAMS,
     EXPAND_ONLY,
     INVOICE_PAY_PARAMS,
     INVOICE_PAYMENT_LIST_PARAMS,
@@ -96,7 +98,7 @@ class _Route:
     params: frozenset[str]
 
 
-class FakeStripe(Customers, Prices, Subscriptions, Invoices, Checkout, Schedule):
+class FakeStripe(Customers, Prices, Subscriptions, Invoices, Checkout, Schedule, Events):
     """The Stripe API subset the project uses, with subscription lifecycle and webhook events."""
 
     def __init__(
@@ -337,6 +339,8 @@ class FakeStripe(Customers, Prices, Subscriptions, Invoices, Checkout, Schedule)
             ("POST", r"/v1/checkout/sessions", self._create_checkout_session, CHECKOUT_CREATE_PARAMS),
             ("GET", r"/v1/checkout/sessions/([^/]+)", self._retrieve("checkout.session"), EXPAND_ONLY),
             ("POST", r"/v1/checkout/sessions/([^/]+)/expire", self._expire_checkout_session, EXPAND_ONLY),
+            ("GET", r"/v1/events", self._list_events, EVENT_LIST_PARAMS),
+            ("GET", r"/v1/events/([^/]+)", self._retrieve_event, EXPAND_ONLY),
         ]
         return [_Route(m, re.compile(p), h, params) for m, p, h, params in table]
 

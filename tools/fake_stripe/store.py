@@ -30,6 +30,7 @@ OBJECT_LABELS = {
     "charge": "charge",
     "payment_intent": "payment_intent",
     "refund": "refund",
+    "event": "event",
 }
 
 

@@ -146,12 +146,17 @@ def test_an_at_schedule_fires_when_the_clock_passes_it(local_server: LocalServer
     assert {s["name"]: s["due"] for s in schedules["pending"]} == {
         "once-then-deleted": "2026-01-01T01:00:00Z",
         "once-then-disabled": "2026-01-01T01:00:00Z",
-        "billing-webhooks-local-dormancy-sweep": "2026-01-01T03:00:00Z",  # the template's, recurring
+        # the template's, recurring
+        "billing-webhooks-local-dormancy-sweep": "2026-01-01T03:00:00Z",
+        "billing-webhooks-local-stripe-reconciliation": "2026-01-01T01:30:00Z",
     }
 
     call(local_server, "POST", "/_local/clock", {"advance_seconds": 1800})
     _, schedules = call(local_server, "GET", "/_local/schedules")
-    assert [s["name"] for s in schedules["pending"]] == ["billing-webhooks-local-dormancy-sweep"]
+    assert sorted(s["name"] for s in schedules["pending"]) == [
+        "billing-webhooks-local-dormancy-sweep",
+        "billing-webhooks-local-stripe-reconciliation",
+    ]
     assert sorted((f["name"], f["target"], f["outcome"], f["fired_at"]) for f in schedules["fired"]) == [
         ("once-then-deleted", function_arn, "ok", "2026-01-01T01:00:00Z"),
         ("once-then-disabled", function_arn, "ok", "2026-01-01T01:00:00Z"),

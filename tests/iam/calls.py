@@ -15,7 +15,7 @@ import re
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 import pytest
@@ -194,8 +194,10 @@ def recording() -> Iterator[Recorder]:
         recorder.record(client, operation, params)
         return unpatched(client, operation, params)
 
+    setting_names = {setting.name for setting in fields(Settings)}
+
     def read(settings: Settings, name: str) -> Any:
-        if name in Settings.model_fields:
+        if name in setting_names:
             recorder.read_setting(name)
         return object.__getattribute__(settings, name)
 

@@ -28,7 +28,7 @@ from tests.support import EVENTS
 
 NOW = 1_780_000_000
 POLICY = AccessPolicy(
-    catalog=PlanCatalog.model_validate({"free": {"free": True, "stripe_prices": ["price_free"]}})
+    catalog=PlanCatalog.from_json_value({"free": {"free": True, "stripe_prices": ["price_free"]}})
 )
 ACTIVE = SubscriptionSnapshot(
     provider="stripe",

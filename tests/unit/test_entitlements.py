@@ -136,7 +136,7 @@ def test_every_stripe_status_is_in_the_table() -> None:
     ],
 )
 def test_plan_comes_from_catalog_then_lookup_key(catalog: dict, expected: str) -> None:
-    policy = AccessPolicy(catalog=PlanCatalog.model_validate(catalog))
+    policy = AccessPolicy(catalog=PlanCatalog.from_json_value(catalog))
     assert entitlement_of(sub("active"), NOW, policy).plan == expected
 
 

@@ -224,7 +224,7 @@ def _request_delivery(kind: str) -> commits.Delivery:
 def open_mandate(account_id: str, plan: str, return_url: str) -> dict[str, Any]:
     """A Dodo checkout that authorises a card for on-demand charges of the plan's product."""
     settings = get_settings()
-    entry = settings.plan_catalog.root.get(plan)
+    entry = settings.plan_catalog.plans.get(plan)
     if entry is None:
         raise BadRequest(f"unknown plan {plan!r}", reason="unknown_plan")
     if not entry.dodo_products:

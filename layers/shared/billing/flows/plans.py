@@ -73,7 +73,7 @@ def _stripe_customer(state: AccountState) -> str | None:
 
 def plan_price(settings: Settings, plan: str) -> str:
     """The Stripe price of a catalog plan; BadRequest for an unknown plan or one with no Stripe price."""
-    if plan not in settings.plan_catalog.root:
+    if plan not in settings.plan_catalog.plans:
         raise BadRequest(f"unknown plan {plan!r}", reason="unknown_plan")
     price = settings.plan_catalog.stripe_price(plan)
     if price is None:
@@ -118,7 +118,7 @@ def choose_plan(
 ) -> dict[str, Any]:
     """The free plan at once; a premium plan at once with a card on file, else a Checkout Session."""
     settings = get_settings()
-    if plan not in settings.plan_catalog.root:
+    if plan not in settings.plan_catalog.plans:
         raise BadRequest(f"unknown plan {plan!r}", reason="unknown_plan")
     state = load_account(account_id)
     now = clock.timestamp()

@@ -24,10 +24,11 @@ print(json.dumps({{"import_ms": round((time.perf_counter() - started) * 1000, 1)
 # the others import it on their first API call.
 PROVIDER_SDKS = ("stripe", "dodopayments")
 # Nor does a webhook function load what its cold start does not use: boto3 (its clients are
-# botocore's), Powertools' event_handler (one route, no resolver).
+# botocore's), pydantic (settings are plain dataclasses), Powertools' event_handler (one route, no
+# resolver).
 KEPT_OUT = {
-    "StripeWebhookFunction": (*PROVIDER_SDKS, "boto3", "aws_lambda_powertools.event_handler"),
-    "DodoWebhookFunction": (*PROVIDER_SDKS, "boto3", "aws_lambda_powertools.event_handler"),
+    "StripeWebhookFunction": (*PROVIDER_SDKS, "boto3", "pydantic", "aws_lambda_powertools.event_handler"),
+    "DodoWebhookFunction": (*PROVIDER_SDKS, "boto3", "pydantic", "aws_lambda_powertools.event_handler"),
 }
 
 

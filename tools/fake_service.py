@@ -1,9 +1,10 @@
-"""What both fakes share: their clock and webhook, ids, the operation lock, the webhook queue, serving,
-month arithmetic."""
+"""What both fakes share: their clock and webhook, ids, the operation lock, the webhook queue (and losing
+its deliveries), serving, month arithmetic."""
 
 from __future__ import annotations
 
 import calendar
+import functools
 import itertools
 import secrets
 import string
@@ -58,6 +59,9 @@ class FakeService:
         # Counts deliveries queued and work promised that will queue some, not yet done.
         self._deliveries = DeliveryQueue(f"{name}-webhooks")
         self._server: BackgroundServer | None = None
+        # True: events are made and kept as ever, their webhooks dropped as if the endpoint were down.
+        # Read as each event is emitted; a dropped delivery is never sent later.
+        self.deliveries_lost = False
 
     def _stored(self, kind: str, object_id: str) -> dict[str, Any] | None:
         """The stored object of that kind with that id, if any (each fake stores its own way)."""
@@ -69,6 +73,12 @@ class FakeService:
         if found is None:
             raise LookupError(f"no {kind} {object_id}")
         return found
+
+    def _send_webhook(self, released: threading.Event, *args: Any) -> None:
+        """`webhook(*args)` once `released` is set, after every delivery queued before; nothing without
+        a webhook or while `deliveries_lost`."""
+        if self._webhook is not None and not self.deliveries_lost:
+            self._deliveries.put(functools.partial(self._webhook, *args), released)
 
     def _new_id(self, prefix: str) -> str:
         return f"{prefix}_{self._id_stem}{next(self._id_counter):06d}"

@@ -68,6 +68,8 @@ LOCAL_ROUTES = {
     ("GET", "/_local/events"),
     ("GET", "/_local/schedules"),
     ("POST", "/_local/dodo/declines"),
+    ("POST", "/_local/webhooks/lost"),
+    ("GET", "/_local/providers"),
     *(("GET", path) for path in openapi.LOCAL_PAGES),
 }
 
@@ -253,7 +255,9 @@ class LocalServer:
             lines.append(f"  {route.method:<6} {route.path:<{width}}  -> {route.function}{note}")
         lines += [
             "Local only: GET|POST /_local/clock, GET /_local/events, GET /_local/schedules,",
-            "  POST /_local/dodo/declines {subscription_id, codes} (the fake Dodo's next charges fail)",
+            "  POST /_local/dodo/declines {subscription_id, codes} (the fake Dodo's next charges fail),",
+            "  POST /_local/webhooks/lost {provider, lost} (that fake drops its webhooks, or not),",
+            "  GET /_local/providers (each provider's api_base and, for a fake, api_key)",
             f"Console: {self.url}/_local/ (deliveries, accounts, schedules, bus, clock, send)",
             f"API document: {self.url}{openapi.DOCS_PATH} (Swagger UI on {openapi.DOCUMENT_PATH})",
             f"Stripe webhook secret: {secret_source}",
@@ -373,6 +377,10 @@ class LocalServer:
             return json_answer(200, self.events())
         if path == "/_local/dodo/declines":
             return self._queue_dodo_declines(body)
+        if path == "/_local/webhooks/lost":
+            return self._lose_webhooks(body)
+        if path == "/_local/providers":
+            return json_answer(200, self.providers())
         if path in openapi.LOCAL_PAGES:
             page, content_type = openapi.local_page(path)
             return HttpResponse(200, page, [("Content-Type", content_type)])
@@ -392,6 +400,45 @@ class LocalServer:
         except (ValueError, KeyError, TypeError, LookupError) as exc:
             return json_answer(400, {"message": f"send {{subscription_id, codes}}: {exc}"})
         return json_answer(200, {"subscription_id": request["subscription_id"], "declines_queued": codes})
+
+    def _lose_webhooks(self, body: bytes) -> HttpResponse:
+        """`{"provider": "stripe" | "dodo", "lost": true | false}`: that fake drops the webhooks of the
+        events it makes from now on, as if our endpoint were down, or delivers them again (a dropped
+        one stays dropped: the events are still listed at the provider's API)."""
+        try:
+            request = json.loads(body or b"{}")
+            if not isinstance(request, dict) or request.keys() != {"provider", "lost"}:
+                raise ValueError("exactly the two keys provider and lost")
+            if request["provider"] not in ("stripe", "dodo"):
+                raise ValueError("provider must be stripe or dodo")
+            if not isinstance(request["lost"], bool):
+                raise ValueError("lost must be true or false")
+        except ValueError as exc:
+            return json_answer(
+                400, {"message": f'send {{"provider": "stripe" | "dodo", "lost": bool}}: {exc}'}
+            )
+        provider, lost = request["provider"], request["lost"]
+        fake = self.fake_stripe if provider == "stripe" else self.fake_dodo
+        if fake is None:
+            return json_answer(
+                404, {"message": f"no fake {provider} in this run ({provider.upper()}_API_BASE is set)"}
+            )
+        fake.deliveries_lost = lost
+        return json_answer(200, {"provider": provider, "lost": lost})
+
+    def providers(self) -> dict[str, dict[str, str | None]]:
+        """Where the functions reach each provider (None: the SDK's default, the real one) and the API
+        key they use there: shown for a fake, None for a real provider's key."""
+        return {
+            "stripe": {
+                "api_base": self.stripe_api_base,
+                "api_key": self.stripe_api_key if self.fake_stripe is not None else None,
+            },
+            "dodo": {
+                "api_base": self.dodo_api_base,
+                "api_key": self.dodo_api_key if self.fake_dodo is not None else None,
+            },
+        }
 
     def _move_clock(self, request: Any) -> None:
         if not isinstance(request, dict) or len(request.keys() & {"now", "advance_seconds"}) != 1:

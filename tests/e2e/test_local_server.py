@@ -177,6 +177,13 @@ def test_bad_signatures_and_unknown_paths_are_refused(local_server: LocalServer)
     assert call(local_server, "DELETE", f"/accounts/{ACCOUNT}")[0] == 405
 
 
+def test_without_fakes_no_webhooks_can_be_lost_and_no_keys_are_shown(local_server: LocalServer) -> None:
+    lost = {"provider": "stripe", "lost": True}
+    assert call(local_server, "POST", "/_local/webhooks/lost", lost)[0] == 404
+    providers = call(local_server, "GET", "/_local/providers")[1]
+    assert [providers[name]["api_key"] for name in ("stripe", "dodo")] == [None, None]
+
+
 def test_replayed_dodo_events_are_signed_with_standard_webhooks(local_server: LocalServer) -> None:
     path = EVENTS / "dodo" / "subscription.active.json"
     status, body = replay(path, url=local_server.url, account_id="acct-replay-dodo")

@@ -442,6 +442,24 @@ def test_redeliver_keeps_the_webhook_id_with_a_new_signature(deliveries: list[De
     assert len(fake.events) == 2
 
 
+def test_lost_deliveries_are_never_sent_and_the_events_are_kept(
+    fake: FakeDodo, deliveries: list[Delivery]
+) -> None:
+    fake.on_demand_subscription("a@example.com", PRODUCT, {})
+    fake.wait_idle()
+    fake.deliveries_lost = True
+    fake.on_demand_subscription("b@example.com", PRODUCT, {})
+    fake.redeliver(0)
+    fake.deliveries_lost = False
+    fake.on_demand_subscription("c@example.com", PRODUCT, {})
+    fake.wait_idle()
+
+    emails = [event["data"]["customer"]["email"] for event in fake.events]
+    assert emails == ["a@example.com", "b@example.com", "c@example.com"]
+    delivered = [json.loads(body)["data"]["customer"]["email"] for body, _ in deliveries]
+    assert delivered == ["a@example.com", "c@example.com"]
+
+
 def test_payloads_validate_against_the_sdk_models(
     fake: FakeDodo, client: DodoPayments, deliveries: list[Delivery]
 ) -> None:

@@ -1,7 +1,8 @@
-"""tools/fake_stripe's `GET /v1/events` through the real `stripe` SDK."""
+"""tools/fake_stripe's `GET /v1/events` and lost webhook deliveries, through the real `stripe` SDK."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
@@ -24,9 +25,14 @@ def clock() -> ManualClock:
 
 
 @pytest.fixture
-def fake(clock: ManualClock) -> Iterator[FakeStripe]:
+def delivered() -> list[bytes]:
+    return []
+
+
+@pytest.fixture
+def fake(clock: ManualClock, delivered: list[bytes]) -> Iterator[FakeStripe]:
     """A running fake; afterwards every answer and event must conform to the pinned API version."""
-    with FakeStripe(clock=lambda: int(clock.now().timestamp()), webhook=lambda payload: None) as running:
+    with FakeStripe(clock=lambda: int(clock.now().timestamp()), webhook=delivered.append) as running:
         yield running
         running.wait_idle()
         assert fake_stripe_problems(running, API_VERSION) == []
@@ -143,3 +149,19 @@ def test_events_older_than_30_days_are_gone(
     with pytest.raises(stripe.InvalidRequestError) as gone:
         client.v1.events.retrieve(old)
     assert gone.value.code == "resource_missing"
+
+
+def test_lost_deliveries_are_never_sent_and_the_events_are_still_listed(
+    fake: FakeStripe, client: stripe.StripeClient, delivered: list[bytes]
+) -> None:
+    _customers(client, 1)
+    fake.wait_idle()
+    fake.deliveries_lost = True
+    _customers(client, 1)
+    fake.deliveries_lost = False
+    _customers(client, 1)
+    fake.wait_idle()
+
+    first, lost, third = (event["id"] for event in fake.events)
+    assert [json.loads(payload)["id"] for payload in delivered] == [first, third]
+    assert _listed(client, {}) == [third, lost, first]

@@ -20,7 +20,8 @@ succeeded payments (succeeded at once); customers. Not simulated: renewals, part
 changes. Answers and webhooks validate strictly against the SDK's response models (tests/tools/
 test_fake_dodo_conformance.py); webhook `data` also carries Dodo's `payload_type`, which the models leave out.
 Webhooks are signed (Standard Webhooks) and delivered in emission order by one thread, each only after the API
-answer that caused it was written, so a handler may call the fake back. Time is read only through `clock`.
+answer that caused it was written, so a handler may call the fake back; `deliveries_lost = True` drops them
+(as if the endpoint were down), the events still made. Time is read only through `clock`.
 
 Errors are `{"code", "message"}` with codes and messages from docs.dodopayments.com/api-reference/error-codes.
 HTTP 409 for PREVIOUS_PAYMENT_PENDING is what integrations observe; the page gives no status per code, so the

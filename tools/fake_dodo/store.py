@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import functools
 import json
 import threading
 from collections import deque
@@ -96,7 +95,7 @@ class Store(FakeService):
         if self._webhook is None:
             return
         headers = standard_webhooks_headers(self.secret, message.webhook_id, self._clock(), message.body)
-        self._deliveries.put(functools.partial(self._webhook, message.body, headers), self._released)
+        self._send_webhook(self._released, message.body, headers)
 
     def _bodies(self, first: int) -> list[Json]:
         return [json.loads(message.body) for message in self._messages[first:]]

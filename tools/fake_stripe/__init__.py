@@ -20,7 +20,8 @@ event against the SDK's typed classes (tests/stripe_types.py). `requests` record
 with the version it named and the answer. The fake reads the time only through `clock`; nothing
 happens on its own: what falls due when the clock moves happens in `advance()`. Webhook events
 are delivered in emission order by one background thread, each only after the API response that
-caused it was written, so a webhook handler may call the fake back. `GET /v1/events`
+caused it was written, so a webhook handler may call the fake back; `deliveries_lost = True` drops
+them (as if the endpoint were down) while the events are still made and listed. `GET /v1/events`
 lists the events of the last 30 days on the clock, as Stripe keeps them.
 
 Simulated on purpose, where Stripe lets an account choose: payment retries 3, 5 and 7 days

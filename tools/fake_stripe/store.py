@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import functools
 import json
 import threading
 from collections.abc import Callable, Iterator
@@ -101,8 +100,7 @@ class Store(FakeService):
         }
         self._events.append(event)
         if self._webhook is not None:
-            payload = json.dumps(event, indent=2).encode()
-            self._deliveries.put(functools.partial(self._webhook, payload), self._cause.released)
+            self._send_webhook(self._cause.released, json.dumps(event, indent=2).encode())
 
     def _emit_update(self, event_type: str, obj: Json, before: Json) -> None:
         changed = _previous_attributes(before, obj)

@@ -154,6 +154,7 @@ class Recorder:
         self.settings_read: set[tuple[str, str]] = set()  # (function, Settings field)
         self._acting = threading.local()
         self._lock = threading.Lock()
+        self._secrets_caches: dict[tuple[str | None, Any], secrets.CachedSecrets] = {}
 
     @contextmanager
     def acting_as(self, function: str) -> Iterator[None]:
@@ -163,6 +164,16 @@ class Recorder:
             yield
         finally:
             self._acting.function = outer
+
+    def secrets_cache(self, client: Any) -> secrets.CachedSecrets:
+        """The secrets cache of the function acting in this thread: each function has its own Lambda
+        environment, so its own cache. One shared by every handler of this process (and by the
+        threads the local server runs them on) would hide the reads of all but the first."""
+        key = (getattr(self._acting, "function", None), client)
+        with self._lock:
+            if key not in self._secrets_caches:
+                self._secrets_caches[key] = secrets.CachedSecrets(client)
+            return self._secrets_caches[key]
 
     def read_setting(self, name: str) -> None:
         function = getattr(self._acting, "function", None)
@@ -204,6 +215,7 @@ def recording() -> Iterator[Recorder]:
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(BaseClient, "_make_api_call", make_api_call)
         patch.setattr(Settings, "__getattribute__", read)
+        patch.setattr(secrets, "_provider", recorder.secrets_cache)
         for function in template.resources("AWS::Serverless::Function"):
             module_name, attribute = template.handler_location(function)
             module = importlib.import_module(module_name)
@@ -213,9 +225,6 @@ def recording() -> Iterator[Recorder]:
 
 def _acting(recorder: Recorder, function: str, handler: Callable[..., Any]) -> Callable[..., Any]:
     def handle(event: Any, context: Any) -> Any:
-        # Each function has its own Lambda environment, so its own secrets cache: one shared by
-        # every handler of this process would hide the reads of all but the first.
-        secrets._provider.cache_clear()
         with recorder.acting_as(function):
             return handler(event, context)
 

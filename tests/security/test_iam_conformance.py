@@ -185,6 +185,23 @@ def stripe_flows(guide: Guide) -> None:
     fake.complete_checkout(setup["id"])
     guide.server.settle()
 
+    # Deliveries lost for good: a subscription made at Stripe outside the app (its invoice's account
+    # found through the index) reaches the table through the hourly reconciliation; then one of its
+    # events is replayed by id.
+    fake.deliveries_lost = True
+    customer = sdk.v1.customers.create(params={"metadata": {"account_id": "iam-lost"}})
+    fake.attach_payment_method(customer.id)
+    sdk.v1.subscriptions.create(params={"customer": customer.id, "items": [{"price": "price_local_s"}]})
+    fake.wait_idle()
+    fake.deliveries_lost = False
+    guide.advance(3600)
+    assert guide.app("GET", "/accounts/{account_id}", "iam-lost")["status"] == "active"
+    replayed = invoke_target(
+        str(template.resolve({"Fn::GetAtt": ["ReconciliationFunction", "Arn"]})),
+        {"replay_event_id": fake.events[-1]["id"]},
+    )
+    assert replayed["outcome"] in {"duplicate", "stale"}, replayed
+
     # A second paid subscription to one product, under each duplicate policy.
     for policy in DUPLICATE_POLICIES:
         guide.configure(DUPLICATE_POLICY=policy)

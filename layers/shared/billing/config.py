@@ -114,6 +114,13 @@ class Settings:
     dormancy_catch_up_days: int = bounded(14, ge=0, le=366)  # how far back a first sweep looks
     dormancy_sweep_reserve_seconds: int = bounded(60, ge=1)  # stop and continue this early
 
+    # Backfill: every subscription at the provider, read page by page. Stripe allows 100 read requests
+    # a second in live mode (25 in test mode); the backfill takes a fifth of that by default, leaving
+    # the rest to the webhooks' re-fetches and the app.
+    backfill_requests_per_second: float = bounded(20.0, ge=0.1, le=100)
+    backfill_reserve_seconds: int = bounded(60, ge=1)  # stop, and continue on a schedule, this early
+    backfill_page_size: int = bounded(100, ge=1, le=100)  # objects a list call asks for (Stripe: 1-100)
+
     # On-demand charges (Dodo) and their retries on EventBridge Scheduler
     charge_retry_days: tuple[int, ...] = (3, 10, 17)  # after the first attempt, at its UTC time of day
     charge_hard_declines: frozenset[str] = frozenset(

@@ -53,6 +53,7 @@ _LIFECYCLE_RANK = {
 class Outcome(StrEnum):
     APPLIED = "applied"
     STALE = "stale"
+    UNCHANGED = "unchanged"  # a listed object (the backfill) just as the stored one
     TIE = "tie"
     UNKNOWN_SUBSCRIPTION = "unknown_subscription"
 
@@ -107,6 +108,7 @@ def observe_subscription(
     notices: NoticePolicy = NoticePolicy(),
     duplicates: DuplicatePolicy = DuplicatePolicy(),
     current_state: bool = False,
+    listed: bool = False,
 ) -> Transition:
     before = published(state, now, policy)
     current = state.subscriptions.get(snapshot.subscription_id)
@@ -115,6 +117,10 @@ def observe_subscription(
     if current is not None and not current_state:
         if cause.observed_at < current.observed_at:
             return Transition(Outcome.STALE, state, before, before)
+        # listed: the object as a list call returned it (the backfill), observed when it was read;
+        # the same as the stored one, it changes nothing and writes nothing.
+        if listed and snapshot == current.snapshot:
+            return Transition(Outcome.UNCHANGED, state, before, before)
         if cause.observed_at == current.observed_at and cause.event_id != current.event_id:
             return Transition(Outcome.TIE, state, before, before)
     record = SubscriptionRecord(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from billing.core.errors import BadRequest
@@ -50,3 +52,25 @@ def reconciliation_input(event: object) -> ReconciliationInput:
         return ReconciliationInput.model_validate(event)
     except ValidationError as invalid:
         raise BadRequest(f"not a reconciliation input: {invalid.errors()[0]['msg']}") from None
+
+
+class BackfillRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    provider: Literal["stripe"]
+
+
+class BackfillInput(BaseModel):
+    """What the backfill function takes: `{"backfill": {"provider": "stripe"}}`, from an operator
+    (`aws lambda invoke`, see the README), the local server, or the schedule a run stopped short set."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    backfill: BackfillRequest
+
+
+def backfill_input(event: object) -> BackfillInput:
+    try:
+        return BackfillInput.model_validate(event)
+    except ValidationError as invalid:
+        raise BadRequest(f"not a backfill input: {invalid.errors()[0]['msg']}") from None

@@ -27,6 +27,7 @@ class Delivery:
     created: int  # the provider's ordering key for this event
     announces_trial_end: bool = False
     current_state: bool = False  # the object came from the provider's API just now, not an event
+    listed: bool = False  # the object came from a list call (the backfill), `created` when it was read
     prior_pause: PriorPause | None = None  # what the event says pause_collection was before it
     announces: tuple[Effect, ...] = ()  # domain events that commit with the observation (our own actions)
 

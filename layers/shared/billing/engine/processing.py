@@ -75,6 +75,8 @@ def process(
 
     def plan(state: AccountState) -> Write | Result:
         transition = _transition(delivery, observation, state, fetch_subscription)
+        if transition.outcome is Outcome.UNCHANGED:  # whether or not a marker exists: nothing to do
+            return Result(transition.outcome.value, account_id)
         if not transition.writes:
             return unwritten(delivery, transition.outcome.value, account_id)
         return Write(transition.state, delivery.announces + transition.effects)
@@ -110,7 +112,9 @@ def _transition(
     if isinstance(observation, CheckoutSnapshot):
         return observe_checkout(state, observation, cause, now, policy)
     if isinstance(observation, SubscriptionSnapshot):
-        transition = observe(state, observation, cause, current_state=delivery.current_state)
+        transition = observe(
+            state, observation, cause, current_state=delivery.current_state, listed=delivery.listed
+        )
         if transition.outcome is not Outcome.TIE:
             return transition
         if fetch is not None:

@@ -12,6 +12,7 @@
 | processed event marker  | EVENT#<provider>#<event_id>     | EVENT              |
 | dormancy sweep progress | SWEEP#dormancy#<warning|action> | CURSOR             |
 | reconciliation progress | RECONCILE#<provider>            | CURSOR             |
+| backfill run            | BACKFILL#<provider>             | RUN                |
 
 The sparse index `gsi1` answers two questions. Subscription items carry
 `gsi1pk = SUB#<provider>#<id>` so an invoice finds the account that holds its subscription;
@@ -127,6 +128,16 @@ class ReconciliationCursorItem(BillingItem, discriminator="reconciliation_cursor
     completed_at = NumberAttribute()  # when the last run that finished ended
 
 
+class BackfillRunItem(BillingItem, discriminator="backfill_run"):
+    run_id = UnicodeAttribute()
+    cursor = UnicodeAttribute(null=True)  # where the next page starts
+    pages = NumberAttribute()
+    outcomes = JSONAttribute()  # outcome -> objects
+    started_at = NumberAttribute()
+    finished_at = NumberAttribute(null=True)  # set only once the last page is applied
+    stopped = UnicodeAttribute(null=True)  # why the last invocation stopped short
+
+
 class EventMarkerItem(BillingItem, discriminator="event"):
     event_type = UnicodeAttribute()
     account_id = UnicodeAttribute(null=True)
@@ -178,6 +189,10 @@ def outbox_key(provider: str, event_id: str) -> str:
 
 def sweep_key(step: str) -> str:
     return f"SWEEP#dormancy#{step}"
+
+
+def backfill_key(provider: str) -> str:
+    return f"BACKFILL#{provider}"
 
 
 def reconciliation_key(provider: str) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from functools import cache
 from typing import Any
 
@@ -11,7 +12,12 @@ from billing.config import Settings
 from billing.core.errors import BadRequest, PaymentDeclined, RetryLater
 from billing.core.model import ENDED_STATUSES, CustomerSnapshot, SubscriptionSnapshot
 from billing.providers.stripe import API_VERSION
-from billing.providers.stripe.events import customer_snapshot, expandable_id, subscription_snapshot
+from billing.providers.stripe.events import (
+    customer_snapshot,
+    expandable_id,
+    metadata_account,
+    subscription_snapshot,
+)
 
 
 class StripeApi:
@@ -187,6 +193,26 @@ class StripeApi:
         params = {"trial_end": next_billing_at, "proration_behavior": "none"}
         return self._update(subscription_id, params, key)
 
+    def subscriptions_page(self, starting_after: str | None, size: int = 100) -> SubscriptionPage:
+        """One page of every subscription (ended ones too), newest first, each with its customer
+        expanded: a subscription without `metadata.account_id` takes its customer's."""
+        try:
+            page = self._client.v1.subscriptions.list(
+                params={
+                    "status": "all",
+                    "limit": size,
+                    "expand": ["data.customer"],
+                    **({"starting_after": starting_after} if starting_after else {}),
+                }
+            )
+        except self._stripe.RateLimitError as exc:
+            raise RetryLater("Stripe API: rate limited", reason="rate_limited") from exc
+        except self._stripe.StripeError as exc:
+            raise RetryLater(f"Stripe API: {type(exc).__name__}", reason="provider_error") from exc
+        objects = [dict(found.to_dict()) for found in page.data]
+        snapshots = tuple(_with_customer_account(subscription_snapshot(o), o["customer"]) for o in objects)
+        return SubscriptionPage(snapshots, objects[-1]["id"] if page.has_more and objects else None)
+
     def event(self, event_id: str) -> dict[str, Any]:
         return self._call(self._client.v1.events.retrieve, event_id)
 
@@ -253,6 +279,18 @@ class StripeApi:
             self._client.v1.checkout.sessions.create, params=params, options={"idempotency_key": key}
         )
         return {"id": found["id"], "url": found.get("url"), "expires_at": found.get("expires_at")}
+
+
+@dataclass(frozen=True, slots=True)
+class SubscriptionPage:
+    subscriptions: tuple[SubscriptionSnapshot, ...]
+    next_cursor: str | None  # where the next page starts; None after the last
+
+
+def _with_customer_account(snapshot: SubscriptionSnapshot, customer: object) -> SubscriptionSnapshot:
+    if snapshot.account_id or not isinstance(customer, Mapping):
+        return snapshot
+    return replace(snapshot, account_id=metadata_account(customer))
 
 
 def client_for(settings: Settings) -> StripeApi:

@@ -103,7 +103,7 @@ def _metadata_value(obj: Mapping[str, Any], key: str) -> str | None:
     return bounded_id(value, f"metadata.{key}") if isinstance(value, str) and value else None
 
 
-def _metadata_account(obj: Mapping[str, Any]) -> str | None:
+def metadata_account(obj: Mapping[str, Any]) -> str | None:
     return _metadata_value(obj, "account_id")
 
 
@@ -135,7 +135,7 @@ def subscription_snapshot(obj: Mapping[str, Any]) -> SubscriptionSnapshot:
         subscription_id=subscription_id,
         status=status,
         customer_id=expandable_id(obj.get("customer")),
-        account_id=_metadata_account(obj),
+        account_id=metadata_account(obj),
         price_id=expandable_id(price),
         product_id=expandable_id(price.get("product")),
         lookup_key=price.get("lookup_key") if isinstance(price.get("lookup_key"), str) else None,
@@ -173,7 +173,7 @@ def invoice_subscription(obj: Mapping[str, Any]) -> tuple[str | None, str | None
             details = candidate
             break
     subscription_id = expandable_id(details.get("subscription")) or expandable_id(obj.get("subscription"))
-    return subscription_id, _metadata_account(details) or _metadata_account(obj)
+    return subscription_id, metadata_account(details) or metadata_account(obj)
 
 
 def invoice_snapshot(obj: Mapping[str, Any], *, outcome: str) -> InvoiceSnapshot:
@@ -202,7 +202,7 @@ def customer_snapshot(obj: Mapping[str, Any], *, deleted: bool = False) -> Custo
     return CustomerSnapshot(
         provider=PROVIDER,
         customer_id=_require_id(obj, "customer"),
-        account_id=_metadata_account(obj),
+        account_id=metadata_account(obj),
         deleted=deleted or bool(obj.get("deleted")),
         email=obj.get("email") if isinstance(obj.get("email"), str) else None,
         has_payment_method=bool(default_pm or obj.get("default_source")),
@@ -214,7 +214,7 @@ def checkout_snapshot(obj: Mapping[str, Any]) -> CheckoutSnapshot:
     return CheckoutSnapshot(
         provider=PROVIDER,
         session_id=_require_id(obj, "checkout.session"),
-        account_id=_metadata_account(obj) or reference or None,
+        account_id=metadata_account(obj) or reference or None,
         customer_id=expandable_id(obj.get("customer")),
         subscription_id=expandable_id(obj.get("subscription")),
         status=str(obj.get("status") or "open"),

@@ -128,6 +128,9 @@ def guided(tour: Tour, **options: Any) -> Iterator[Guide]:
 # --- the flows, as an app and the providers drive them ------------------------------------------
 
 
+BACKFILL = {"backfill": {"provider": "stripe"}}
+
+
 def stripe_flows(guide: Guide) -> None:
     fake = guide.server.fake_stripe
     assert fake is not None
@@ -196,11 +199,15 @@ def stripe_flows(guide: Guide) -> None:
     fake.deliveries_lost = False
     guide.advance(3600)
     assert guide.app("GET", "/accounts/{account_id}", "iam-lost")["status"] == "active"
-    replayed = invoke_target(
-        str(template.resolve({"Fn::GetAtt": ["ReconciliationFunction", "Arn"]})),
-        {"replay_event_id": fake.events[-1]["id"]},
-    )
+    lost_event = {"replay_event_id": fake.events[-1]["id"]}
+    replayed = invoke_target(function_arn("ReconciliationFunction"), lost_event)
     assert replayed["outcome"] in {"duplicate", "stale"}, replayed
+    # The backfill reads every subscription back; a run cut short continues on a one-time schedule,
+    # which fires on the next move of the clock.
+    assert invoke_target(function_arn("BackfillFunction"), BACKFILL)["finished"]
+    backfill_cut_short()
+    guide.advance(3600)
+    assert guide.app("GET", "/accounts/{account_id}", "iam-lost")["status"] == "active"
 
     # A second paid subscription to one product, under each duplicate policy.
     for policy in DUPLICATE_POLICIES:
@@ -228,6 +235,19 @@ def stripe_flows(guide: Guide) -> None:
         guide.app("POST", "/accounts/{account_id}/activity", account_id, {})
     guide.app("POST", "/accounts/{account_id}/activity", "iam-sweep-cut-short", {})
     sweep_cut_short(guide.server._now() + 61 * DAY)
+
+
+def function_arn(function: str) -> str:
+    return str(template.resolve({"Fn::GetAtt": [function, "Arn"]}))
+
+
+def backfill_cut_short() -> None:
+    from functions.backfill import app as backfill
+
+    context = LambdaContext("BackfillFunction")
+    context._deadline = 0.0
+    run = backfill.lambda_handler(BACKFILL, context)
+    assert run["stopped"] == "out_of_time", run
 
 
 def sweep_cut_short(scheduled_at: int) -> None:
@@ -583,6 +603,8 @@ def test_the_tour_goes_through_every_path(tour: Tour) -> None:
         "functions.trial_notice.app",
         "functions.payment_retry.app",
         "functions.dormancy_sweep.app",
+        "functions.reconciliation.app",
+        "functions.backfill.app",
     } <= targets
     assert [f for f in tour.fired if f[1] != "ok"] == []
     taken = {e["detail"]["action"] for e in tour.bus if e["detail_type"] == "Dormancy Action Taken"}
@@ -600,6 +622,8 @@ def test_the_tour_goes_through_every_path(tour: Tour) -> None:
         ("StripeWebhookFunction", "dynamodb:DeleteItem"),  # a checkout session completed or expired
         ("EffectsFunction", "ses:SendTemplatedEmail"),  # Stripe's trial_will_end, our own notices
         ("DormancySweepFunction", "scheduler:CreateSchedule"),  # a sweep cut short continues
+        ("BackfillFunction", "scheduler:CreateSchedule"),  # a backfill cut short continues
+        ("ReconciliationFunction", "dynamodb:Query"),  # an invoice's account, through the index
         ("AccountsApiFunction", "dynamodb:DeleteItem"),  # a first charge attempt refused
         ("PaymentRetryFunction", "dynamodb:DeleteItem"),  # a restarted first attempt refused
     } <= needed

@@ -1,7 +1,8 @@
 """The local console of `make dev` at /_local/: one static page (tools/console/) and the JSON it polls.
 
 Local only, never deployed: the local server records every `/webhooks/*` request here (with the
-account's entitlement before and after), and the page sends signed sample events back to it.
+account's entitlement before and after) and every backfill and reconciliation run it invoked, and
+the page sends signed sample events back to it.
 
 `billing` is imported inside the functions: the local server puts the layer on sys.path and sets
 its environment before anything here runs.
@@ -36,6 +37,7 @@ API = "/_local/api/"
 DELIVERY_PATH = re.compile(r"^/_local/api/deliveries/(\d+)$")
 PROVIDERS = ("stripe", "dodo")
 DELIVERIES_KEPT = 500
+RUNS_KEPT = 200
 ENTITLEMENT_FIELDS = ("plan", "status", "access", "reason")
 OLDER_BY = timedelta(hours=1)
 
@@ -98,6 +100,34 @@ class Delivery:
 
 
 @dataclass(frozen=True)
+class Run:
+    """One invocation of the backfill or the reconciliation: the summary it answered, or why it raised."""
+
+    number: int
+    kind: str  # backfill | reconciliation
+    function: str
+    time: str
+    summary: dict[str, Any]
+    error: str | None
+
+    def view(self) -> dict[str, Any]:
+        outcomes = self.summary.get("outcomes") or {}
+        return {
+            "number": self.number,
+            "kind": self.kind,
+            "function": self.function,
+            "time": self.time,
+            "run_id": self.summary.get("run_id"),
+            "pages": self.summary.get("pages"),
+            "objects": self.summary.get("objects", sum(outcomes.values())),
+            "outcomes": outcomes,
+            # a run that raised, one stopped short (it continues on a schedule), one that read nothing
+            "error": self.error or self.summary.get("stopped") or self.summary.get("skipped"),
+            "summary": self.summary,
+        }
+
+
+@dataclass(frozen=True)
 class SentEvent:
     body: bytes
     dodo: bool
@@ -110,6 +140,8 @@ class Console:
         self._deliveries: deque[Delivery] = deque(maxlen=DELIVERIES_KEPT)
         self._delivered = 0
         self._last_sent: SentEvent | None = None
+        self._runs: deque[Run] = deque(maxlen=RUNS_KEPT)
+        self._ran = 0
 
     @staticmethod
     def serves(path: str) -> bool:
@@ -134,6 +166,9 @@ class Console:
             return self._account(query.get("q", "").strip())
         if path == f"{API}samples":
             return json_answer(200, samples())
+        if path == f"{API}runs":
+            with self._lock:
+                return json_answer(200, [run.view() for run in self._runs])
         return json_answer(404, {"message": "Not Found"})
 
     # Deliveries
@@ -183,6 +218,30 @@ class Console:
                 404, {"message": f"no delivery {number} (the last {DELIVERIES_KEPT} are kept)"}
             )
         return json_answer(200, found.details())
+
+    # Runs
+
+    def record_run(self, kind: str, function: str, invoke: Callable[[], Any]) -> Any:
+        """Invoke the function and remember when (the local clock) and what it answered, or what it
+        raised (raised again)."""
+        from billing.core.errors import BillingError
+
+        started_at = iso(self._server.clock.now())
+        try:
+            answer = invoke()
+        except Exception as exc:
+            reason = exc.reason if isinstance(exc, BillingError) else type(exc).__name__
+            self._add_run(kind, function, started_at, {}, reason)
+            raise
+        self._add_run(kind, function, started_at, answer if isinstance(answer, dict) else {}, None)
+        return answer
+
+    def _add_run(
+        self, kind: str, function: str, started_at: str, summary: dict[str, Any], error: str | None
+    ) -> None:
+        with self._lock:
+            self._ran += 1
+            self._runs.appendleft(Run(self._ran, kind, function, started_at, summary, error))
 
     # Accounts
 

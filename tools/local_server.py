@@ -8,7 +8,8 @@ once, recurring `cron()`/`rate()` ones (the template's dormancy sweep) once per 
 the latest occurrence it passed (the sweep catches up on the days in between itself). The
 table's stream is read as Lambda's event source mapping reads it (tools/local_stream.py), a few
 times a second, and the outbox inserts go to the effects function. The
-console at /_local/ (tools/console.py) shows the deliveries, accounts, schedules and bus events.
+console at /_local/ (tools/console.py) shows the deliveries, accounts, schedules, backfill and
+reconciliation runs and bus events.
 A request body over its route's limit (MAX_BODY_BYTES for the webhooks, as their functions
 apply it; API Gateway's 10 MB for the rest) is answered 413 before it is read.
 
@@ -62,6 +63,8 @@ LOCAL_CATALOG = {
 }
 # API Gateway's payload quota for a REST API: it answers 413 to a larger request itself.
 API_GATEWAY_MAX_BODY_BYTES = 10 * 1024 * 1024
+# The functions whose runs the console lists, by kind.
+RUN_KINDS = {"BackfillFunction": "backfill", "ReconciliationFunction": "reconciliation"}
 LOCAL_ROUTES = {
     ("GET", "/_local/clock"),
     ("POST", "/_local/clock"),
@@ -70,6 +73,7 @@ LOCAL_ROUTES = {
     ("POST", "/_local/dodo/declines"),
     ("POST", "/_local/webhooks/lost"),
     ("GET", "/_local/providers"),
+    ("POST", "/_local/backfill"),
     *(("GET", path) for path in openapi.LOCAL_PAGES),
 }
 
@@ -257,8 +261,9 @@ class LocalServer:
             "Local only: GET|POST /_local/clock, GET /_local/events, GET /_local/schedules,",
             "  POST /_local/dodo/declines {subscription_id, codes} (the fake Dodo's next charges fail),",
             "  POST /_local/webhooks/lost {provider, lost} (that fake drops its webhooks, or not),",
-            "  GET /_local/providers (each provider's api_base and, for a fake, api_key)",
-            f"Console: {self.url}/_local/ (deliveries, accounts, schedules, bus, clock, send)",
+            "  GET /_local/providers (each provider's api_base and, for a fake, api_key),",
+            "  POST /_local/backfill {provider} (BackfillFunction run now; its summary)",
+            f"Console: {self.url}/_local/ (deliveries, accounts, schedules, runs, bus, clock, send)",
             f"API document: {self.url}{openapi.DOCS_PATH} (Swagger UI on {openapi.DOCUMENT_PATH})",
             f"Stripe webhook secret: {secret_source}",
             f"Live events: stripe listen --forward-to localhost:{self.bound_port}/webhooks/stripe",
@@ -360,7 +365,12 @@ class LocalServer:
             return self._handlers[key]
 
     def _invoke_function(self, function: str, event: dict[str, Any]) -> Any:
-        return self._handler(*template.handler_location(function))(event, LambdaContext(function))
+        handler = self._handler(*template.handler_location(function))
+        if function in RUN_KINDS:
+            return self.console.record_run(
+                RUN_KINDS[function], function, lambda: handler(event, LambdaContext(function))
+            )
+        return handler(event, LambdaContext(function))
 
     def _local_route(self, method: str, path: str, body: bytes) -> HttpResponse:
         if path == "/_local/clock":
@@ -381,6 +391,8 @@ class LocalServer:
             return self._lose_webhooks(body)
         if path == "/_local/providers":
             return json_answer(200, self.providers())
+        if path == "/_local/backfill":
+            return self._backfill(body)
         if path in openapi.LOCAL_PAGES:
             page, content_type = openapi.local_page(path)
             return HttpResponse(200, page, [("Content-Type", content_type)])
@@ -425,6 +437,26 @@ class LocalServer:
             )
         fake.deliveries_lost = lost
         return json_answer(200, {"provider": provider, "lost": lost})
+
+    def _backfill(self, body: bytes) -> HttpResponse:
+        """`{"provider": "stripe"}` (an empty body: stripe): BackfillFunction invoked now, then the
+        effects it owes; its summary, or its refusal (400 for an input it does not take, 409, ...)."""
+        from billing.core.errors import BillingError
+
+        try:
+            request = json.loads(body or b"{}")
+            if not isinstance(request, dict):
+                raise ValueError("not a JSON object")
+        except ValueError as exc:
+            return json_answer(400, {"message": f'send {{"provider": "stripe"}}: {exc}'})
+        try:
+            summary = self._invoke_function(
+                "BackfillFunction", {"backfill": {"provider": "stripe", **request}}
+            )
+        except BillingError as refused:
+            return json_answer(refused.status, {"error": refused.reason, "message": str(refused)})
+        self.run_outbox()
+        return json_answer(200, summary)
 
     def providers(self) -> dict[str, dict[str, str | None]]:
         """Where the functions reach each provider (None: the SDK's default, the real one) and the API

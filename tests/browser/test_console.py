@@ -1,6 +1,7 @@
 """The local console in headless Chromium: a trial signup and its conversion sent from the Send
 panel, their deliveries and entitlement changes, a redelivery and an older event, and the trial
-notice fired by moving the clock. UPDATE_SCREENSHOTS=1 (`make screenshots`) writes the README's
+notice fired by moving the clock; a backfill started from the runs panel and the hourly
+reconciliation listed there. UPDATE_SCREENSHOTS=1 (`make screenshots`) writes the README's
 screenshots to docs/console/."""
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
+import stripe
 from selenium.webdriver.chrome.webdriver import WebDriver
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.select import Select
@@ -42,8 +44,7 @@ T = TypeVar("T")
 def test_console_drives_a_trial_from_signup_to_notice_and_conversion(
     make_dev: LocalServer, browser: WebDriver, tmp_path: Path
 ) -> None:
-    screenshots = SCREENSHOTS if os.environ.get("UPDATE_SCREENSHOTS") == "1" else tmp_path
-    screenshots.mkdir(parents=True, exist_ok=True)
+    screenshots = screenshots_directory(tmp_path)
     browser.get(f"{make_dev.url}/_local/")
     wait(browser, lambda: SIGNUP in [o.get_attribute("value") for o in select(browser).options], "samples")
 
@@ -115,6 +116,48 @@ def test_console_drives_a_trial_from_signup_to_notice_and_conversion(
 
     for panel in ("deliveries", "accounts", "bus", "clock", "send"):
         screenshot(browser, panel, screenshots)
+
+
+def test_console_starts_a_backfill_and_lists_it_with_the_hourly_reconciliation(
+    make_dev: LocalServer, browser: WebDriver, tmp_path: Path
+) -> None:
+    stripe_api = make_dev.providers()["stripe"]
+    client = stripe.StripeClient(str(stripe_api["api_key"]), base_addresses={"api": stripe_api["api_base"]})
+    assert make_dev.fake_stripe is not None
+    make_dev.fake_stripe.deliveries_lost = True  # made at Stripe before the stack knew them
+    for n in range(2):
+        customer = client.v1.customers.create(params={"metadata": {"account_id": f"acct-runs-{n}"}})
+        client.v1.subscriptions.create(
+            params={"customer": customer.id, "items": [{"price": "price_local_s"}]}
+        )
+    browser.get(f"{make_dev.url}/_local/")
+
+    browser.find_element(By.ID, "backfill").click()
+    wait(browser, lambda: "finished" in text_of(browser, "#backfill-result"), "the backfill")
+    assert text_of(browser, "#backfill-result") == "2 objects, 1 page, finished"
+    [backfill] = wait(browser, lambda: rows(browser, "runs-rows"), "the backfill's run")
+    assert backfill["kind"] == "backfill" and backfill["run"].startswith("backfill ")
+    assert (backfill["pages"], backfill["objects"], backfill["applied"], backfill["outcome"]) == (
+        "1",
+        "2",
+        "2",
+        "—",
+    )
+
+    browser.find_element(By.CSS_SELECTOR, '[data-testid="advance-1h"]').click()
+    reconciliation = wait(
+        browser, lambda: row(browser, "runs-rows", "kind", "reconciliation"), "reconciliation"
+    )
+    assert (reconciliation["pages"], reconciliation["outcome"]) == ("—", "—")
+    assert [r["kind"] for r in rows(browser, "runs-rows")] == ["reconciliation", "backfill"]
+    screenshot(browser, "runs", screenshots_directory(tmp_path))
+
+
+def screenshots_directory(tmp_path: Path) -> Path:
+    """docs/console/ for `make screenshots`, else a directory the test throws away."""
+    directory = SCREENSHOTS if os.environ.get("UPDATE_SCREENSHOTS") == "1" else tmp_path
+    directory.mkdir(parents=True, exist_ok=True)
+    return directory
 
 
 def wait(browser: WebDriver, found: Callable[[], T | None], what: str) -> T:

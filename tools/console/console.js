@@ -1,4 +1,4 @@
-// The local console: polls the local server's JSON every second and renders six panels.
+// The local console: polls the local server's JSON every second and renders seven panels.
 "use strict";
 
 const POLL_MS = 1000;
@@ -288,6 +288,53 @@ function functionName(arn) {
   return arn.split(":").pop();
 }
 
+// Runs
+
+function counted(outcomes, ...names) {
+  return names.reduce((sum, name) => sum + (outcomes[name] || 0), 0);
+}
+
+function renderRuns(runs) {
+  if (!changed("runs", runs)) return;
+  const rows = runs.map((run) =>
+    el(
+      "tr",
+      {
+        "data-run": run.number,
+        "data-kind": run.kind,
+        class: run.error ? "failed" : "ok",
+        title: JSON.stringify(run.summary),
+      },
+      el("td", { class: "run" }, run.kind, run.run_id ? el("small", {}, ` ${run.run_id}`) : ""),
+      el("td", { class: "time" }, run.time),
+      el("td", { class: "pages" }, text(run.pages)),
+      el("td", { class: "objects", title: text(run.outcomes) }, run.objects),
+      el("td", { class: "applied" }, counted(run.outcomes, "applied")),
+      el("td", { class: "unchanged" }, counted(run.outcomes, "unchanged")),
+      el("td", { class: "duplicate-stale" }, counted(run.outcomes, "duplicate", "stale")),
+      el("td", { class: "outcome" }, text(run.error)),
+    ),
+  );
+  document.getElementById("runs-rows").replaceChildren(...rows);
+}
+
+async function backfill() {
+  const button = document.getElementById("backfill");
+  button.disabled = true;
+  say("backfill-result", "backfilling…");
+  try {
+    const { status, data } = await call("POST", "/_local/backfill", { provider: "stripe" });
+    if (status === 200) {
+      const state = data.finished ? "finished" : `stopped: ${data.stopped}`;
+      const pages = `${data.pages} page${data.pages === 1 ? "" : "s"}`;
+      say("backfill-result", `${data.objects} objects, ${pages}, ${state}`, !data.finished);
+    } else say("backfill-result", `${status} ${data.message}`, true);
+    await refresh();
+  } finally {
+    button.disabled = false;
+  }
+}
+
 // Bus
 
 function renderBus(events) {
@@ -355,10 +402,11 @@ async function send(mode) {
 
 async function refresh() {
   const number = ++refreshesStarted;
-  const [clock, deliveries, schedules, events] = await Promise.all([
+  const [clock, deliveries, schedules, runs, events] = await Promise.all([
     call("GET", "/_local/clock"),
     call("GET", "/_local/api/deliveries"),
     call("GET", "/_local/schedules"),
+    call("GET", "/_local/api/runs"),
     call("GET", "/_local/events"),
   ]);
   if (number < refreshRendered) return; // a later refresh (after a clock move or a send) already rendered
@@ -366,6 +414,7 @@ async function refresh() {
   renderClock(clock.data);
   renderDeliveries(deliveries.data);
   renderSchedules(schedules.data);
+  renderRuns(runs.data);
   renderBus(events.data);
   await refreshAccount();
 }
@@ -402,6 +451,7 @@ document.addEventListener("DOMContentLoaded", () => {
     showAccount(document.getElementById("account-query").value.trim());
   });
   document.getElementById("bus-filter").addEventListener("input", () => renderBus(busEvents));
+  document.getElementById("backfill").addEventListener("click", backfill);
   document.getElementById("send-new").addEventListener("click", () => send("new"));
   document.getElementById("send-again").addEventListener("click", () => send("again"));
   document.getElementById("send-older").addEventListener("click", () => send("older"));

@@ -1,0 +1,113 @@
+"""Backfill and reconciliation as `make dev` runs them: subscriptions made at the fake Stripe while its
+webhooks were lost reach the table through `POST /_local/backfill`, and the console lists each run."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import stripe
+
+from tests.e2e.http_client import call
+from tools.local_server import LOCAL_PRICES, LocalServer
+
+pytestmark = pytest.mark.e2e
+
+SUBSCRIPTIONS = 15
+
+
+def account(n: int) -> str:
+    return f"acct-backfill-{n:02d}"
+
+
+def subscribe_at_stripe_unseen(server: LocalServer) -> None:
+    """Customers and trials made directly at the fake Stripe, the last one canceled, none delivered."""
+    stripe_api = call(server, "GET", "/_local/providers")[1]["stripe"]
+    client = stripe.StripeClient(
+        stripe_api["api_key"], base_addresses={"api": stripe_api["api_base"]}, max_network_retries=0
+    )
+    assert call(server, "POST", "/_local/webhooks/lost", {"provider": "stripe", "lost": True})[0] == 200
+    price = LOCAL_PRICES[0][0]
+    for n in range(SUBSCRIPTIONS):
+        customer = client.v1.customers.create(params={"metadata": {"account_id": account(n)}})
+        subscription = client.v1.subscriptions.create(
+            params={"customer": customer.id, "items": [{"price": price}], "trial_period_days": 14}
+        )
+    client.v1.subscriptions.cancel(subscription.id)
+    server.settle()
+
+
+def entitlement(server: LocalServer, account_id: str) -> tuple[str, str]:
+    status, shown = call(server, "GET", f"/accounts/{account_id}")
+    assert status == 200, account_id
+    return shown["plan"], shown["status"]
+
+
+def runs(server: LocalServer) -> list[dict[str, Any]]:
+    status, listed = call(server, "GET", "/_local/api/runs")
+    assert status == 200
+    return listed
+
+
+def test_a_backfill_brings_in_what_no_webhook_delivered_and_the_console_lists_its_runs(
+    make_dev: LocalServer,
+) -> None:
+    subscribe_at_stripe_unseen(make_dev)
+    assert call(make_dev, "GET", f"/accounts/{account(0)}")[0] == 404
+    assert call(make_dev, "GET", "/_local/api/deliveries")[1] == []
+
+    status, summary = call(make_dev, "POST", "/_local/backfill", {"provider": "stripe"})
+
+    assert status == 200, summary
+    assert summary["provider"] == "stripe"
+    assert (summary["finished"], summary["stopped"]) == (True, None)
+    assert (summary["objects"], summary["outcomes"]) == (SUBSCRIPTIONS, {"applied": SUBSCRIPTIONS})
+    entitlements = {n: entitlement(make_dev, account(n)) for n in range(SUBSCRIPTIONS)}
+    assert entitlements == {
+        n: ("s", "canceled" if n == SUBSCRIPTIONS - 1 else "trialing") for n in range(SUBSCRIPTIONS)
+    }
+    [run] = runs(make_dev)
+    assert run["kind"] == "backfill" and run["function"] == "BackfillFunction"
+    assert run["time"] <= call(make_dev, "GET", "/_local/clock")[1]["now"]  # the local clock's ISO time
+    assert (run["run_id"], run["pages"], run["objects"], run["outcomes"], run["error"]) == (
+        summary["run_id"],
+        summary["pages"],
+        SUBSCRIPTIONS,
+        {"applied": SUBSCRIPTIONS},
+        None,
+    )
+
+    assert call(make_dev, "POST", "/_local/clock", {"advance_seconds": 3601})[0] == 200
+
+    reconciliation, backfill = runs(make_dev)  # newest first
+    assert backfill == run
+    assert reconciliation["kind"] == "reconciliation" and reconciliation["error"] is None
+    assert reconciliation["pages"] is None
+    assert reconciliation["objects"] == sum(reconciliation["outcomes"].values()) > 0
+    # The events no webhook delivered, read back: the backfill had already brought in their state.
+    assert {n: entitlement(make_dev, account(n)) for n in range(SUBSCRIPTIONS)} == entitlements
+
+
+def test_a_second_backfill_changes_nothing(make_dev: LocalServer) -> None:
+    subscribe_at_stripe_unseen(make_dev)
+    first = call(make_dev, "POST", "/_local/backfill")[1]  # no body: Stripe
+
+    status, second = call(make_dev, "POST", "/_local/backfill", {})
+
+    assert status == 200
+    assert second["run_id"] != first["run_id"]
+    assert second["outcomes"] == {"unchanged": SUBSCRIPTIONS}
+    assert [run["outcomes"] for run in runs(make_dev)] == [
+        {"unchanged": SUBSCRIPTIONS},
+        {"applied": SUBSCRIPTIONS},
+    ]
+
+
+def test_a_backfill_the_function_does_not_take_is_answered_400(make_dev: LocalServer) -> None:
+    for body in (["stripe"], {"provider": "dodo"}, {"provider": "stripe", "pages": 2}):
+        status, answer = call(make_dev, "POST", "/_local/backfill", body)
+        assert status == 400, body
+    assert answer["error"] == "malformed"
+    assert call(make_dev, "GET", "/_local/backfill")[0] == 405
+    # The function ran for the two objects and refused them; the list was not a request at all.
+    assert [(run["kind"], run["error"]) for run in runs(make_dev)] == [("backfill", "malformed")] * 2

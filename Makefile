@@ -10,12 +10,13 @@ SAM := PYENV_VERSION=$(SAM_PYTHON_VERSION) $(abspath $(BIN))/sam
 export AWS_DEFAULT_REGION ?= us-east-1
 export SAM_CLI_TELEMETRY := 0
 PORT ?= 3000
+PROVIDER ?= stripe
 # make aws-local's moto server; sam local reaches it as host.docker.internal:$(AWS_LOCAL_PORT).
 AWS_LOCAL_PORT ?= 5005
 # Where make sam-event and make aws-local write sam-event.json and env.json.
 BUILD_DIR ?= build
 
-.PHONY: help venv browser lint fmt pytest validate build smoke test dev openapi replay sam-event aws-local bench soak screenshots clean
+.PHONY: help venv browser lint fmt pytest validate build smoke test dev openapi backfill replay sam-event aws-local bench soak screenshots clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -64,6 +65,10 @@ dev: venv ## run every route locally on http://127.0.0.1:$(PORT) with an embedde
 openapi: venv ## write docs/openapi.json, the accounts API's OpenAPI document, from its resolver
 	PYTHONPATH=layers/shared $(BIN)/python -m tools.openapi
 
+backfill: ## start a backfill in the running `make dev` (PROVIDER=stripe) and print its run
+	curl -sS -XPOST localhost:$(PORT)/_local/backfill -d '{"provider": "$(PROVIDER)"}'
+	@echo
+
 replay: venv ## sign events/$(FILE) and POST it to the local server on $(PORT) (FILE=stripe/invoice.paid.json)
 	$(BIN)/python -m tools.replay $(FILE) --url http://127.0.0.1:$(PORT)
 
@@ -76,8 +81,9 @@ aws-local: venv ## run the embedded AWS alone (moto server on $(AWS_LOCAL_PORT),
 screenshots: venv browser ## regenerate the console screenshots in docs/console/
 	UPDATE_SCREENSHOTS=1 $(BIN)/pytest tests/browser
 
-bench: build ## print DynamoDB requests per event, warm latency, cold start, the dormancy sweep's reads, every flow's costs, one webhook's walk through the code
+bench: build ## print DynamoDB requests per event, warm latency, cold start, the backfill per object, the dormancy sweep's reads, every flow's costs, one webhook's walk through the code
 	PYENV_VERSION=$(SAM_PYTHON_VERSION) $(BIN)/python -m bench.bench
+	$(BIN)/python -m bench.backfill
 	$(BIN)/python -m bench.sweep
 	$(BIN)/python -m bench.flows
 	$(BIN)/python -m bench.walk

@@ -102,6 +102,7 @@ def test_a_cancel_no_webhook_delivered_is_applied_by_the_next_reconciliation(
     changed = [e["detail"]["new"] for e in aws.bus_events() if e["detail_type"] == "Account Access Changed"]
     assert (changed[-1]["status"], changed[-1]["access"]) == ("canceled", False)
 
+
 def test_a_second_run_reads_only_the_overlap_and_changes_nothing(
     fake: FakeStripe, client: stripe.StripeClient, endpoint: Endpoint, frozen_clock: ManualClock, aws: Aws
 ) -> None:

@@ -149,3 +149,14 @@ def test_replay_for_another_account_at_the_server_time_is_a_new_event(server: st
     assert delivery["payload"]["data"]["object"]["metadata"]["account_id"] == "acct-42"
     assert before <= delivery["payload"]["created"] <= clock(server)
     assert delivery["event_id"] != json.loads((EVENTS / name).read_text())["id"]
+
+
+def test_make_backfill_runs_one_against_the_local_server(server: str) -> None:
+    assert "make backfill" in README.read_text()
+
+    done = run(["make", "backfill", f"PORT={urlsplit(server).port}"])
+
+    assert done.returncode == 0, done.stdout
+    run_answer = json.loads(done.stdout.strip().splitlines()[-1])
+    assert (run_answer["provider"], run_answer["finished"], run_answer["stopped"]) == ("stripe", True, None)
+    assert get(f"{server}/_local/api/runs")[1][0]["run_id"] == run_answer["run_id"]

@@ -55,7 +55,13 @@ def test_make_bench_prints_every_benchmark() -> None:
     done = run(["make", "bench"], timeout=900)
 
     assert done.returncode == 0, done.stdout[-4000:]
-    for heading in ("Billing webhooks bench", "Dormancy sweep bench", "Every flow: AWS requests", "Walk of"):
+    for heading in (
+        "Billing webhooks bench",
+        "Backfill bench",
+        "Dormancy sweep bench",
+        "Every flow: AWS requests",
+        "Walk of",
+    ):
         assert heading in done.stdout
     assert re.search(r"^\d+ steps across \d+ files, \d+ back into a file already left$", done.stdout, re.M)
     figures = json.loads(figures_file.read_text())
@@ -70,6 +76,10 @@ def test_make_bench_prints_every_benchmark() -> None:
     }
     assert all(d["requests"] == sum(d["by_operation"].values()) > 2 for d in over_budget)
     assert bool(over_budget) == (figures["webhook_dynamodb_requests_max"] > 2)
+    assert figures["backfill_stripe_calls_per_object_max"] <= 0.01 + 1e-9
+    used, limit = (figures[f"backfill_stripe_requests_per_second_{k}"] for k in ("max", "limit"))
+    assert 0 < used <= limit
+    assert figures["backfill_objects_per_second_10000"] > 0
     for ratio in ("cold_start_ratio", "cold_start_import_ratio", "warm_own_p50_ratio"):
         assert figures[ratio] > 0
     compared = re.search(r"^DynamoDB requests per event, warm run +([0-9.]+) ", done.stdout, re.M)

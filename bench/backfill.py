@@ -26,7 +26,6 @@ os.environ.update(template.local_environment())
 os.environ.pop("AWS_ENDPOINT_URL", None)
 os.environ.update({"POWERTOOLS_LOG_LEVEL": "ERROR", "POWERTOOLS_METRICS_DISABLED": "true"})
 
-import copy  # noqa: E402
 import io  # noqa: E402
 import time  # noqa: E402
 from contextlib import redirect_stdout  # noqa: E402
@@ -86,22 +85,14 @@ class Run:
 
 
 def seed(fake: FakeStripe, count: int) -> None:
-    """`count` subscriptions, each of its own customer and account: one through the SDK, the rest
-    copies of it (and of its customer) under new ids."""
+    """`count` subscriptions, each of its own customer and account: one made through the SDK, the
+    others its copies."""
     client = stripe.StripeClient("sk_test_bench", base_addresses={"api": fake.url})
-    made = client.v1.customers.create(params={"metadata": {"account_id": "acct-bf-00000"}})
-    client.v1.subscriptions.create(
-        params={"customer": made.id, "items": [{"price": PRICE}], "trial_period_days": 14}
+    customer = client.v1.customers.create(params={"metadata": {"account_id": "acct-bf-00000"}})
+    subscription = client.v1.subscriptions.create(
+        params={"customer": customer.id, "items": [{"price": PRICE}], "trial_period_days": 14}
     )
-    customer, subscription = fake.objects("customer")[0], fake.objects("subscription")[0]
-    for n in range(1, count):
-        copied_customer = copy.deepcopy(customer)
-        copied_customer["id"] = f"cus_bench{n:05d}"
-        copied_customer["metadata"] = {"account_id": f"acct-bf-{n:05d}"}
-        fake.put(copied_customer)
-        copied = copy.deepcopy(subscription)
-        copied["id"], copied["customer"] = f"sub_bench{n:05d}", copied_customer["id"]
-        fake.put(copied)
+    fake.copy_subscription(subscription.id, [f"acct-bf-{n:05d}" for n in range(1, count)])
 
 
 def measure(count: int) -> list[Run]:

@@ -3,6 +3,7 @@ webhooks were lost reach the table through `POST /_local/backfill`, and the cons
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import pytest
@@ -111,3 +112,53 @@ def test_a_backfill_the_function_does_not_take_is_answered_400(make_dev: LocalSe
     assert call(make_dev, "GET", "/_local/backfill")[0] == 405
     # The function ran for the two objects and refused them; the list was not a request at all.
     assert [(run["kind"], run["error"]) for run in runs(make_dev)] == [("backfill", "malformed")] * 2
+
+
+# The closing note's run: BACKFILL_SUBSCRIPTIONS=1000 (about 4 minutes here); 250 (3 pages) in the suite.
+MANY = int(os.environ.get("BACKFILL_SUBSCRIPTIONS", "250"))
+
+
+def test_subscriptions_backfilled_through_a_run_cut_short_land_once_each(make_dev: LocalServer) -> None:
+    """Subscriptions the stack never heard of; Stripe fails the second page, so the run stops; the
+    next `POST /_local/backfill` continues it from there. Each account's access is announced once,
+    and a second run changes nothing."""
+    fake = make_dev.fake_stripe
+    assert fake is not None
+    stripe_api = call(make_dev, "GET", "/_local/providers")[1]["stripe"]
+    client = stripe.StripeClient(stripe_api["api_key"], base_addresses={"api": stripe_api["api_base"]})
+    assert call(make_dev, "POST", "/_local/webhooks/lost", {"provider": "stripe", "lost": True})[0] == 200
+    accounts = [f"acct-many-{n:05d}" for n in range(MANY)]
+    first = client.v1.customers.create(params={"metadata": {"account_id": accounts[0]}})
+    fake.attach_payment_method(first.id)
+    price = LOCAL_PRICES[0][0]
+    made = client.v1.subscriptions.create(params={"customer": first.id, "items": [{"price": price}]})
+    fake.copy_subscription(made.id, accounts[1:])
+    make_dev.settle()
+    cut_at = MANY // 200 + 1  # about halfway: 100 subscriptions to a page
+
+    pages = 0
+
+    def fail_a_page_halfway(method: str, path: str, _: bytes) -> None:
+        nonlocal pages
+        if (method, path) == ("GET", "/v1/subscriptions"):
+            pages += 1
+            if pages > cut_at:  # Stripe down from then on: the SDK's retries fail too
+                fake.fail_with = 503
+
+    fake.on_request = fail_a_page_halfway
+    status, stopped = call(make_dev, "POST", "/_local/backfill", {}, timeout=600)
+    fake.on_request, fake.fail_with = None, None
+    assert (status, stopped["finished"], stopped["pages"]) == (200, False, cut_at)
+    assert (stopped["stopped"], stopped["objects"]) == ("provider_error", cut_at * 100)
+
+    status, resumed = call(make_dev, "POST", "/_local/backfill", {}, timeout=600)
+    assert (status, resumed["run_id"], resumed["finished"]) == (200, stopped["run_id"], True)
+    assert resumed["outcomes"] == {"applied": MANY}
+    announced = [e for e in make_dev.events() if e["detail_type"] == "Account Access Changed"]
+    assert sorted(e["detail"]["account_id"] for e in announced) == accounts
+    assert entitlement(make_dev, accounts[-1]) == ("s", "active")
+
+    events = len(make_dev.events())
+    status, again = call(make_dev, "POST", "/_local/backfill", {}, timeout=600)
+    assert (status, again["finished"], again["outcomes"]) == (200, True, {"unchanged": MANY})
+    assert len(make_dev.events()) == events

@@ -1,5 +1,6 @@
 """Webhooks lost for good, as `make dev` runs it: a fake told to drop its deliveries, acted on directly
-with the real SDK through the keys `/_local/providers` gives."""
+with the real SDK through the keys `/_local/providers` gives, and the hourly reconciliation that reads
+back what they did."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from tools.local_server import LocalServer
 pytestmark = pytest.mark.e2e
 
 
-def test_a_cancel_whose_webhook_is_lost_changes_nothing_and_is_listed_at_stripe(
+def test_a_cancel_whose_webhook_is_lost_is_applied_by_the_next_reconciliation(
     make_dev: LocalServer,
 ) -> None:
     trial_request = {"plan": "s", "email": "a@example.com"}
@@ -39,6 +40,15 @@ def test_a_cancel_whose_webhook_is_lost_changes_nothing_and_is_listed_at_stripe(
     assert call(make_dev, "GET", "/_local/api/deliveries")[1] == deliveries
     [deleted] = client.v1.events.list(params={"type": "customer.subscription.deleted"}).data
     assert deleted.data.object["id"] == trial["subscription_id"]
+
+    call(make_dev, "POST", "/_local/clock", {"advance_seconds": 3600})  # past the hourly reconciliation
+
+    status, account = call(make_dev, "GET", "/accounts/acct-lost")
+    assert (status, account["status"]) == (200, "canceled")
+    reconciled = next(
+        run for run in call(make_dev, "GET", "/_local/api/runs")[1] if run["kind"] == "reconciliation"
+    )
+    assert reconciled["outcomes"]["applied"] >= 1 and reconciled["error"] is None
     assert call(make_dev, "POST", "/_local/webhooks/lost", {"provider": "stripe", "lost": False})[0] == 200
 
 

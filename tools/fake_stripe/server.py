@@ -7,7 +7,7 @@ import copy
 import json
 import logging
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -143,6 +143,26 @@ class FakeStripe(Customers, Prices, Subscriptions, Invoices, Checkout, Schedule,
         it answers from now on."""
         with self._lock:
             self._objects[obj["id"]] = copy.deepcopy(obj)
+
+    def copy_subscription(self, subscription_id: str, account_ids: Sequence[str]) -> list[str]:
+        """Copies of a stored subscription and of its customer, one per account (named in the
+        customer's metadata), under new ids and emitting no event: subscriptions made before the stack
+        was deployed, for the backfill to find. The new subscriptions' ids."""
+        with self._lock:
+            subscription = self._objects[subscription_id]
+            customer = self._objects[subscription["customer"]]
+            copied = []
+            for account_id in account_ids:
+                new_customer = {**copy.deepcopy(customer), "id": self._new_id("cus")}
+                new_customer["metadata"] = {"account_id": account_id}
+                new_subscription = copy.deepcopy(subscription)
+                new_subscription["id"], new_subscription["customer"] = self._new_id("sub"), new_customer["id"]
+                for item in new_subscription["items"]["data"]:
+                    item["id"], item["subscription"] = self._new_id("si"), new_subscription["id"]
+                self._objects[new_customer["id"]] = new_customer
+                self._objects[new_subscription["id"]] = new_subscription
+                copied.append(new_subscription["id"])
+            return copied
 
     def add_price(
         self,

@@ -149,11 +149,13 @@ def test_an_at_schedule_fires_when_the_clock_passes_it(local_server: LocalServer
         # the template's, recurring
         "billing-webhooks-local-dormancy-sweep": "2026-01-01T03:00:00Z",
         "billing-webhooks-local-stripe-reconciliation": "2026-01-01T01:30:00Z",
+        "billing-webhooks-local-dodo-reconciliation": "2026-01-01T02:30:00Z",
     }
 
     call(local_server, "POST", "/_local/clock", {"advance_seconds": 1800})
     _, schedules = call(local_server, "GET", "/_local/schedules")
     assert sorted(s["name"] for s in schedules["pending"]) == [
+        "billing-webhooks-local-dodo-reconciliation",
         "billing-webhooks-local-dormancy-sweep",
         "billing-webhooks-local-stripe-reconciliation",
     ]

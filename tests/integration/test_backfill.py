@@ -1,4 +1,4 @@
-"""Backfill: every subscription at the fake Stripe (listed through the real SDK, 100 to a page) into
+"""Backfill: every subscription at the fake Stripe and the fake Dodo (listed through the real SDKs) into
 the table, once per account, resumable after a stop at any point, and a second run changes nothing."""
 
 from __future__ import annotations
@@ -13,8 +13,19 @@ import stripe
 from botocore.exceptions import ClientError
 
 from billing.adapters.store.table import table_connection
-from tests.support import Aws, get_account, run_function, run_outbox, use_stripe_api
+from billing.core import clock
+from tests.support import (
+    DODO_WEBHOOK_SECRET,
+    Aws,
+    deliver_dodo,
+    get_account,
+    run_function,
+    run_outbox,
+    use_dodo_api,
+    use_stripe_api,
+)
 from tools.apigw import LambdaContext
+from tools.fake_dodo.server import FakeDodo
 from tools.fake_stripe.server import FakeStripe
 from tools.local_stream import invoke_in_process
 
@@ -175,3 +186,31 @@ def test_an_input_naming_no_provider_it_backfills_is_refused(aws: Aws) -> None:
 
     with pytest.raises(BadRequest):
         invoke_in_process("BackfillFunction", {"backfill": {"provider": "paddle"}})
+
+
+@pytest.fixture
+def dodo(aws: Aws, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeDodo]:
+    """A Dodo Payments business with subscriptions no webhook reached (its deliveries lost)."""
+    monkeypatch.setenv("BACKFILL_PAGE_SIZE", "10")
+    fake = FakeDodo(clock=clock.timestamp, webhook=deliver_dodo, secret=DODO_WEBHOOK_SECRET)
+    fake.add_product("pdt_S", 1900)
+    with fake:
+        use_dodo_api(monkeypatch, fake.url)
+        fake.deliveries_lost = True
+        for n in range(SUBSCRIPTIONS):
+            fake.recurring_subscription(f"dd{n}@example.com", "pdt_S", {"account_id": account(n)})
+        fake.wait_idle()
+        yield fake
+
+
+def test_every_dodo_subscription_lands_once_paged_by_number_and_a_second_run_changes_nothing(
+    dodo: FakeDodo, aws: Aws
+) -> None:
+    run = run_function("BackfillFunction", {"backfill": {"provider": "dodo"}})
+
+    assert (run["finished"], run["pages"], run["outcomes"]) == (True, 3, {"applied": SUBSCRIPTIONS})
+    assert statuses() == {"active": SUBSCRIPTIONS}
+    assert access_changes(aws) == {account(n): 1 for n in range(SUBSCRIPTIONS)}
+
+    again = run_function("BackfillFunction", {"backfill": {"provider": "dodo"}})
+    assert (again["finished"], again["outcomes"]) == (True, {"unchanged": SUBSCRIPTIONS})

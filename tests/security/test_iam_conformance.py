@@ -322,6 +322,13 @@ def dodo_flows(guide: Guide) -> None:
             fake.recurring_subscription("dup@example.com", "pdt_iam_monthly", metadata, paid=True)
             fake.wait_idle()
     guide.configure(DUPLICATE_POLICY="flag")
+    # A subscription no webhook reached, read back by the backfill (Dodo's reconciliation).
+    fake.deliveries_lost = True
+    fake.recurring_subscription("lost@example.com", "pdt_iam_monthly", {"account_id": "iam-dodo-lost"})
+    fake.wait_idle()
+    fake.deliveries_lost = False
+    assert invoke_target(function_arn("BackfillFunction"), {"backfill": {"provider": "dodo"}})["finished"]
+    assert guide.app("GET", "/accounts/{account_id}", "iam-dodo-lost")["status"] == "active"
 
 
 def payment_event(

@@ -71,6 +71,14 @@ class SubscriptionSnapshot(Record):
 
 
 @dataclass(frozen=True, slots=True)
+class SubscriptionPage:
+    """One page of a provider's list of every subscription (the backfill's read)."""
+
+    subscriptions: tuple[SubscriptionSnapshot, ...]
+    next_cursor: str | None  # where the next page starts; None after the last
+
+
+@dataclass(frozen=True, slots=True)
 class InvoiceSnapshot(Record):
     """What an invoice event tells about the payment of a subscription."""
 

@@ -57,7 +57,7 @@ def reconciliation_input(event: object) -> ReconciliationInput:
 class BackfillRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    provider: Literal["stripe"]
+    provider: Literal["stripe", "dodo"]
 
 
 class BackfillInput(BaseModel):

@@ -1,7 +1,7 @@
-"""Backfill: every subscription a provider holds, read page by page and applied as a listed
-observation (an object older than what is stored, or the same, changes nothing), so that a team
-that deploys with customers already has their entitlements. Resumable: the run's cursor is saved
-after each page, and a run stopped short continues where it stopped."""
+"""Backfill: every subscription a provider (Stripe, Dodo Payments) holds, read page by page and
+applied as a listed observation (an object older than what is stored, or the same, changes nothing),
+so that a team that deploys with customers already has their entitlements. Resumable: the run's
+cursor is saved after each page, and a run stopped short continues where it stopped."""
 
 from __future__ import annotations
 
@@ -11,22 +11,25 @@ from collections import Counter
 from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import replace
+from typing import Protocol
 
 from aws_lambda_powertools import Logger
 
 from billing.adapters import scheduler
 from billing.adapters.store.backfill import BackfillRun, latest_run, save_run
-from billing.config import get_settings
+from billing.config import Settings, get_settings
 from billing.core import clock
 from billing.core.errors import BadRequest, RetryLater
+from billing.core.model import SubscriptionPage
 from billing.engine.commits import Delivery
 from billing.engine.processing import process
-from billing.providers import stripe
+from billing.providers import dodo, stripe
+from billing.providers.dodo import api as dodo_api
 from billing.providers.stripe import api as stripe_api
 
 logger = Logger(child=True)
 
-PROVIDERS = (stripe.PROVIDER,)
+PROVIDERS = (stripe.PROVIDER, dodo.PROVIDER)
 EVENT_TYPE = "backfill.subscription"
 RETRY_AFTER_SECONDS = {"rate_limited": 60, "provider_error": 60, "storage_error": 60, "out_of_time": 5}
 
@@ -65,7 +68,7 @@ def run_pages(
     (the run stays unfinished, `stopped` says why). Never recorded as finished short of its last page."""
     settings = get_settings()
     rate = rate or RequestRate(settings.backfill_requests_per_second)
-    api = stripe_api.client_for(settings)
+    api = _lister(run.provider, settings)
     while run.finished_at is None:
         if seconds_left() < settings.backfill_reserve_seconds:
             return _stopped(run, "out_of_time")
@@ -94,6 +97,14 @@ def run_pages(
         save_run(run)
         logger.info("backfill page", run_id=run.run_id, pages=run.pages, objects=run.objects)
     return run
+
+
+class SubscriptionLister(Protocol):
+    def subscriptions_page(self, cursor: str | None, size: int) -> SubscriptionPage: ...
+
+
+def _lister(provider: str, settings: Settings) -> SubscriptionLister:
+    return stripe_api.client_for(settings) if provider == stripe.PROVIDER else dodo_api.client_for(settings)
 
 
 def continue_later(run: BackfillRun, target_arn: str) -> None:

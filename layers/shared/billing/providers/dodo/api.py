@@ -12,7 +12,7 @@ from typing import Any
 from billing.adapters.secrets import dodo_credentials
 from billing.config import Settings
 from billing.core.errors import BadRequest, Conflict, PaymentDeclined, RetryLater
-from billing.core.model import ENDED_STATUSES, PaymentSnapshot, SubscriptionSnapshot
+from billing.core.model import ENDED_STATUSES, PaymentSnapshot, SubscriptionPage, SubscriptionSnapshot
 from billing.providers.dodo.events import payment_snapshot, subscription_snapshot
 
 CLOCK_SKEW_SECONDS = 300  # how far our clock and Dodo's may disagree when looking a payment up
@@ -63,6 +63,15 @@ class DodoApi:
     def subscription(self, subscription_id: str) -> SubscriptionSnapshot:
         found = self._call(self._client.subscriptions.retrieve, subscription_id)
         return subscription_snapshot(found.model_dump(mode="json"))
+
+    def subscriptions_page(self, cursor: str | None, size: int = 100) -> SubscriptionPage:
+        """One page of every subscription; the cursor is the page number, from 0. Dodo answers no
+        `has_more`: a full page may be followed by another, a short one is the last. Pages are read
+        by hand, as in `_payments`: the SDK's own paginator skips page 1."""
+        page_number = int(cursor or 0)
+        found = self._call(self._client.subscriptions.list, page_number=page_number, page_size=size)
+        snapshots = tuple(subscription_snapshot(s.model_dump(mode="json")) for s in found.items)
+        return SubscriptionPage(snapshots, str(page_number + 1) if len(snapshots) == size else None)
 
     def charge(
         self,

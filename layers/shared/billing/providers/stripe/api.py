@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from functools import cache
 from typing import Any
 
 from billing.adapters.secrets import stripe_credentials
 from billing.config import Settings
 from billing.core.errors import BadRequest, PaymentDeclined, RetryLater
-from billing.core.model import ENDED_STATUSES, CustomerSnapshot, SubscriptionSnapshot
+from billing.core.model import ENDED_STATUSES, CustomerSnapshot, SubscriptionPage, SubscriptionSnapshot
 from billing.providers.stripe import API_VERSION
 from billing.providers.stripe.events import (
     customer_snapshot,
@@ -279,12 +279,6 @@ class StripeApi:
             self._client.v1.checkout.sessions.create, params=params, options={"idempotency_key": key}
         )
         return {"id": found["id"], "url": found.get("url"), "expires_at": found.get("expires_at")}
-
-
-@dataclass(frozen=True, slots=True)
-class SubscriptionPage:
-    subscriptions: tuple[SubscriptionSnapshot, ...]
-    next_cursor: str | None  # where the next page starts; None after the last
 
 
 def _with_customer_account(snapshot: SubscriptionSnapshot, customer: object) -> SubscriptionSnapshot:

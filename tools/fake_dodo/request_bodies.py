@@ -10,6 +10,13 @@ from tools.fake_dodo.dates import timestamp_of
 Json = dict[str, Any]
 
 PAYMENT_LIST_FILTERS = frozenset({"subscription_id", "status", "created_at_gte", "page_size", "page_number"})
+SUBSCRIPTION_LIST_FILTERS = frozenset(
+    {"brand_id", "customer_id", "status", "created_at_gte", "created_at_lte", "page_size", "page_number"}
+)
+# The statuses GET /subscriptions may filter by (the SDK's SubscriptionListParams).
+SUBSCRIPTION_STATUSES = frozenset(
+    {"pending", "active", "on_hold", "paused", "cancelled", "failed", "expired", "past_due"}
+)
 
 CUSTOMER_FIELDS = frozenset({"email", "name", "phone_number", "metadata"})
 CHECKOUT_FIELDS = frozenset(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import threading
 import time
@@ -306,6 +307,87 @@ def test_payment_pages_are_numbered_from_0_and_the_sdk_paginator_skips_page_1(
         client.payments.list(customer_id="cus_1")  # a filter the fake does not simulate
     with pytest.raises(dodopayments.UnprocessableEntityError):
         client.payments.list(page_size=101)
+
+
+# Subscriptions listed
+
+
+def _subscriptions_started_a_minute_apart(count: int) -> tuple[FakeDodo, list[str]]:
+    """A fake (not started) holding `count` subscriptions of two customers, each a minute after the
+    one before; their ids, oldest first. The clock starts at 2026-01-01T00:00:00Z."""
+    now = [1_767_225_600]
+    fake = FakeDodo(clock=lambda: now[0])
+    fake.add_product(PRODUCT, 0)
+    started = []
+    for index in range(count):
+        email = ("a@example.com", "b@example.com")[index % 2]
+        started.append(fake.on_demand_subscription(email, PRODUCT, {"n": index})["subscription_id"])
+        now[0] += 60
+    return fake, started
+
+
+def test_subscription_pages_read_from_0_until_a_short_one_list_each_subscription_once_newest_first() -> None:
+    """GET /subscriptions pages as GET /payments does (from 0; the SDK's auto-paginator would skip
+    page 1): asked by hand from page 0 until a page comes back short, every subscription comes once."""
+    fake, started = _subscriptions_started_a_minute_apart(23)
+    with fake, DodoPayments(bearer_token="k", base_url=fake.url, max_retries=0) as client:
+        listed: list[str] = []
+        sizes = []
+        for number in itertools.count():
+            items = client.subscriptions.list(page_size=10, page_number=number).items
+            listed += [item.subscription_id for item in items]
+            sizes.append(len(items))
+            if len(items) < 10:
+                break
+        first = client.subscriptions.list().items  # the default page: page 0 of 10
+
+    assert sizes == [10, 10, 3]
+    assert listed == started[::-1]
+    assert [item.subscription_id for item in first] == started[::-1][:10]
+
+
+def test_subscriptions_list_by_status_customer_and_creation_time() -> None:
+    fake, started = _subscriptions_started_a_minute_apart(6)
+    with fake, DodoPayments(bearer_token="k", base_url=fake.url, max_retries=0) as client:
+        client.subscriptions.update(started[1], status="paused")
+        client.subscriptions.update(started[4], status="paused")
+        client.subscriptions.update(started[2], status="cancelled")
+
+        def ids(**filters: Any) -> list[str]:
+            return [
+                item.subscription_id for item in client.subscriptions.list(page_size=100, **filters).items
+            ]
+
+        customer_b = client.subscriptions.retrieve(started[1]).customer.customer_id
+        assert ids(status="paused") == [started[4], started[1]]
+        assert ids(status="cancelled") == [started[2]]
+        assert ids(status="on_hold") == []
+        assert ids(customer_id=customer_b) == [started[5], started[3], started[1]]
+        assert ids(customer_id=customer_b, status="active") == [started[5], started[3]]
+        between = {"created_at_gte": "2026-01-01T00:01:00Z", "created_at_lte": "2026-01-01T00:03:00Z"}
+        assert ids(**between) == [started[3], started[2], started[1]]  # both bounds included
+        assert ids(brand_id="bus_fake") == started[::-1]
+        assert ids(brand_id="bus_other") == []
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        pytest.param({"page_size": 0}, id="page_size 0"),
+        pytest.param({"page_size": 101}, id="page_size over 100"),
+        pytest.param({"page_number": -1}, id="page_number below 0"),
+        pytest.param({"page_size": "ten"}, id="page_size not a number"),
+        pytest.param({"status": "trialing"}, id="status not Dodo's"),
+        pytest.param({"created_at_gte": "yesterday"}, id="created_at_gte not ISO 8601"),
+        pytest.param({"product_id": PRODUCT}, id="filter the fake does not simulate"),
+    ],
+)
+def test_a_subscription_list_query_out_of_bounds_is_refused(
+    client: DodoPayments, query: dict[str, Any]
+) -> None:
+    with pytest.raises(dodopayments.UnprocessableEntityError) as refused:
+        client.subscriptions.list(extra_query=query)
+    assert refused.value.body["code"] == "INVALID_REQUEST_BODY"  # type: ignore[index]
 
 
 # Refunds

@@ -27,10 +27,15 @@ from dodopayments.resources.customers.customers import CustomersResource
 from dodopayments.resources.payments import PaymentsResource
 from dodopayments.resources.refunds import RefundsResource
 from dodopayments.resources.subscriptions import SubscriptionsResource
-from dodopayments.types import UnwrapWebhookEvent
+from dodopayments.types import PaymentListParams, SubscriptionListParams, UnwrapWebhookEvent
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from tests.support import EVENTS
+from tools.fake_dodo.request_bodies import (
+    PAYMENT_LIST_FILTERS,
+    SUBSCRIPTION_LIST_FILTERS,
+    SUBSCRIPTION_STATUSES,
+)
 from tools.fake_dodo.server import FakeDodo
 
 PRODUCT = "pdt_usage"
@@ -39,6 +44,7 @@ SDK_METHODS: dict[tuple[str, str], Callable[..., Any]] = {
     ("POST", r"/customers"): CustomersResource.create,
     ("GET", r"/customers/([^/]+)"): CustomersResource.retrieve,
     ("POST", r"/checkouts"): CheckoutSessionsResource.create,
+    ("GET", r"/subscriptions"): SubscriptionsResource.list,
     ("GET", r"/subscriptions/([^/]+)"): SubscriptionsResource.retrieve,
     ("PATCH", r"/subscriptions/([^/]+)"): SubscriptionsResource.update,
     ("POST", r"/subscriptions/([^/]+)/charge"): SubscriptionsResource.charge,
@@ -129,6 +135,7 @@ def exercise_every_route(fake: FakeDodo, client: DodoPayments) -> None:
     client.payments.retrieve(charged[1].payment_id)  # with its refund
     client.payments.list(subscription_id=subscription_id, status="succeeded")
     client.subscriptions.retrieve(subscription_id)
+    client.subscriptions.list(customer_id=customer.customer_id, status="active", page_size=100, page_number=0)
     client.subscriptions.update(subscription_id, status="paused")
     client.subscriptions.update(subscription_id, status="active")
     client.subscriptions.update(subscription_id, next_billing_date="2099-01-01T00:00:00Z")
@@ -137,6 +144,7 @@ def exercise_every_route(fake: FakeDodo, client: DodoPayments) -> None:
     fake.add_product("pdt_monthly", 1900)
     fake.recurring_subscription("other@example.com", "pdt_monthly", {}, paid=True)  # charge_type new
     fake.wait_idle()
+    client.subscriptions.list(page_size=1, page_number=1)  # the cancelled one, with its cancelled_at
 
 
 @pytest.fixture
@@ -186,6 +194,13 @@ def test_every_webhook_emitted_parses_strictly(
     assert {json.loads(body)["type"] for body in webhooks} == EMITTED_TYPES
     assert len(webhooks) == len(fake.events)
     assert {i: found for i, body in enumerate(webhooks) if (found := webhook_problems(body))} == {}
+
+
+def test_the_list_filters_are_the_sdks_query_parameters() -> None:
+    subscription_params = typing.get_type_hints(SubscriptionListParams)
+    assert set(SUBSCRIPTION_LIST_FILTERS) <= set(subscription_params)
+    assert set(PAYMENT_LIST_FILTERS) <= set(typing.get_type_hints(PaymentListParams))
+    assert set(typing.get_args(subscription_params["status"])) == SUBSCRIPTION_STATUSES
 
 
 @pytest.mark.parametrize("sample", sorted((EVENTS / "dodo").glob("*.json")), ids=lambda p: p.name)

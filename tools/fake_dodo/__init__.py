@@ -16,7 +16,8 @@
 
 Simulated: on-demand (mandate-only) subscriptions; charges on them, which settle asynchronously (succeeding,
 or failing with queued decline codes); pause, resume, cancel and a moved next billing date; full refunds of
-succeeded payments (succeeded at once); customers. Not simulated: renewals, partial refunds, disputes, plan
+succeeded payments (succeeded at once); customers; GET /subscriptions and GET /payments (newest first, pages
+numbered from 0, the filters tests use). Not simulated: renewals, partial refunds, disputes, plan
 changes. Answers and webhooks validate strictly against the SDK's response models (tests/tools/
 test_fake_dodo_conformance.py); webhook `data` also carries Dodo's `payload_type`, which the models leave out.
 Webhooks are signed (Standard Webhooks) and delivered in emission order by one thread, each only after the API

@@ -19,6 +19,8 @@ from tools.fake_dodo.request_bodies import (
     field_of,
     invalid,
     metadata_of,
+    moment_of,
+    page_of,
 )
 from tools.fake_dodo.store import Store
 from tools.fake_dodo.subscriptions import BILLING_ADDRESS
@@ -161,16 +163,8 @@ class Payments(Store):
 
     def _list_payments(self, query: Json) -> Json:
         """GET /payments: newest first, the filters this project uses, pages numbered from 0."""
-        unknown = sorted(set(query) - PAYMENT_LIST_FILTERS)
-        if unknown:
-            raise invalid(f"Unknown filter `{unknown[0]}` (tools/fake_dodo does not simulate it)")
-        try:
-            since = timestamp_of(query["created_at_gte"]) if "created_at_gte" in query else None
-            size, number = int(query.get("page_size", 10)), int(query.get("page_number", 0))
-        except ValueError as exc:
-            raise invalid(f"invalid query: {exc}") from exc
-        if not 0 < size <= 100 or number < 0:
-            raise invalid("page_size: 1 to 100; page_number: from 0")
+        page = page_of(query, PAYMENT_LIST_FILTERS)
+        since = moment_of(query, "created_at_gte")
         found = [
             payment
             for payment in reversed(self._objects["payment"].values())  # of one second, the later first
@@ -179,8 +173,7 @@ class Payments(Store):
             and (since is None or timestamp_of(payment["created_at"]) >= since)
         ]
         found.sort(key=lambda payment: payment["created_at"], reverse=True)
-        page = found[number * size : (number + 1) * size]
-        listed = [{k: v for k, v in p.items() if k in PAYMENT_LIST_FIELDS} for p in page]
+        listed = [{k: v for k, v in p.items() if k in PAYMENT_LIST_FIELDS} for p in found[page]]
         return {"items": [{**item, "has_license_key": False} for item in listed]}
 
     # Refunds

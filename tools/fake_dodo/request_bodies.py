@@ -5,9 +5,18 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from tools.fake_dodo.dates import timestamp_of
+
 Json = dict[str, Any]
 
 PAYMENT_LIST_FILTERS = frozenset({"subscription_id", "status", "created_at_gte", "page_size", "page_number"})
+SUBSCRIPTION_LIST_FILTERS = frozenset(
+    {"brand_id", "customer_id", "status", "created_at_gte", "created_at_lte", "page_size", "page_number"}
+)
+# The statuses GET /subscriptions may filter by (the SDK's SubscriptionListParams).
+SUBSCRIPTION_STATUSES = frozenset(
+    {"pending", "active", "on_hold", "paused", "cancelled", "failed", "expired", "past_due"}
+)
 
 CUSTOMER_FIELDS = frozenset({"email", "name", "phone_number", "metadata"})
 CHECKOUT_FIELDS = frozenset(
@@ -72,6 +81,29 @@ def check_fields(body: Json, allowed: frozenset[str]) -> None:
     unknown = sorted(set(body) - allowed)
     if unknown:
         raise invalid(f"Unknown field `{unknown[0]}` (tools/fake_dodo does not simulate it)")
+
+
+def page_of(query: Json, filters: frozenset[str]) -> slice:
+    """A list's query checked (only `filters`) and the slice of its matches asked for: `page_size`
+    1 to 100 (default 10), `page_number` from 0."""
+    unknown = sorted(set(query) - filters)
+    if unknown:
+        raise invalid(f"Unknown filter `{unknown[0]}` (tools/fake_dodo does not simulate it)")
+    try:
+        size, number = int(query.get("page_size", 10)), int(query.get("page_number", 0))
+    except ValueError as exc:
+        raise invalid(f"invalid query: {exc}") from exc
+    if not 0 < size <= 100 or number < 0:
+        raise invalid("page_size: 1 to 100; page_number: from 0")
+    return slice(number * size, (number + 1) * size)
+
+
+def moment_of(query: Json, name: str) -> int | None:
+    """The query's ISO 8601 time `name` as a timestamp (None when absent)."""
+    try:
+        return timestamp_of(query[name]) if name in query else None
+    except ValueError as exc:
+        raise invalid(f"invalid query: {exc}") from exc
 
 
 def field_of(body: Json, name: str, kind: type, *, required: bool = False) -> Any:

@@ -43,6 +43,7 @@ class FakeDodo(Subscriptions, Payments):
             ("POST", r"/customers", self._create_customer),
             ("GET", r"/customers/([^/]+)", lambda body, id: self._lookup("customer", id)),
             ("POST", r"/checkouts", self._create_checkout),
+            ("GET", r"/subscriptions", self._list_subscriptions),
             ("GET", r"/subscriptions/([^/]+)", lambda body, id: self._lookup("subscription", id)),
             ("PATCH", r"/subscriptions/([^/]+)", self._update_subscription),
             ("POST", r"/subscriptions/([^/]+)/charge", self._charge),

@@ -1,5 +1,5 @@
 """Customers, mandate checkouts and on-demand or monthly subscriptions: started, paused, resumed,
-cancelled, their billing date moved."""
+cancelled, their billing date moved, listed."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ from tools.fake_dodo.dates import iso, timestamp_of
 from tools.fake_dodo.request_bodies import (
     CHECKOUT_FIELDS,
     CUSTOMER_FIELDS,
+    SUBSCRIPTION_LIST_FILTERS,
+    SUBSCRIPTION_STATUSES,
     UPDATE_FIELDS,
     ApiError,
     Json,
@@ -16,6 +18,8 @@ from tools.fake_dodo.request_bodies import (
     field_of,
     invalid,
     metadata_of,
+    moment_of,
+    page_of,
 )
 from tools.fake_dodo.store import Store
 from tools.fake_service import add_months
@@ -23,6 +27,36 @@ from tools.fake_service import add_months
 BILLING_ADDRESS = dict(country="US", city="San Francisco", state="CA", street="1 Market St", zipcode="94105")
 # A status PATCH may ask for, and the statuses it may change from.
 TRANSITIONS = {"paused": ("active",), "active": ("paused",), "cancelled": ("active", "paused")}
+# What GET /subscriptions shows of each subscription (SubscriptionListResponse): not its addons,
+# brand_id, meters nor credit entitlement carts; and `discounts` (none in this fake), which only the list has.
+SUBSCRIPTION_LIST_FIELDS = frozenset(
+    {
+        "billing",
+        "cancel_at_next_billing_date",
+        "cancelled_at",
+        "created_at",
+        "currency",
+        "customer",
+        "has_payment_method",
+        "metadata",
+        "next_billing_date",
+        "on_demand",
+        "paused_at",
+        "payment_frequency_count",
+        "payment_frequency_interval",
+        "payment_method_id",
+        "previous_billing_date",
+        "product_id",
+        "quantity",
+        "recurring_pre_tax_amount",
+        "status",
+        "subscription_id",
+        "subscription_period_count",
+        "subscription_period_interval",
+        "tax_inclusive",
+        "trial_period_days",
+    }
+)
 STATUS_EVENTS = {
     "paused": "subscription.paused",
     # Dodo's event catalogue: a paused subscription that resumes sends `subscription.unpaused`.
@@ -196,5 +230,24 @@ class Subscriptions(Store):
             subscription["paused_at"] = None
         else:
             subscription["cancelled_at"] = iso(now)
+
+    def _list_subscriptions(self, query: Json) -> Json:
+        """GET /subscriptions: newest first (as GET /payments), pages numbered from 0."""
+        page = page_of(query, SUBSCRIPTION_LIST_FILTERS)
+        since, until = moment_of(query, "created_at_gte"), moment_of(query, "created_at_lte")
+        if query.get("status") not in (None, *SUBSCRIPTION_STATUSES):
+            raise invalid(f"status: one of {sorted(SUBSCRIPTION_STATUSES)}")
+        found = [
+            subscription  # of one second, the later first
+            for subscription in reversed(self._objects["subscription"].values())
+            if query.get("status") in (None, subscription["status"])
+            and query.get("customer_id") in (None, subscription["customer"]["customer_id"])
+            and query.get("brand_id") in (None, subscription["brand_id"])
+            and (since is None or timestamp_of(subscription["created_at"]) >= since)
+            and (until is None or timestamp_of(subscription["created_at"]) <= until)
+        ]
+        found.sort(key=lambda subscription: subscription["created_at"], reverse=True)
+        listed = [{k: v for k, v in s.items() if k in SUBSCRIPTION_LIST_FIELDS} for s in found[page]]
+        return {"items": [{**item, "discounts": []} for item in listed]}
 
     # Charges

@@ -105,7 +105,7 @@ def test_a_second_backfill_changes_nothing(make_dev: LocalServer) -> None:
 
 
 def test_a_backfill_the_function_does_not_take_is_answered_400(make_dev: LocalServer) -> None:
-    for body in (["stripe"], {"provider": "dodo"}, {"provider": "stripe", "pages": 2}):
+    for body in (["stripe"], {"provider": "paddle"}, {"provider": "stripe", "pages": 2}):
         status, answer = call(make_dev, "POST", "/_local/backfill", body)
         assert status == 400, body
     assert answer["error"] == "malformed"
@@ -114,12 +114,12 @@ def test_a_backfill_the_function_does_not_take_is_answered_400(make_dev: LocalSe
     assert [(run["kind"], run["error"]) for run in runs(make_dev)] == [("backfill", "malformed")] * 2
 
 
-# The closing note's run: BACKFILL_SUBSCRIPTIONS=1000 (about 4 minutes here); 250 (3 pages) in the suite.
+# The closing note's run: BACKFILL_SUBSCRIPTIONS=1000 (about 2.5 minutes here); 250 (3 pages) in the suite.
 MANY = int(os.environ.get("BACKFILL_SUBSCRIPTIONS", "250"))
 
 
 def test_subscriptions_backfilled_through_a_run_cut_short_land_once_each(make_dev: LocalServer) -> None:
-    """Subscriptions the stack never heard of; Stripe fails the second page, so the run stops; the
+    """Subscriptions the stack never heard of; Stripe fails from about halfway, so the run stops; the
     next `POST /_local/backfill` continues it from there. Each account's access is announced once,
     and a second run changes nothing."""
     fake = make_dev.fake_stripe

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from billing.adapters.store import accounts, markers
 from billing.adapters.store.lookups import CustomerMapping
+from billing.adapters.store.table import Companion
 from billing.core import clock
 from billing.core.errors import RetryLater
 from billing.core.model import AccountState, ChargeRecord, Effect, PriorPause
@@ -55,7 +56,9 @@ class Write:
 Plan = Callable[[AccountState], Write | Result]
 
 
-def commit_with_retry(delivery: Delivery, account_id: str, plan: Plan) -> Result:
+def commit_with_retry(
+    delivery: Delivery, account_id: str, plan: Plan, companion: Companion | None = None
+) -> Result:
     """Read the account, let `plan` decide (a Write, or a Result when there is nothing to write),
     and commit the write with the delivery's event marker and the effects it owes in one
     transaction.
@@ -65,7 +68,8 @@ def commit_with_retry(delivery: Delivery, account_id: str, plan: Plan) -> Result
     idempotent by its key. When the account changed between the read and the commit, the whole
     read-plan-commit is retried (up to MAX_ATTEMPTS times), so `plan` always works on the newest
     state; then RetryLater. Storage errors raise RetryLater with nothing written. A StaleWrite (the
-    stored customer mapping is newer) is left to the caller.
+    stored customer mapping is newer) is left to the caller. `companion`: one more item written in
+    the same transaction (only if the delivery writes).
     """
     for _ in range(MAX_ATTEMPTS):
         before = accounts.load_account(account_id)
@@ -73,9 +77,8 @@ def commit_with_retry(delivery: Delivery, account_id: str, plan: Plan) -> Result
         if isinstance(planned, Result):
             return planned
         try:
-            accounts.commit(
-                _marker(delivery, account_id, planned.effects), before, planned.state, planned.customer
-            )
+            marker = _marker(delivery, account_id, planned.effects)
+            accounts.commit(marker, before, planned.state, planned.customer, companion)
         except markers.DuplicateEvent:
             return Result("duplicate", account_id)
         except accounts.ConcurrentUpdate:

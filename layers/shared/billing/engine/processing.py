@@ -14,6 +14,7 @@ from aws_lambda_powertools import Logger
 
 from billing.adapters.store.accounts import StaleWrite, load_account
 from billing.adapters.store.lookups import CustomerMapping, account_of_event, customer_account
+from billing.adapters.store.table import Companion
 from billing.config import get_settings
 from billing.core import charges, clock
 from billing.core.announcements import Cause
@@ -57,6 +58,7 @@ def process(
     | LocalPlanChoice,
     fetch_subscription: SubscriptionFetcher | None = None,
     fetch_customer: CustomerFetcher | None = None,
+    companion: Companion | None = None,
 ) -> Result:
     """Apply one verified delivery to the account it concerns, exactly once and order-safe.
 
@@ -65,6 +67,7 @@ def process(
     ends in the same state. A same-second tie is settled by re-fetching the object
     (`fetch_subscription` / `fetch_customer`) when given, else by which one is further along. Retried
     on contention as `commit_with_retry` says; RetryLater when storage or an effect fails.
+    `companion`: an item written in the delivery's transaction if it writes (not for a customer).
     """
     if isinstance(observation, CustomerSnapshot):
         return _process_customer(delivery, observation, fetch_customer)
@@ -81,7 +84,7 @@ def process(
             return unwritten(delivery, transition.outcome.value, account_id)
         return Write(transition.state, delivery.announces + transition.effects)
 
-    return commit_with_retry(delivery, account_id, plan)
+    return commit_with_retry(delivery, account_id, plan, companion)
 
 
 def _transition(

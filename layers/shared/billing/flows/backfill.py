@@ -16,7 +16,7 @@ from typing import Protocol
 from aws_lambda_powertools import Logger
 
 from billing.adapters import scheduler
-from billing.adapters.store.backfill import BackfillRun, latest_run, save_run
+from billing.adapters.store.backfill import BackfillRun, latest_run, run_write, save_run
 from billing.config import Settings, get_settings
 from billing.core import clock
 from billing.core.errors import BadRequest, RetryLater
@@ -31,6 +31,7 @@ logger = Logger(child=True)
 
 PROVIDERS = (stripe.PROVIDER, dodo.PROVIDER)
 EVENT_TYPE = "backfill.subscription"
+APPLIED = Counter({"applied": 1})
 RETRY_AFTER_SECONDS = {"rate_limited": 60, "provider_error": 60, "storage_error": 60, "out_of_time": 5}
 
 
@@ -77,26 +78,35 @@ def run_pages(
             page = api.subscriptions_page(run.cursor, settings.backfill_page_size)
         except RetryLater as failed:
             return _stopped(run, failed.reason)
-        read_at = clock.timestamp()
-        outcomes: Counter[str] = Counter()
         try:
-            for subscription in page.subscriptions:
-                delivery = Delivery(
-                    run.provider,
-                    f"backfill:{run.run_id}:{subscription.subscription_id}",
-                    EVENT_TYPE,
-                    read_at,
-                    listed=True,
-                )
-                outcomes[process(delivery, subscription).outcome] += 1
-        except (
-            RetryLater
-        ) as failed:  # the page is applied again from its start: what it applied is a duplicate
+            run = _apply_page(run, page)
+        except RetryLater as failed:  # the page runs again from its start: what it applied is unchanged
             return _stopped(run, failed.reason)
-        run = run.next_page(page.next_cursor, dict(outcomes), clock.timestamp())
-        save_run(run)
         logger.info("backfill page", run_id=run.run_id, pages=run.pages, objects=run.objects)
     return run
+
+
+def _apply_page(run: BackfillRun, page: SubscriptionPage) -> BackfillRun:
+    """Each subscription of the page as a listed observation, then the run one page further. The
+    page's last subscription, if it writes, saves the run in its own transaction: the cursor then
+    costs no request of its own."""
+    read_at = clock.timestamp()
+    outcomes: Counter[str] = Counter()
+    last = len(page.subscriptions) - 1
+    for index, subscription in enumerate(page.subscriptions):
+        event_id = f"backfill:{run.run_id}:{subscription.subscription_id}"
+        delivery = Delivery(run.provider, event_id, EVENT_TYPE, read_at, listed=True)
+        if index < last:
+            outcomes[process(delivery, subscription).outcome] += 1
+            continue
+        if_applied = run.next_page(page.next_cursor, dict(outcomes + APPLIED), clock.timestamp())
+        outcome = process(delivery, subscription, companion=run_write(if_applied)).outcome
+        if outcome == "applied":
+            return if_applied
+        outcomes[outcome] += 1
+    advanced = run.next_page(page.next_cursor, dict(outcomes), clock.timestamp())
+    save_run(advanced)
+    return advanced
 
 
 class SubscriptionLister(Protocol):

@@ -19,12 +19,14 @@ from billing.adapters.store.table import (
     BillingItem,
     ChargeItem,
     CheckoutItem,
+    Companion,
     SubscriptionItem,
     account_key,
     as_map,
     subscription_key,
     table_connection,
 )
+from billing.core.errors import Conflict
 from billing.core.model import (
     AccountState,
     Activity,
@@ -95,14 +97,19 @@ def load_account(account_id: str, *, consistent: bool = True) -> AccountState:
 
 
 def commit(
-    marker: Marker, before: AccountState, after: AccountState, customer: CustomerMapping | None = None
+    marker: Marker,
+    before: AccountState,
+    after: AccountState,
+    customer: CustomerMapping | None = None,
+    companion: Companion | None = None,
 ) -> None:
     """The marker, the effects it owes (the outbox item), the account as `after` has it (with the
     subscriptions and charges that differ from `before`, minus the checkouts and charges it
-    dropped) and the customer mapping, in one transaction.
+    dropped), the customer mapping and the `companion` write, in one transaction.
 
     Raises DuplicateEvent when the marker exists, StaleWrite when the stored customer mapping is
-    newer, ConcurrentUpdate when the account moved on since `before` was read.
+    newer, ConcurrentUpdate when the account moved on since `before` was read, Conflict when the
+    companion's condition fails.
     """
     account_id = after.account_id
     items: list[tuple[BillingItem, Any]] = [
@@ -125,6 +132,9 @@ def commit(
     for charge_key, charge in after.charges.items():
         if before.charges.get(charge_key) != charge:
             items.append((charge_item(account_id, charge, after.updated_at or marker.committed_at), None))
+    if companion is not None:
+        items.append(companion)
+    companion_at = len(items) - 1
     if customer is not None:
         items.append(customer.write(marker.event_id))
     closed_checkouts = [price_id for price_id in before.checkouts if price_id not in after.checkouts]
@@ -142,6 +152,10 @@ def commit(
     except ConditionFailed as failed:
         if failed.failed(0):
             raise DuplicateEvent(marker.event_id) from failed
+        if companion is not None and failed.failed(companion_at):
+            raise Conflict(
+                "the write that goes with the delivery was refused", reason="companion"
+            ) from failed
         if customer is not None and failed.failed(-1):
             stored = failed.stored(-1)
             raise StaleWrite(

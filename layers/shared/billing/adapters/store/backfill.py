@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 
 from billing.adapters.store.errors import ConditionFailed, get_item, storage_errors
-from billing.adapters.store.table import BackfillRunItem, backfill_key
+from billing.adapters.store.table import BackfillRunItem, Companion, backfill_key
 from billing.core.errors import Conflict
 
 
@@ -56,6 +56,18 @@ def latest_run(provider: str) -> BackfillRun | None:
 def save_run(run: BackfillRun, *, new: bool = False) -> None:
     """A new run replaces only a finished one (or none); a page saves over its own run only: two
     invocations never advance one cursor."""
+    item, condition = run_write(run)
+    if new:
+        condition = BackfillRunItem.pk.does_not_exist() | BackfillRunItem.finished_at.exists()
+    try:
+        with storage_errors():
+            item.save(condition=condition)
+    except ConditionFailed:
+        raise Conflict("another backfill run holds this provider", reason="backfill_running") from None
+
+
+def run_write(run: BackfillRun) -> Companion:
+    """The run as saved over its own stored run: to commit with an object's write (one request for both)."""
     item = BackfillRunItem(
         backfill_key(run.provider),
         "RUN",
@@ -67,12 +79,4 @@ def save_run(run: BackfillRun, *, new: bool = False) -> None:
         finished_at=run.finished_at,
         stopped=run.stopped,
     )
-    if new:
-        condition = BackfillRunItem.pk.does_not_exist() | BackfillRunItem.finished_at.exists()
-    else:
-        condition = BackfillRunItem.run_id == run.run_id
-    try:
-        with storage_errors():
-            item.save(condition=condition)
-    except ConditionFailed:
-        raise Conflict("another backfill run holds this provider", reason="backfill_running") from None
+    return item, BackfillRunItem.run_id == run.run_id

@@ -69,6 +69,10 @@ class BillingItem(Model):
         return Model._get_connection.__func__(BillingItem)  # type: ignore[attr-defined, no-any-return]
 
 
+# An item and the condition it is written under, in the transaction of another write.
+Companion = tuple["BillingItem", Any]
+
+
 def table_connection() -> Connection:
     """The connection every item type shares, for a transaction across them."""
     return BillingItem._get_connection().connection

@@ -76,6 +76,7 @@ def test_make_bench_prints_every_benchmark() -> None:
     }
     assert all(d["requests"] == sum(d["by_operation"].values()) > 2 for d in over_budget)
     assert bool(over_budget) == (figures["webhook_dynamodb_requests_max"] > 2)
+    assert figures["backfill_dynamodb_requests_per_object_max"] <= 2
     assert figures["backfill_stripe_calls_per_object_max"] <= 0.01 + 1e-9
     used, limit = (figures[f"backfill_stripe_requests_per_second_{k}"] for k in ("max", "limit"))
     assert 0 < used <= limit

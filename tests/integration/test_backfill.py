@@ -3,6 +3,7 @@ the table, once per account, resumable after a stop at any point, and a second r
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 from collections.abc import Iterator
 from typing import Any
@@ -214,3 +215,27 @@ def test_every_dodo_subscription_lands_once_paged_by_number_and_a_second_run_cha
 
     again = run_function("BackfillFunction", {"backfill": {"provider": "dodo"}})
     assert (again["finished"], again["outcomes"]) == (True, {"unchanged": SUBSCRIPTIONS})
+
+
+def test_a_page_of_a_run_another_took_over_writes_nothing_with_its_cursor(fake: FakeStripe, aws: Aws) -> None:
+    """The cursor goes in the transaction of the page's last subscription: if the run is no longer
+    ours, that subscription's write is refused with it, and nothing moves the other run's cursor."""
+    import functions.backfill.app  # noqa: F401  (its Logger is the flow's parent)
+    from billing.core.errors import Conflict
+    from billing.flows import backfill as flow
+
+    ours = flow.start_or_continue("stripe")
+    boto3.client("dynamodb").update_item(
+        TableName=os.environ["TABLE_NAME"],
+        Key={"pk": {"S": "BACKFILL#stripe"}, "sk": {"S": "RUN"}},
+        UpdateExpression="SET run_id = :other",
+        ExpressionAttributeValues={":other": {"S": "another-run"}},
+    )
+
+    with pytest.raises(Conflict):
+        flow.run_pages(ours, lambda: 900.0)
+
+    first_page = [r for r in fake.requests if (r.method, r.path) == ("GET", "/v1/subscriptions")]
+    assert len(first_page) == 1
+    assert get_account(account(SUBSCRIPTIONS - 10))[0] == 404  # the page's last: newest first
+    assert get_account(account(SUBSCRIPTIONS - 1))[0] == 200  # the page's first

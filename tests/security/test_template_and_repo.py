@@ -93,8 +93,9 @@ def test_the_scheduler_role_invokes_only_the_schedule_targets() -> None:
     [statement] = role["Policies"][0]["PolicyDocument"]["Statement"]
     assert statement["Action"] == "lambda:InvokeFunction"
     targets = json.dumps(statement["Resource"])
-    assert "TrialNoticeFunction" in targets and "dormancy-sweep" in targets and "payment-retry" in targets
-    assert len(statement["Resource"]) == 3
+    names = ("TrialNoticeFunction", "ReconciliationFunction", "dormancy-sweep", "payment-retry", "backfill")
+    assert all(name in targets for name in names)
+    assert len(statement["Resource"]) == 5
 
 
 def test_every_schedule_invokes_the_alias_the_scheduler_role_may_invoke() -> None:
@@ -107,7 +108,10 @@ def test_every_schedule_invokes_the_alias_the_scheduler_role_may_invoke() -> Non
     targets = {
         environment["TRIAL_NOTICE_TARGET_ARN"],
         environment["CHARGE_RETRY_TARGET_ARN"],
-        template.resolve(resources["DormancySweep"]["Properties"]["Target"]["Arn"]),
+        *(
+            template.resolve(resources[schedule]["Properties"]["Target"]["Arn"])
+            for schedule in ("DormancySweep", "StripeReconciliation", "DodoReconciliation")
+        ),
     }
     assert all(target.endswith(f":{alias}") for target in targets), targets
     assert set(template.resolve(statement["Resource"])) == targets

@@ -12,7 +12,7 @@ from aws_lambda_powertools import Logger
 from billing.adapters.bus import publish
 from billing.adapters.secrets import stripe_credentials
 from billing.adapters.store.reconciliation import advance_reconciliation, reconciled_through
-from billing.config import get_settings
+from billing.config import Settings, get_settings
 from billing.core import clock
 from billing.core.clock import DAY
 from billing.core.errors import BadRequest, RetryLater
@@ -69,7 +69,7 @@ def reconcile_stripe() -> Reconciliation:
     for raw in events:
         event = stripe_events.event_from(raw)
         try:
-            outcomes[_apply(event, api_key)] += 1
+            outcomes[_apply(event, settings, api_key)] += 1
         except RetryLater:
             if applied_through > read_from:
                 advance_reconciliation(stripe.PROVIDER, applied_through, started)
@@ -92,11 +92,11 @@ def replay_stripe_event(event_id: str) -> Result:
     return apply_stripe_event(event, settings, api_key)
 
 
-def _apply(event: stripe_events.StripeEvent, api_key: str | None) -> str:
+def _apply(event: stripe_events.StripeEvent, settings: Settings, api_key: str | None) -> str:
     """The event's outcome; one its webhook would refuse (another account, the wrong mode) is
     counted as refused, and the run goes on."""
     try:
-        return apply_stripe_event(event, get_settings(), api_key).outcome
+        return apply_stripe_event(event, settings, api_key).outcome
     except BadRequest as refused:
         return f"refused_{refused.reason}"
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import replace
 from functools import cache
 from typing import Any
@@ -35,13 +36,21 @@ class StripeApi:
         self._client = stripe.StripeClient(api_key, **options)
         self._price_products: dict[str, str | None] = {}
 
-    def _call(self, method: Callable[..., Any], *args: Any, **kwargs: Any) -> dict[str, Any]:
+    @contextmanager
+    def _errors_mapped(self) -> Iterator[None]:
+        """Stripe's errors as ours: a declined card is the caller's answer; the rest are retried."""
         try:
-            found = method(*args, **kwargs)
+            yield
         except self._stripe.CardError as exc:
             raise PaymentDeclined(exc.user_message or "the card was declined") from exc
+        except self._stripe.RateLimitError as exc:
+            raise RetryLater("Stripe API: rate limited", reason="rate_limited") from exc
         except self._stripe.StripeError as exc:
             raise RetryLater(f"Stripe API: {type(exc).__name__}", reason="provider_error") from exc
+
+    def _call(self, method: Callable[..., Any], *args: Any, **kwargs: Any) -> dict[str, Any]:
+        with self._errors_mapped():
+            found = method(*args, **kwargs)
         return dict(found.to_dict())
 
     def subscription(self, subscription_id: str) -> SubscriptionSnapshot:
@@ -196,7 +205,7 @@ class StripeApi:
     def subscriptions_page(self, starting_after: str | None, size: int = 100) -> SubscriptionPage:
         """One page of every subscription (ended ones too), newest first, each with its customer
         expanded: a subscription without `metadata.account_id` takes its customer's."""
-        try:
+        with self._errors_mapped():
             page = self._client.v1.subscriptions.list(
                 params={
                     "status": "all",
@@ -205,10 +214,6 @@ class StripeApi:
                     **({"starting_after": starting_after} if starting_after else {}),
                 }
             )
-        except self._stripe.RateLimitError as exc:
-            raise RetryLater("Stripe API: rate limited", reason="rate_limited") from exc
-        except self._stripe.StripeError as exc:
-            raise RetryLater(f"Stripe API: {type(exc).__name__}", reason="provider_error") from exc
         objects = [dict(found.to_dict()) for found in page.data]
         snapshots = tuple(_with_customer_account(subscription_snapshot(o), o["customer"]) for o in objects)
         return SubscriptionPage(snapshots, objects[-1]["id"] if page.has_more and objects else None)
@@ -219,13 +224,11 @@ class StripeApi:
     def events_since(self, created_from: int, types: Sequence[str]) -> list[dict[str, Any]]:
         """Every event of `types` created at or after `created_from`, oldest first. Stripe lists them
         newest first, 100 to a page, and keeps 30 days of them."""
-        try:
+        with self._errors_mapped():
             page = self._client.v1.events.list(
                 params={"created": {"gte": created_from}, "types": sorted(types), "limit": 100}
             )
             events = [dict(event.to_dict()) for event in page.auto_paging_iter()]
-        except self._stripe.StripeError as exc:
-            raise RetryLater(f"Stripe API: {type(exc).__name__}", reason="provider_error") from exc
         events.reverse()
         return events
 

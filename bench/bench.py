@@ -90,7 +90,7 @@ from functions.dodo_webhook import app as dodo_webhook  # noqa: E402
 from functions.stripe_webhook import app as stripe_webhook  # noqa: E402
 from tools import moto_stack  # noqa: E402
 from tools.apigw import LambdaContext, app_request  # noqa: E402
-from tools.local_stream import StreamPoller, invoke_in_process, stream_mappings  # noqa: E402
+from tools.local_stream import in_process_pollers  # noqa: E402
 from tools.sam_event import signed_event  # noqa: E402
 
 STORY_DIR = ROOT / "events" / "stripe"
@@ -444,8 +444,7 @@ def run_warm(deliver: Deliver) -> WarmRun:
     table, so what earlier sections stored would weigh on these figures."""
     with moto.mock_aws():
         provision()
-        (mapping,) = stream_mappings()
-        effects = StreamPoller(mapping, invoke_in_process)
+        (effects,) = in_process_pollers()
         delivered = []
         for item in warm_events():
             delivered.append(deliver(item, item.occurred_at + DELIVERY_DELAY))
@@ -863,8 +862,7 @@ def run_outbox() -> OutboxRun:
     """The table's stream, read as Lambda's event source mapping reads it, handed to the effects
     function until it has run every outbox item the story's deliveries committed."""
     AWS_CALLS.take()
-    (mapping,) = stream_mappings()
-    poller = StreamPoller(mapping, invoke_in_process)
+    (poller,) = in_process_pollers()
     with redirect_stdout(io.StringIO()):  # the effects function's EMF lines
         poller.drain()
     calls, _ = AWS_CALLS.take()

@@ -74,7 +74,7 @@ from tools import moto_stack  # noqa: E402
 from tools.apigw import LambdaContext, app_request, dodo_webhook_event, proxy_event  # noqa: E402
 from tools.fake_dodo.server import FakeDodo  # noqa: E402
 from tools.fake_stripe.server import FakeStripe  # noqa: E402
-from tools.local_stream import StreamPoller, invoke_in_process, stream_mappings  # noqa: E402
+from tools.local_stream import StreamPoller, in_process_pollers  # noqa: E402
 from tools.signing import stripe_signature  # noqa: E402
 
 # Repetitions of each group of flows; moto's in-process cost keeps the run within two minutes only with
@@ -373,8 +373,8 @@ class Bench:
 
 def _effects_function() -> StreamPoller:
     """The table's stream handed to the effects function, as Lambda's event source mapping would."""
-    (mapping,) = stream_mappings()
-    return StreamPoller(mapping, invoke_in_process)
+    (poller,) = in_process_pollers()
+    return poller
 
 
 # ---------------------------------------------------------------- one repetition of each group of flows

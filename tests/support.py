@@ -19,7 +19,7 @@ from billing.config import get_settings
 from billing.core import clock
 from tools import moto_stack
 from tools.apigw import LambdaContext, app_request, dodo_webhook_event, proxy_event
-from tools.local_stream import StreamPoller, invoke_in_process, stream_mappings
+from tools.local_stream import StreamPoller, in_process_pollers, invoke_in_process
 from tools.signing import stripe_signature
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -99,7 +99,7 @@ def embedded_aws() -> Iterator[Aws]:
         moto_stack.put_secret(os.environ["STRIPE_SECRET_NAME"], STRIPE_SECRET)
         moto_stack.put_secret(os.environ["DODO_SECRET_NAME"], DODO_SECRET)
         restart_clients()
-        pollers = [StreamPoller(mapping, invoke_in_process) for mapping in stream_mappings()]
+        pollers = in_process_pollers()
         _outbox[:] = pollers
         try:
             yield Aws(observer=moto_stack.BusObserver.attach(), outbox=pollers)

@@ -244,3 +244,9 @@ def _records(streams: Any, arn: str, shard_id: str, after: str | None) -> list[d
             break
         position = answer.get("NextShardIterator")
     return records
+
+
+def in_process_pollers() -> list[StreamPoller]:
+    """A poller of each stream mapping of the template, handing its batches to the function's handler
+    in this process (tests and the bench, where no server runs the functions)."""
+    return [StreamPoller(mapping, invoke_in_process) for mapping in stream_mappings()]

@@ -340,3 +340,24 @@ def test_the_dashboard_shows_every_alarm_and_is_json_whichever_alarms_exist() ->
         body = re.sub(r"\$\{[\w:.]+\}", "x", text.replace("${ConditionalAlarms}", extra))
         [alarm_widget] = [w for w in json.loads(body)["widgets"] if w["type"] == "alarm"]
         assert len(alarm_widget["properties"]["alarms"]) == len(shown) + extra.count("arn:")
+
+
+def test_the_dashboards_metric_searches_find_what_the_code_emits(
+    emitted: set[tuple[str, str, tuple[tuple[str, str], ...]]],
+) -> None:
+    """Each search's dimension set is one the code emits, and each metric name it looks for begins
+    a metric name the code writes (renaming `Dormancy_` or `Outbox_` in a handler fails here)."""
+    [dashboard] = template.resources("AWS::CloudWatch::Dashboard").values()
+    text = dashboard["Properties"]["DashboardBody"]["Fn::Sub"][0]
+    searches = re.findall(r"SEARCH\('\{(\w+),([\w,]+)\} ([^']+)'", text)
+    assert searches
+    emitted_sets = {(namespace, tuple(name for name, _ in dims)) for namespace, _, dims in emitted}
+    code = "\n".join(
+        path.read_text()
+        for folder in ("functions", "layers/shared/billing")
+        for path in (template.ROOT / folder).rglob("*.py")
+    )
+    for namespace, dimensions, terms in searches:
+        assert (namespace, tuple(sorted(dimensions.split(",")))) in emitted_sets, (namespace, dimensions)
+        for name in re.findall(r'MetricName=\\?"?(\w+)', terms):
+            assert re.search(rf'name=f?"{name}', code) or f'"{name}"' in code, f"no metric named {name}..."

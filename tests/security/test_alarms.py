@@ -298,6 +298,43 @@ def test_every_alarm_notifies_the_chosen_topic(logical_id: str) -> None:
 
 
 @pytest.mark.parametrize(
+    ("email", "topic_arn", "created", "subscribed"),
+    [
+        ("", "", True, False),
+        ("ops@example.com", "", True, True),
+        ("ops@example.com", "arn:aws:sns:us-east-1:123456789012:pager", False, False),
+    ],
+)
+def test_the_alarms_notify_the_given_topic_or_one_the_stack_creates(
+    email: str, topic_arn: str, created: bool, subscribed: bool
+) -> None:
+    params = {**template.parameters(), "AlarmEmail": email, "AlarmTopicArn": topic_arn}
+    resources = template.load()["Resources"]
+    for logical_id in ("AlarmTopic", "AlarmTopicKey"):
+        assert (
+            template.resolve({"Fn::If": [resources[logical_id]["Condition"], True, False]}, params) is created
+        )
+    subscription = resources["AlarmEmailSubscription"]
+    assert template.resolve({"Fn::If": [subscription["Condition"], True, False]}, params) is subscribed
+    assert subscription["Properties"]["Endpoint"] == {"Ref": "AlarmEmail"}
+    chosen = template.resolve(CHOSEN_TOPIC, params)
+    assert chosen == ([template.physical_name("AlarmTopic")] if created else [topic_arn])
+
+
+def test_the_created_topic_is_encrypted_with_a_key_cloudwatch_may_publish_with() -> None:
+    """Not alias/aws/sns: its policy cannot let CloudWatch publish, and no alarm would reach anyone."""
+    resources = template.load()["Resources"]
+    assert resources["AlarmTopic"]["Properties"]["KmsMasterKeyId"] == {"Ref": "AlarmTopicKey"}
+    key = resources["AlarmTopicKey"]["Properties"]
+    assert key["EnableKeyRotation"] is True
+    [grant] = [
+        s for s in key["KeyPolicy"]["Statement"] if s["Principal"] == {"Service": "cloudwatch.amazonaws.com"}
+    ]
+    assert set(grant["Action"]) == {"kms:Decrypt", "kms:GenerateDataKey*"}
+    assert grant["Condition"] == {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}}
+
+
+@pytest.mark.parametrize(
     ("alarm_id", "condition", "hours"),
     [
         ("DormancySweepHeartbeatAlarm", "DormancyEnabled", "DormancySweepHeartbeatHours"),
@@ -321,6 +358,21 @@ def test_a_heartbeat_fires_when_no_run_completed_in_its_window(
         "LessThanThreshold",
     )
     assert props["TreatMissingData"] == "breaching"  # a run that never started emits nothing
+
+
+@pytest.mark.parametrize(
+    ("hours", "stripe_account", "exists"),
+    [("0", "", False), ("6", "", True), ("6", "none", False)],
+)
+def test_the_no_webhook_alarm_exists_only_when_asked_for_and_the_provider_is_taken(
+    hours: str, stripe_account: str, exists: bool
+) -> None:
+    params = {**template.parameters(), "NoWebhookAlarmHours": hours, "StripeAccountId": stripe_account}
+    alarm = ALARMS["StripeNoWebhookAlarm"]
+    assert template.resolve({"Fn::If": [alarm["Condition"], True, False]}, params) is exists
+    props = alarm["Properties"]
+    assert props["EvaluationPeriods"] == props["DatapointsToAlarm"] == {"Ref": "NoWebhookAlarmHours"}
+    assert (props["Period"], props["TreatMissingData"]) == (3600, "breaching")
 
 
 def test_the_dashboard_shows_every_alarm_and_is_json_whichever_alarms_exist() -> None:

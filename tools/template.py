@@ -32,7 +32,7 @@ class _CfnLoader(yaml.SafeLoader):
 
 
 def _construct_tag(loader: _CfnLoader, suffix: str, node: yaml.Node) -> dict[str, Any]:
-    name = "Ref" if suffix == "Ref" else f"Fn::{suffix}"
+    name = suffix if suffix in ("Ref", "Condition") else f"Fn::{suffix}"
     if isinstance(node, yaml.ScalarNode):
         value: Any = loader.construct_scalar(node)
         if suffix == "GetAtt":
@@ -85,6 +85,10 @@ def resolve(value: Any, params: Mapping[str, str] | None = None) -> Any:
             return resolve(when_true if _condition(condition, params) else when_false, params)
         if key == "Fn::Not":
             return not resolve(arg[0], params)
+        if key == "Fn::And":
+            return all(resolve(condition, params) for condition in arg)
+        if key == "Condition":
+            return _condition(arg, params)
         if key == "Fn::Contains":
             return resolve(arg[1], params) in resolve(arg[0], params)
         if key == "Fn::Equals":

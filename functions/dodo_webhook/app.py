@@ -34,7 +34,7 @@ def dodo_webhook(event: dict) -> Answer:
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
-    return answer_webhook(lambda: dodo_webhook(event), metrics)
+    return answer_webhook("dodo", lambda: dodo_webhook(event), metrics)
 
 
 # What the cold start built stays: later collections skip it.

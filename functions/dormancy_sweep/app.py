@@ -21,5 +21,7 @@ def lambda_handler(event: dict, context: LambdaContext) -> dict:
         metrics.add_metric(name=f"Dormancy_{outcome}", unit=MetricUnit.Count, value=count)
     if report.stopped == "out_of_time":
         dormancy_sweep.continue_soon(context.invoked_function_arn, scheduled_at)
+    elif report.stopped is None:  # the heartbeat alarm's: every day swept through
+        metrics.add_metric(name="DormancySweepCompleted", unit=MetricUnit.Count, value=1)
     logger.info("dormancy sweep", **report.as_dict())
     return report.as_dict()

@@ -34,6 +34,8 @@ def lambda_handler(event: dict, context: LambdaContext) -> dict:
         raise
     if run.skipped:
         metrics.add_metric(name=f"ReconciliationSkipped_{run.skipped}", unit=MetricUnit.Count, value=1)
+    else:  # the heartbeat alarm's: Stripe's events were read through
+        metrics.add_metric(name="ReconciliationCompleted", unit=MetricUnit.Count, value=1)
     for outcome, count in run.outcomes.items():
         metrics.add_metric(name=f"Reconciliation_{outcome}", unit=MetricUnit.Count, value=count)
     metrics.add_metric(name="ReconciliationLag", unit=MetricUnit.Seconds, value=run.lag_seconds)

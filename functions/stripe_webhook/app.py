@@ -34,7 +34,7 @@ def stripe_webhook(event: dict) -> Answer:
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
-    return answer_webhook(lambda: stripe_webhook(event), metrics)
+    return answer_webhook("stripe", lambda: stripe_webhook(event), metrics)
 
 
 # What the cold start built stays: later collections skip it.

@@ -12,7 +12,7 @@ from typing import Any
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
-from billing.core.errors import BillingError
+from billing.core.errors import BillingError, SignatureError
 
 logger = Logger(child=True)
 
@@ -43,14 +43,23 @@ def header(event: Mapping[str, Any], name: str) -> str | None:
     return next((v for k, v in (event.get("headers") or {}).items() if k.lower() == wanted), None)
 
 
-def answer_webhook(receive: Callable[[], Answer], metrics: Metrics) -> dict[str, Any]:
-    """The proxy answer of `receive`, or of the error it raised."""
+def answer_webhook(provider: str, receive: Callable[[], Answer], metrics: Metrics) -> dict[str, Any]:
+    """The proxy answer of `receive`, or of the error it raised. Every metric of the delivery carries
+    its `provider`, and the counts the alarms divide are emitted here: `Deliveries` (every answer),
+    `Answered_5xx` and `SignatureFailures` (any signature refusal, whatever its reason)."""
+    metrics.add_dimension(name="provider", value=provider)
     try:
         status, body = receive()
+    except SignatureError as exc:
+        metrics.add_metric(name="SignatureFailures", unit=MetricUnit.Count, value=1)
+        status, body = refusal(exc, metrics)
     except BillingError as exc:
         status, body = refusal(exc, metrics)
     except Exception:  # answered 500, as the resolver's catch-all answers the API's
         status, body = internal_error(metrics)
+    metrics.add_metric(name="Deliveries", unit=MetricUnit.Count, value=1)
+    if status >= 500:
+        metrics.add_metric(name="Answered_5xx", unit=MetricUnit.Count, value=1)
     return {
         "statusCode": status,
         "headers": {"Content-Type": "application/json"},

@@ -1,5 +1,6 @@
 """The production hardening of template.yaml: log groups with a retention, the API's access logs and
-resource policy, deletion protection, the bus archive, reserved concurrency, and checkov's skips."""
+resource policy, deletion protection, the bus archive, reserved concurrency, the plan catalog's
+room in the environment, and checkov's skips."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from tests.iam.policy import Request, function_policies, translate
 from tools import template
 
 RESOURCES = template.load()["Resources"]
@@ -167,3 +169,49 @@ def test_every_checkov_skip_gives_its_reason() -> None:
         check, _, reason = skip.partition(":")
         assert re.fullmatch(r"CKV2?_AWS_\d+", check), skip
         assert len(reason.split()) >= 8, f"{check}: say why it does not apply here"
+
+
+def _catalog_of(plans: int) -> str:
+    """A catalog as a live account's: a monthly and a yearly price, a product at each provider."""
+    catalog = {
+        f"plan-{n:02d}": {
+            "stripe_prices": [f"price_1Pq{n:02d}Mo{'x' * 19}", f"price_1Pq{n:02d}Yr{'y' * 19}"],
+            "stripe_products": [f"prod_Q{n:02d}{'z' * 11}"],
+            "dodo_products": [f"pdt_{n:02d}{'w' * 19}"],
+        }
+        for n in range(plans)
+    }
+    return json.dumps(catalog, separators=(",", ":"))
+
+
+def _environment_bytes(logical_id: str, **variables: str) -> int:
+    """Lambda's measure of a function's variables (keys and values), with deployed-length names."""
+    environment = {
+        **template.function_environment(logical_id),
+        "TABLE_NAME": "billing-webhooks-prod-BillingTable-1A2B3C4D5E6F7",
+        **variables,
+    }
+    return sum(len(name) + len(value) for name, value in environment.items())
+
+
+@pytest.mark.parametrize("logical_id", sorted(FUNCTIONS))
+def test_a_catalog_of_twenty_plans_fits_only_in_ssm(logical_id: str) -> None:
+    """README, "Plans": in the environment such a catalog passes Lambda's 4 KB; in SSM every
+    function's variables keep room to spare."""
+    assert _environment_bytes(logical_id, PLAN_CATALOG=_catalog_of(20)) > 4096
+    in_ssm = _environment_bytes(
+        logical_id, PLAN_CATALOG="{}", PLAN_CATALOG_PARAMETER="/billing-webhooks/prod/plan-catalog:12"
+    )
+    assert in_ssm < 3072
+
+
+def test_every_function_may_read_the_catalog_parameter_only_when_one_is_configured() -> None:
+    translated = translate(template.load())
+    arn = f"arn:aws:ssm:{template.LOCAL_REGION}:{template.LOCAL_ACCOUNT}:parameter/billing/plan-catalog"
+    read = Request("ssm:GetParameter", arn)
+    configured = {**template.parameters(), "PlanCatalogParameterName": "/billing/plan-catalog:4"}
+    for policy in function_policies(translated, configured).values():
+        assert policy.allows(read), policy.function
+        assert not policy.allows(Request("ssm:GetParameter", f"{arn}-other")), policy.function
+    for policy in function_policies(translated, template.parameters()).values():
+        assert not policy.allows(read), policy.function

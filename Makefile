@@ -4,6 +4,7 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+CHECKOV_VENV := .venv-checkov
 # sam build needs python3.13 on PATH; on pyenv machines this selects it.
 SAM_PYTHON_VERSION ?= 3.13.0
 SAM := PYENV_VERSION=$(SAM_PYTHON_VERSION) $(abspath $(BIN))/sam
@@ -16,7 +17,7 @@ AWS_LOCAL_PORT ?= 5005
 # Where make sam-event and make aws-local write sam-event.json and env.json.
 BUILD_DIR ?= build
 
-.PHONY: help venv browser lint fmt pytest validate build smoke test dev openapi backfill replay sam-event aws-local bench soak screenshots clean
+.PHONY: help venv browser lint fmt pytest validate checkov build smoke test dev openapi backfill replay sam-event aws-local bench soak screenshots clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -50,6 +51,16 @@ pytest: venv browser ## unit, moto integration, end-to-end and browser tests
 validate: venv ## sam validate --lint (no network or credentials needed)
 	$(SAM) validate --lint --region $(AWS_DEFAULT_REGION)
 
+$(CHECKOV_VENV)/.installed: requirements-checkov.txt
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-checkov.txt
+	touch $@
+
+# Fails on any failed check. A skip is a `# checkov:skip=CKV_...:reason` comment in the resource it
+# concerns (tests/security/test_hardening.py requires the reason).
+checkov: $(CHECKOV_VENV)/.installed ## checkov on template.yaml (its own virtualenv): 0 failed checks
+	$(CHECKOV_VENV)/bin/checkov --file template.yaml --framework cloudformation --compact --quiet --skip-download
+
 build: venv ## sam build (python3.13), then precompile the bytecode Lambda's read-only filesystem cannot cache
 	$(SAM) build --parallel
 	PYENV_VERSION=$(SAM_PYTHON_VERSION) python3.13 -m compileall -q -j 0 --invalidation-mode unchecked-hash .aws-sam/build
@@ -57,7 +68,7 @@ build: venv ## sam build (python3.13), then precompile the bytecode Lambda's rea
 smoke: build ## import every built function with only the built layer, in a fresh python3.13
 	PYENV_VERSION=$(SAM_PYTHON_VERSION) $(BIN)/python -m tools.smoke_build
 
-test: lint pytest validate smoke ## everything CI runs
+test: lint pytest validate checkov smoke ## everything CI runs
 
 dev: venv ## run every route locally on http://127.0.0.1:$(PORT) with an embedded AWS
 	PORT=$(PORT) $(BIN)/python -m tools.local_server
@@ -92,4 +103,4 @@ soak: venv ## a bounded load through the local server on loopback (SECONDS=60): 
 	$(BIN)/python -m bench.soak --seconds $(or $(SECONDS),60)
 
 clean: ## remove the virtualenv and build output
-	rm -rf $(VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(CHECKOV_VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache

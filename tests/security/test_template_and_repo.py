@@ -18,7 +18,7 @@ from tools import template
 OWN_RESOURCES = re.compile(
     r"BillingTable|BillingBus|\$\{StripeSecretName\}|\$\{DodoSecretName\}|\$\{NoticeScheduleGroup\}"
     r"|SchedulerInvokeRole|EffectsDeadLetterQueue|StreamBatchFailuresQueue|billing-webhooks-\$\{Environment\}-(dormancy-sweep|payment-retry)|TrialNoticeFunction"
-    r"|identity/\$\{NoticeSender\}|identity/\$\{Domain\}|template/\$\{NoticeTemplate\}"
+    r"|identity/\$\{NoticeSender\}|identity/\$\{Domain\}|template/\$\{NoticeTemplate\}|parameter\$\{PlanCatalogParameter\}"
 )
 LIVE_OR_CLOUD_SECRETS = {
     "Stripe live key": re.compile(r"\b[rsp]k_live_[0-9A-Za-z]{10,}"),

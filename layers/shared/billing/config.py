@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import MISSING, Field, dataclass, field, fields
+from dataclasses import MISSING, Field, dataclass, field, fields, replace
 from functools import lru_cache
 from typing import Any, Literal, TypeVar, get_args, get_origin, get_type_hints
 
@@ -74,6 +74,9 @@ class Settings:
     effects_dead_letter_queue_url: str | None = None
 
     plan_catalog: PlanCatalog = field(default_factory=PlanCatalog)
+    # An SSM String parameter holding the catalog, with the version read (`/billing/plan-catalog:3`):
+    # a catalog of ~20 plans would pass Lambda's 4 KB of environment. It replaces `plan_catalog`.
+    plan_catalog_parameter: str | None = None
     fallback_plan: str | None = None
     past_due_grace_days: float = bounded(3.0, ge=0)
     pause_collection_access: bool = False
@@ -282,4 +285,20 @@ _PARSERS: dict[object, Callable[[str], object]] = {
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    return Settings.from_environment()
+    settings = Settings.from_environment()
+    if not settings.plan_catalog_parameter:
+        return settings
+    return replace(settings, plan_catalog=parameter_catalog(settings.plan_catalog_parameter))
+
+
+def parameter_catalog(name: str) -> PlanCatalog:
+    """The catalog in an SSM parameter (`name:version`), read once per process (`get_settings`):
+    the version is pinned, so its value never changes. Powertools' parameters import boto3, which only the
+    deployments that keep their catalog there pay for, on each environment's first read."""
+    from aws_lambda_powertools.utilities import parameters
+
+    text = parameters.get_parameter(name)
+    try:
+        return PlanCatalog.from_json_value(json.loads(text))
+    except ValueError as exc:
+        raise SettingsError([f"error parsing the plan catalog of SSM parameter {name}: {exc}"]) from None

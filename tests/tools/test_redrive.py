@@ -15,7 +15,7 @@ from botocore.exceptions import EndpointConnectionError
 from billing.adapters import aws as billing_aws
 from tests.integration.test_faults import dynamodb_client, failing
 from tests.support import EVENTS, Aws, deliver_stripe, run_function, stripe_event
-from tools import redrive, template
+from tools import local_scheduler, redrive, template
 
 NOTICE = json.loads((EVENTS / "scheduler" / "trial_notice.7d.json").read_text())
 NOTICE_TARGET = template.function_environment("EffectsFunction")["TRIAL_NOTICE_TARGET_ARN"]
@@ -176,3 +176,61 @@ def test_the_effects_queue_is_redriven_by_the_effects_function(aws: Aws) -> None
     }
     assert [f for f, _ in functions.invoked] == ["EffectsFunction"]
     assert waiting("EffectsDeadLetterQueue") == 0
+
+
+# --- the local run's Scheduler and Lambda leave the same dead letters --------------------------------
+
+
+def fire_due(clock: Any, invoke: Any) -> None:
+    """The local scheduler, from now: the schedules due at this moment fired."""
+    scheduler = boto3.client("scheduler")
+    local_scheduler.ScheduleFiring(scheduler, clock, invoke, since=clock.now()).fire_due()
+
+
+def test_a_target_that_keeps_failing_is_recorded_after_lambdas_retries_then_redriven(
+    aws: Aws, notice_due: None, frozen_clock: Any
+) -> None:
+    runs: list[str] = []
+
+    def down(function: str, event: dict[str, Any]) -> None:
+        runs.append(function)
+        raise RuntimeError("down")
+
+    fire_due(frozen_clock, down)
+
+    assert runs == ["TrialNoticeFunction"] * 3  # the first run and the EventInvokeConfig's 2 retries
+    assert waiting("AsyncInvokeFailuresQueue") == 1
+    functions = Functions()
+    assert functions.redrive("AsyncInvokeFailuresQueue") == {"redriven": 1}
+    assert functions.invoked == [("TrialNoticeFunction", NOTICE)]
+    assert [n["days_left"] for n in trial_ending(aws)] == [7]
+
+
+def test_a_target_the_scheduler_cannot_invoke_is_dead_lettered_and_stays_until_it_exists(
+    aws: Aws, frozen_clock: Any
+) -> None:
+    missing = NOTICE_TARGET.replace("TrialNoticeFunction", "RemovedFunction")
+    boto3.client("scheduler").create_schedule(
+        Name="notice-to-nowhere",
+        GroupName=template.physical_name("NoticeScheduleGroup"),
+        ScheduleExpression="at(2026-01-01T00:00:10)",
+        FlexibleTimeWindow={"Mode": "OFF"},
+        Target={
+            "Arn": missing,
+            "RoleArn": template.resolve({"Fn::GetAtt": ["SchedulerInvokeRole", "Arn"]}),
+            "Input": json.dumps(NOTICE),
+            "DeadLetterConfig": {
+                "Arn": template.resolve({"Fn::GetAtt": ["ScheduleDeadLettersQueue", "Arn"]})
+            },
+        },
+    )
+    fire_due(frozen_clock, Functions().invoke)
+
+    [letter] = boto3.client("sqs").receive_message(
+        QueueUrl=queue_url("ScheduleDeadLettersQueue"), MessageAttributeNames=["All"], VisibilityTimeout=0
+    )["Messages"]
+    assert redrive.invocation(letter) == (missing, NOTICE)
+    assert letter["MessageAttributes"]["SCHEDULE_ARN"]["StringValue"].endswith("/notice-to-nowhere")
+    functions = Functions()
+    assert functions.redrive("ScheduleDeadLettersQueue") == {"failed": 1}
+    assert waiting("ScheduleDeadLettersQueue") == 1

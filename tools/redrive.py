@@ -135,15 +135,8 @@ def same_queue(a: str, b: str) -> bool:
     return a.rstrip("/").split("/")[-2:] == b.rstrip("/").split("/")[-2:]
 
 
-def aws_lambda() -> Lambda:
-    """The deployed functions, with the operator's credentials."""
-    import boto3
-    from botocore.config import Config
-
-    client = boto3.client(
-        "lambda",
-        config=Config(read_timeout=HOLD_SECONDS, retries={"total_max_attempts": 1}),  # a run, not a retry
-    )
+def aws_lambda(client: Any) -> Lambda:
+    """The deployed functions, through a Lambda client with the operator's credentials."""
     alias = template.load()["Globals"]["Function"]["AutoPublishAlias"]
 
     def invoke(function: str, event: dict[str, Any]) -> Any:
@@ -193,8 +186,12 @@ def main() -> None:
             print(answer.read().decode())
         return
     import boto3
+    from botocore.config import Config
 
-    print(json.dumps(redrive(boto3.client("sqs"), args.queue_url, aws_lambda(), limit=args.limit)))
+    # A target may run for its whole timeout; a read timeout must not invoke it a second time.
+    config = Config(read_timeout=HOLD_SECONDS, retries={"total_max_attempts": 1})
+    functions = aws_lambda(boto3.client("lambda", config=config))
+    print(json.dumps(redrive(boto3.client("sqs"), args.queue_url, functions, limit=args.limit)))
 
 
 if __name__ == "__main__":

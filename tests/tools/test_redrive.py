@@ -1,16 +1,22 @@
 """`make redrive` on moto: a schedule's dead letter and a failed asynchronous invocation are each
 redriven once (the target runs once, the message is gone, a second run does nothing); a target that
-fails again leaves its message; the effects' queue is handed to the effects function."""
+fails again leaves its message; the effects' queue is handed to the effects function. The local
+run's scheduler leaves the same dead letters; against AWS, the deployed functions are found and
+invoked through Lambda's API."""
 
 from __future__ import annotations
 
+import io
 import json
+import zipfile
 from datetime import UTC, datetime
 from typing import Any
 
 import boto3
 import pytest
 from botocore.exceptions import EndpointConnectionError
+from botocore.response import StreamingBody
+from botocore.stub import ANY, Stubber
 
 from billing.adapters import aws as billing_aws
 from tests.integration.test_faults import dynamodb_client, failing
@@ -234,3 +240,51 @@ def test_a_target_the_scheduler_cannot_invoke_is_dead_lettered_and_stays_until_i
     functions = Functions()
     assert functions.redrive("ScheduleDeadLettersQueue") == {"failed": 1}
     assert waiting("ScheduleDeadLettersQueue") == 1
+
+
+# --- against AWS: the deployed functions ----------------------------------------------------------
+
+
+def test_against_aws_the_effects_queue_is_found_by_the_function_that_reads_it(aws: Aws) -> None:
+    role = boto3.client("iam").create_role(RoleName="effects", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+    code = io.BytesIO()
+    with zipfile.ZipFile(code, "w") as archive:
+        archive.writestr("app.py", "def lambda_handler(event, context): return event")
+    client = boto3.client("lambda")
+    queue = "https://sqs.us-east-1.amazonaws.com/123456789012/billing-webhooks-dev-EffectsDeadLetterQueue-Ab3"
+    for name, variables in (
+        ("billing-webhooks-dev-effects", {"EFFECTS_DEAD_LETTER_QUEUE_URL": queue}),
+        ("billing-webhooks-dev-backfill", {}),
+    ):
+        client.create_function(
+            FunctionName=name,
+            Runtime="python3.13",
+            Role=role,
+            Handler="app.lambda_handler",
+            Code={"ZipFile": code.getvalue()},
+            Environment={"Variables": variables},
+        )
+    functions = redrive.aws_lambda(client)
+
+    found = functions.effects_function(queue.replace("https://sqs.us-east-1.", "https://us-east-1.queue."))
+    assert found == "arn:aws:lambda:us-east-1:123456789012:function:billing-webhooks-dev-effects:live"
+    assert functions.effects_function(queue_url("ScheduleDeadLettersQueue")) is None
+
+
+def test_against_aws_a_function_error_is_a_failed_redrive() -> None:
+    client = boto3.client("lambda", region_name="us-east-1")
+    answers = (
+        ({"StatusCode": 200}, b'{"outcome": "applied"}'),
+        ({"StatusCode": 200, "FunctionError": "Unhandled"}, b'{"errorType": "RetryLater"}'),
+    )
+    with Stubber(client) as stubbed:
+        for answer, payload in answers:
+            body = StreamingBody(io.BytesIO(payload), len(payload))
+            stubbed.add_response(
+                "invoke", {**answer, "Payload": body}, {"FunctionName": NOTICE_TARGET, "Payload": ANY}
+            )
+        functions = redrive.aws_lambda(client)
+
+        assert functions.invoke(NOTICE_TARGET, NOTICE) == {"outcome": "applied"}
+        with pytest.raises(redrive.RedriveFailed, match="RetryLater"):
+            functions.invoke(NOTICE_TARGET, NOTICE)

@@ -17,7 +17,7 @@ AWS_LOCAL_PORT ?= 5005
 # Where make sam-event and make aws-local write sam-event.json and env.json.
 BUILD_DIR ?= build
 
-.PHONY: help venv browser lint fmt pytest validate checkov build smoke test dev openapi backfill replay sam-event aws-local bench soak screenshots clean
+.PHONY: help venv browser lint fmt pytest validate checkov build smoke test dev openapi backfill redrive replay sam-event aws-local bench soak screenshots clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -79,6 +79,9 @@ openapi: venv ## write docs/openapi.json, the accounts API's OpenAPI document, f
 backfill: ## start a backfill in the running `make dev` (PROVIDER=stripe) and print its run
 	curl -sS -XPOST localhost:$(PORT)/_local/backfill -d '{"provider": "$(PROVIDER)"}'
 	@echo
+
+redrive: venv ## redrive each message of a dead-letter queue once (QUEUE=<queue url>; LOCAL=1: in the running make dev)
+	$(BIN)/python -m tools.redrive "$(QUEUE)" $(if $(LOCAL),--local http://127.0.0.1:$(PORT))
 
 replay: venv ## sign events/$(FILE) and POST it to the local server on $(PORT) (FILE=stripe/invoice.paid.json)
 	$(BIN)/python -m tools.replay $(FILE) --url http://127.0.0.1:$(PORT)

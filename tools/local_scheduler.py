@@ -1,5 +1,7 @@
 """EventBridge Scheduler for the local run: when an `at()`, `cron()` or `rate()` schedule is due, the
-context attributes Scheduler substitutes into a target's input, and the due schedules fired.
+context attributes Scheduler substitutes into a target's input, and the due schedules fired: their
+targets invoked asynchronously (tools/local_async.py), a target Scheduler could not invoke
+dead-lettered.
 
 Cron follows Scheduler's six fields (minutes hours day-of-month month day-of-week year) with
 `*`, `?`, lists, ranges, steps and month/day names; `L`, `W` and `#` are refused.
@@ -10,7 +12,6 @@ from __future__ import annotations
 import json
 import re
 import threading
-import traceback
 import uuid
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -18,7 +19,9 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from tools import template
+import boto3
+
+from tools import local_async, template
 from tools.local_http import iso
 
 AT = re.compile(r"^at\((\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})\)$")
@@ -154,6 +157,34 @@ def _times_on(fields: list[set[int] | None], day: date, zone: ZoneInfo) -> list[
     ]
 
 
+def dead_letter(schedule: dict[str, Any], scheduled: datetime, text: str, error: Exception) -> None:
+    """What Scheduler sends to the schedule's dead-letter queue, if it has one, when it cannot invoke
+    the target (here: no function of the template has that ARN, or the input is not JSON; Scheduler
+    does not retry those): the Invoke request it made, and the attributes of the Scheduler user
+    guide ("Configuring a dead-letter queue"). The error code is the local run's own."""
+    queue_arn = schedule["Target"].get("DeadLetterConfig", {}).get("Arn")
+    if not queue_arn:
+        return
+    target = schedule["Target"]["Arn"]
+    attributes = {
+        "ERROR_CODE": type(error).__name__,
+        "ERROR_MESSAGE": str(error),
+        "EXECUTION_ID": str(uuid.uuid4()),
+        "IS_PAYLOAD_TRUNCATED": "false",
+        "RETRY_ATTEMPTS": "0",
+        "SCHEDULED_TIME": scheduled.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "SCHEDULE_ARN": schedule.get("Arn", schedule["Name"]),
+        "TARGET_ARN": target,
+    }
+    sqs = boto3.client("sqs")
+    sqs.send_message(
+        QueueUrl=sqs.get_queue_url(QueueName=queue_arn.rsplit(":", 1)[1])["QueueUrl"],
+        MessageBody=json.dumps({"FunctionName": target, "InvocationType": "Event", "Payload": text}),
+        MessageAttributes={name: {"DataType": "String", "StringValue": v} for name, v in attributes.items()},
+    )
+    print(f"schedule {schedule['Name']}: target {target} not found, dead-lettered", flush=True)
+
+
 # update_schedule replaces the whole schedule, so disabling one repeats all of its settings.
 SCHEDULE_SETTINGS = (
     "Name",
@@ -241,15 +272,19 @@ class ScheduleFiring:
         return found
 
     def _fire(self, schedule: dict[str, Any], now: datetime, scheduled: datetime) -> None:
+        """Invoke the target as Scheduler does a Lambda target: asynchronously (Lambda retries a
+        failed run, then records it); a target Scheduler cannot invoke at all is dead-lettered."""
         target = schedule["Target"]
+        text = target_input(schedule, scheduled)
         try:
-            self._invoke(
-                template.function_of_arn(target["Arn"]), json.loads(target_input(schedule, scheduled))
-            )
-            outcome = "ok"
-        except Exception:
-            traceback.print_exc()
+            template.function_of_arn(target["Arn"])
+            event = json.loads(text)
+        except (LookupError, ValueError) as refused:
+            dead_letter(schedule, scheduled, text, refused)
             outcome = "error"
+        else:
+            ran = local_async.invoke_async(self._invoke, target["Arn"], event)
+            outcome = "ok" if ran else "error"
         if at_time(schedule) is not None:  # one-time: done
             if schedule.get("ActionAfterCompletion") == "DELETE":
                 self._scheduler.delete_schedule(Name=schedule["Name"], GroupName=schedule["GroupName"])

@@ -34,7 +34,7 @@ import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 from moto.server import ThreadedMotoServer
 
-from tools import aws_server, local_scheduler, local_stream, moto_stack, openapi, template
+from tools import aws_server, local_scheduler, local_stream, moto_stack, openapi, redrive, template
 from tools.apigw import LambdaContext, proxy_event
 from tools.console import Console
 from tools.fake_dodo.server import FakeDodo
@@ -74,6 +74,7 @@ LOCAL_ROUTES = {
     ("POST", "/_local/webhooks/lost"),
     ("GET", "/_local/providers"),
     ("POST", "/_local/backfill"),
+    ("POST", "/_local/redrive"),
     *(("GET", path) for path in openapi.LOCAL_PAGES),
 }
 
@@ -262,7 +263,8 @@ class LocalServer:
             "  POST /_local/dodo/declines {subscription_id, codes} (the fake Dodo's next charges fail),",
             "  POST /_local/webhooks/lost {provider, lost} (that fake drops its webhooks, or not),",
             "  GET /_local/providers (each provider's api_base and, for a fake, api_key),",
-            "  POST /_local/backfill {provider} (BackfillFunction run now; its summary)",
+            "  POST /_local/backfill {provider} (BackfillFunction run now; its summary),",
+            "  POST /_local/redrive {queue_url} (make redrive LOCAL=1: a dead-letter queue redriven once)",
             f"Console: {self.url}/_local/ (deliveries, accounts, schedules, runs, bus, clock, send)",
             f"API document: {self.url}{openapi.DOCS_PATH} (Swagger UI on {openapi.DOCUMENT_PATH})",
             f"Stripe webhook secret: {secret_source}",
@@ -393,6 +395,8 @@ class LocalServer:
             return json_answer(200, self.providers())
         if path == "/_local/backfill":
             return self._backfill(body)
+        if path == "/_local/redrive":
+            return self._redrive(body)
         if path in openapi.LOCAL_PAGES:
             page, content_type = openapi.local_page(path)
             return HttpResponse(200, page, [("Content-Type", content_type)])
@@ -457,6 +461,22 @@ class LocalServer:
             return json_answer(refused.status, {"error": refused.reason, "message": str(refused)})
         self.run_outbox()
         return json_answer(200, summary)
+
+    def _redrive(self, body: bytes) -> HttpResponse:
+        """`{"queue_url": "...", "limit": 100}`: `make redrive LOCAL=1`, each message of that
+        dead-letter queue redriven once by this process's functions, then the effects they owe."""
+        try:
+            request = json.loads(body or b"{}")
+            queue_url, limit = str(request["queue_url"]), int(request.get("limit", 100))
+        except (ValueError, KeyError, TypeError) as exc:
+            return json_answer(400, {"message": f'send {{"queue_url": "...", "limit": 100}}: {exc}'})
+        functions = redrive.local_lambda(self._invoke_function)
+        try:
+            counts = redrive.redrive(boto3.client("sqs"), queue_url, functions, limit=limit)
+        except ClientError as exc:
+            return json_answer(400, {"message": str(exc)})
+        self.run_outbox()
+        return json_answer(200, counts)
 
     def providers(self) -> dict[str, dict[str, str | None]]:
         """Where the functions reach each provider (None: the SDK's default, the real one) and the API

@@ -195,6 +195,8 @@ def test_a_soft_decline_is_retried_on_schedule_and_success_deletes_the_rest(
     assert sorted(s["ScheduleExpression"] for s in pending.values()) == sorted(
         f"at({clock.iso(first_at + d * DAY)[:-1]})" for d in (3, 10, 17)
     )
+    dead_letters = get_settings().schedule_dead_letter_queue_arn
+    assert all(s["Target"]["DeadLetterConfig"] == {"Arn": dead_letters} for s in pending.values())
     notice = next(
         e["detail"] for e in aws.bus_events() if e["detail_type"] == DomainEvent.PAYMENT_RETRY_SCHEDULED
     )

@@ -340,6 +340,7 @@ def test_a_sweep_out_of_time_hands_the_rest_to_a_one_time_schedule(stripe: FakeS
     )
     assert schedule["Target"]["Arn"].endswith(":function:billing-webhooks-local-dormancy-sweep")
     assert json.loads(schedule["Target"]["Input"]) == event
+    assert schedule["Target"]["DeadLetterConfig"] == {"Arn": get_settings().schedule_dead_letter_queue_arn}
     assert sweep()["outcomes"] == {"action_acted": 1}
 
 

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 import boto3
 
 from tests.support import EVENTS, Aws, deliver_stripe, run_function, stripe_event
+from tools import template
 
 GROUP = "billing-webhooks-local"
 
@@ -38,6 +39,10 @@ def test_trial_start_schedules_notices_and_conversion_deletes_them(aws: Aws) -> 
         (EVENTS / "scheduler" / "trial_notice.7d.json").read_text()
     )
     assert seven["ActionAfterCompletion"] == "DELETE"
+    # an invocation Scheduler gives up on is kept for `make redrive`
+    assert seven["Target"]["DeadLetterConfig"] == {
+        "Arn": template.resolve({"Fn::GetAtt": ["ScheduleDeadLettersQueue", "Arn"]})
+    }
     deliver_stripe(stripe_event("customer.subscription.created.json"))  # a duplicate changes nothing
     assert sorted(schedules()) == sorted(found)
     deliver_stripe(stripe_event("customer.subscription.updated.trialing_to_active.json"))

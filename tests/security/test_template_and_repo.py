@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from tests.iam.policy import translate
 from tools import template
 
 # What a statement may name: the project's own table, bus, secrets, schedule group and roles.
@@ -115,6 +116,67 @@ def test_every_schedule_invokes_the_alias_the_scheduler_role_may_invoke() -> Non
     }
     assert all(target.endswith(f":{alias}") for target in targets), targets
     assert set(template.resolve(statement["Resource"])) == targets
+
+
+def test_every_schedule_dead_letters_to_the_queue_its_role_may_send_to() -> None:
+    """The template's schedules and those the code creates (each function that creates one is given
+    the queue) keep what Scheduler gives up on; Scheduler sends it with the schedule's role."""
+    resources = template.load()["Resources"]
+    queue = {"Fn::GetAtt": ["ScheduleDeadLettersQueue", "Arn"]}
+    schedules = template.resources("AWS::Scheduler::Schedule")
+    assert schedules
+    for name, schedule in schedules.items():
+        assert schedule["Properties"]["Target"]["DeadLetterConfig"] == {"Arn": queue}, name
+    creators = [
+        f
+        for f in template.resources("AWS::Serverless::Function")
+        if "SCHEDULER_ROLE_ARN" in template.function_variables(f)
+    ]
+    assert creators
+    for function in creators:
+        assert template.function_variables(function)["SCHEDULE_DEAD_LETTER_QUEUE_ARN"] == queue, function
+    sent = [
+        statement
+        for policy in resources["SchedulerInvokeRole"]["Properties"]["Policies"]
+        for statement in policy["PolicyDocument"]["Statement"]
+        if statement["Action"] == "sqs:SendMessage"
+    ]
+    assert sent == [{"Effect": "Allow", "Action": "sqs:SendMessage", "Resource": queue}]
+
+
+def schedule_targets() -> set[str]:
+    """The functions the scheduler role may invoke: the targets of every schedule."""
+    role = template.load()["Resources"]["SchedulerInvokeRole"]["Properties"]
+    [statement] = role["Policies"][0]["PolicyDocument"]["Statement"]
+    return {template.function_of_arn(arn) for arn in template.resolve(statement["Resource"])}
+
+
+def test_every_asynchronously_invoked_function_records_its_failures() -> None:
+    """Scheduler invokes its targets asynchronously: a function error is retried by Lambda, then
+    recorded on AsyncInvokeFailuresQueue, on the alias the schedules invoke."""
+    targets = schedule_targets()
+    assert targets == {
+        "TrialNoticeFunction",
+        "DormancySweepFunction",
+        "ReconciliationFunction",
+        "PaymentRetryFunction",
+        "BackfillFunction",
+    }
+    for function in targets:
+        config = template.load()["Resources"][function]["Properties"]["EventInvokeConfig"]
+        assert config["DestinationConfig"]["OnFailure"] == {
+            "Type": "SQS",
+            "Destination": {"Fn::GetAtt": ["AsyncInvokeFailuresQueue", "Arn"]},
+        }, function
+    deployed = translate(template.load())["Resources"]
+    configs = {
+        r["Properties"]["FunctionName"]["Ref"]: r["Properties"]
+        for r in deployed.values()
+        if r["Type"] == "AWS::Lambda::EventInvokeConfig"
+    }
+    alias = template.load()["Globals"]["Function"]["AutoPublishAlias"]
+    assert set(configs) == targets
+    assert {c["Qualifier"] for c in configs.values()} == {alias}
 
 
 def tracked_files() -> list[str]:

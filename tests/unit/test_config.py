@@ -164,6 +164,18 @@ def test_activity_writes_must_be_more_frequent_than_dormancy() -> None:
     )
 
 
+@pytest.mark.parametrize(
+    "arn", ["https://sqs.us-east-1.amazonaws.com/123456789012/q", "arn:aws:sns:us-east-1:123456789012:t"]
+)
+def test_schedule_dead_letters_must_go_to_an_sqs_queue(arn: str) -> None:
+    problem = "field 'schedule_dead_letter_queue_arn' from SCHEDULE_DEAD_LETTER_QUEUE_ARN: must match arn:aws"
+    with pytest.raises(SettingsError, match=problem):
+        Settings.from_environment({**REQUIRED, "SCHEDULE_DEAD_LETTER_QUEUE_ARN": arn})
+    queue = "arn:aws:sqs:us-east-1:123456789012:ScheduleDeadLettersQueue"
+    settings = Settings.from_environment({**REQUIRED, "SCHEDULE_DEAD_LETTER_QUEUE_ARN": queue})
+    assert settings.schedule_dead_letter_queue_arn == queue
+
+
 def test_importing_the_settings_leaves_pydantic_out() -> None:
     """The webhooks' cold start imports the settings; pydantic would add tens of milliseconds to it."""
     check = "import sys, billing.config; assert 'pydantic' not in sys.modules, sorted(sys.modules)"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import MISSING, Field, dataclass, field, fields, replace
 from functools import lru_cache
@@ -20,6 +21,8 @@ from billing.core.notices import NoticePolicy
 from billing.providers import dodo, stripe
 
 NOT_TAKEN = "none"  # STRIPE_ACCOUNT_ID / DODO_BUSINESS_ID of a deployment without that provider
+# What Scheduler takes as a DeadLetterConfig's Arn (its API reference's pattern).
+SQS_QUEUE_ARN = r"arn:aws(-[a-z]+)?:sqs:[a-z0-9\-]+:\d{12}:[a-zA-Z0-9\-_]+"
 
 _Value = TypeVar("_Value")
 
@@ -27,6 +30,11 @@ _Value = TypeVar("_Value")
 def bounded(default: _Value, *, ge: float | None = None, le: float | None = None) -> _Value:
     """A field's default and the inclusive bounds of its values."""
     return field(default=default, metadata={"ge": ge, "le": le})
+
+
+def matching(pattern: str) -> Any:
+    """An optional text field whose value, when set, matches `pattern` in full."""
+    return field(default=None, metadata={"pattern": re.compile(pattern)})
 
 
 class SettingsError(ValueError):
@@ -100,6 +108,8 @@ class Settings:
     schedule_group: str = "default"
     trial_notice_target_arn: str | None = None
     scheduler_role_arn: str | None = None
+    # The SQS queue Scheduler sends a schedule's invocations to once its retries are spent.
+    schedule_dead_letter_queue_arn: str | None = matching(SQS_QUEUE_ARN)
     notice_sender: str | None = None  # SES sender address; empty: the domain event only
     notice_template: str = "billing-trial-ending"  # SES template for the e-mail
 
@@ -230,6 +240,9 @@ def _broken_constraint(setting: Field[Any], value: Any) -> str | None:
     kind = _TYPES[setting.name]
     if get_origin(kind) is Literal and value not in get_args(kind):
         return f"must be one of {', '.join(map(repr, get_args(kind)))}, not {value!r}"
+    pattern = setting.metadata.get("pattern")
+    if pattern is not None and value is not None and not pattern.fullmatch(value):
+        return f"must match {pattern.pattern}, not {value!r}"
     least, most = setting.metadata.get("ge"), setting.metadata.get("le")  # `not >=`: NaN is out of bounds
     if least is not None and not value >= least:
         return f"must be at least {least}, not {value!r}"

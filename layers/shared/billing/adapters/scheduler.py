@@ -19,11 +19,15 @@ def at_expression(when: int) -> str:
 
 def put_at(name: str, when: int, payload: dict[str, Any], *, target_arn: str | None = None) -> None:
     """Create the schedule, or move it when it exists: the same name twice is harmless. The target
-    is the trial-notice function unless another is given."""
+    is the trial-notice function unless another is given; an invocation Scheduler gives up on goes
+    to the schedules' dead-letter queue."""
     settings = get_settings()
     target_arn = target_arn or settings.trial_notice_target_arn
-    if not (target_arn and settings.scheduler_role_arn):
-        raise RetryLater("scheduler target or role is not configured", reason="not_configured")
+    dead_letters = settings.schedule_dead_letter_queue_arn
+    if not (target_arn and settings.scheduler_role_arn and dead_letters):
+        raise RetryLater(
+            "scheduler target, role or dead-letter queue is not configured", reason="not_configured"
+        )
     definition = {
         "Name": name,
         "GroupName": settings.schedule_group,
@@ -37,6 +41,7 @@ def put_at(name: str, when: int, payload: dict[str, Any], *, target_arn: str | N
             "RoleArn": settings.scheduler_role_arn,
             "Input": json.dumps(payload, separators=(",", ":")),
             "RetryPolicy": {"MaximumRetryAttempts": 10, "MaximumEventAgeInSeconds": 86_400},
+            "DeadLetterConfig": {"Arn": dead_letters},
         },
     }
     client = aws.client("scheduler")

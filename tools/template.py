@@ -87,6 +87,8 @@ def resolve(value: Any, params: Mapping[str, str] | None = None) -> Any:
             return not resolve(arg[0], params)
         if key == "Fn::And":
             return all(resolve(condition, params) for condition in arg)
+        if key == "Fn::Or":
+            return any(resolve(condition, params) for condition in arg)
         if key == "Condition":
             return _condition(arg, params)
         if key == "Fn::Contains":

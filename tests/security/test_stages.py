@@ -19,6 +19,8 @@ PER_STAGE = (
     "StripeMode",
     "StripeAccountId",
     "DodoBusinessId",
+    "AlarmEmail",
+    "AlarmTopicArn",
 )
 
 
@@ -68,7 +70,12 @@ def rule_failures(values: dict[str, str]) -> list[str]:
 
 
 def named_accounts(values: dict[str, str]) -> dict[str, Any]:
-    return {**values, "StripeAccountId": "acct_1Live0000000000", "DodoBusinessId": "bus_P3SXLcppjXgagmHS"}
+    return {
+        **values,
+        "StripeAccountId": "acct_1Live0000000000",
+        "DodoBusinessId": "bus_P3SXLcppjXgagmHS",
+        "AlarmEmail": "oncall@example.com",
+    }
 
 
 def test_prod_deploys_once_it_names_its_own_accounts_or_none() -> None:
@@ -77,9 +84,12 @@ def test_prod_deploys_once_it_names_its_own_accounts_or_none() -> None:
     assert [failure.split(" - ")[1] for failure in unset] == [
         "set StripeAccountId (acct_..., or none without Stripe)",
         "set DodoBusinessId (bus_..., or none without Dodo)",
+        "set AlarmEmail or AlarmTopicArn",
     ]
     assert rule_failures(named_accounts(prod)) == []
-    assert rule_failures({**prod, "StripeAccountId": "none", "DodoBusinessId": "bus_P3SXLcppjXgagmHS"}) == []
+    assert rule_failures({**named_accounts(prod), "StripeAccountId": "none"}) == []
+    topic = "arn:aws:sns:eu-west-1:123456789012:oncall"
+    assert rule_failures({**named_accounts(prod), "AlarmEmail": "", "AlarmTopicArn": topic}) == []
 
 
 @pytest.mark.parametrize(
@@ -89,6 +99,7 @@ def test_prod_deploys_once_it_names_its_own_accounts_or_none() -> None:
         ({"StripeMode": "test"}, "set StripeMode to live"),
         ({"StripeSecretName": "billing-webhooks/dev/stripe"}, "set StripeSecretName"),
         ({"DodoSecretName": "billing-webhooks/dev/dodo"}, "set DodoSecretName"),
+        ({"AlarmEmail": ""}, "set AlarmEmail or AlarmTopicArn"),
     ],
 )
 def test_prod_refuses_what_dev_allows(change: dict[str, str], refused: str) -> None:

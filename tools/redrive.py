@@ -25,6 +25,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
+import urllib.parse
 import urllib.request
 from collections import Counter
 from collections.abc import Callable
@@ -190,8 +192,23 @@ def main() -> None:
 
     # A target may run for its whole timeout; a read timeout must not invoke it a second time.
     config = Config(read_timeout=HOLD_SECONDS, retries={"total_max_attempts": 1})
-    functions = aws_lambda(boto3.client("lambda", config=config))
-    print(json.dumps(redrive(boto3.client("sqs"), args.queue_url, functions, limit=args.limit)))
+    region = queue_region(args.queue_url)  # the queue's, whatever region the shell defaults to
+    functions = aws_lambda(boto3.client("lambda", config=config, region_name=region))
+    print(
+        json.dumps(
+            redrive(boto3.client("sqs", region_name=region), args.queue_url, functions, limit=args.limit)
+        )
+    )
+
+
+def queue_region(queue_url: str) -> str | None:
+    """The region in an SQS queue URL (`https://sqs.<region>.amazonaws.com/...`, or the older
+    `https://<region>.queue.amazonaws.com/...`); None for another endpoint's (a local moto server)."""
+    host = urllib.parse.urlsplit(queue_url).hostname or ""
+    found = re.fullmatch(
+        r"sqs\.([a-z0-9-]+)\.amazonaws\.com(?:\.cn)?|([a-z0-9-]+)\.queue\.amazonaws\.com(?:\.cn)?", host
+    )
+    return (found.group(1) or found.group(2)) if found else None
 
 
 if __name__ == "__main__":

@@ -288,3 +288,16 @@ def test_against_aws_a_function_error_is_a_failed_redrive() -> None:
         assert functions.invoke(NOTICE_TARGET, NOTICE) == {"outcome": "applied"}
         with pytest.raises(redrive.RedriveFailed, match="RetryLater"):
             functions.invoke(NOTICE_TARGET, NOTICE)
+
+
+@pytest.mark.parametrize(
+    ("queue_url", "region"),
+    [
+        ("https://sqs.eu-west-1.amazonaws.com/123456789012/billing-dlq", "eu-west-1"),
+        ("https://us-east-2.queue.amazonaws.com/123456789012/billing-dlq", "us-east-2"),
+        ("https://sqs.cn-north-1.amazonaws.com.cn/123456789012/billing-dlq", "cn-north-1"),
+        ("http://127.0.0.1:5005/123456789012/billing-dlq", None),
+    ],
+)
+def test_against_aws_the_clients_take_the_queues_region(queue_url: str, region: str | None) -> None:
+    assert redrive.queue_region(queue_url) == region

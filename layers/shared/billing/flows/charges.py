@@ -99,7 +99,8 @@ def retry(account_id: str, charge_key: str, attempt: int) -> str:
         _arm_check(account_id, charge_key, attempt, lease_from=clock.timestamp())
     result = processing.process_charge(_request_delivery("charge.retry"), request)
     if result.outcome == charges.Outcome.IN_FLIGHT:
-        # Another payment of the subscription is running: fail the invocation, Scheduler retries it.
+        # Another payment of the subscription is running: fail the invocation, which Lambda retries
+        # (Scheduler invokes its target asynchronously).
         raise RetryLater(
             "another charge of the subscription is still processing", reason="charge_in_progress"
         )
@@ -158,7 +159,7 @@ def _metadata(account_id: str, charge_key: str, attempt: int) -> dict[str, str]:
 
 def _start_scheduled(api: dodo_api.DodoApi, account_id: str, charge: ChargeRecord, attempt: int) -> str:
     """The call of a retry or a check: `charged`, or `refused` when Dodo refused it. The refusal is
-    recorded and final, so the invocation succeeds: a failed one would only be retried by Scheduler."""
+    recorded and final, so the invocation succeeds: a failed one would only be retried by Lambda."""
     try:
         _start(api, account_id, charge, attempt)
     except RetryLater:

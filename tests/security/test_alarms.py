@@ -207,6 +207,32 @@ def test_each_function_has_errors_throttles_and_duration_alarms(function: str) -
 
 
 @pytest.mark.parametrize("function", sorted(FUNCTIONS))
+def test_a_function_that_runs_one_at_a_time_pages_only_for_throttling_that_lasts(function: str) -> None:
+    """Its overlapping runs are throttled by design and retried by Lambda."""
+    [alarm_id] = alarms_on("AWS/Lambda", "Throttles", FunctionName={"Ref": function})
+    props = ALARMS[alarm_id]["Properties"]
+    one_at_a_time = FUNCTIONS[function]["Properties"].get("ReservedConcurrentExecutions") == 1
+    expected = (3, 3) if one_at_a_time else (1, 1)
+    assert (
+        props["EvaluationPeriods"],
+        props.get("DatapointsToAlarm", props["EvaluationPeriods"]),
+    ) == expected
+
+
+@pytest.mark.parametrize(
+    "function", sorted(f for f, r in FUNCTIONS.items() if "EventInvokeConfig" in r["Properties"])
+)
+def test_an_asynchronously_invoked_function_pages_when_its_failure_record_is_lost(function: str) -> None:
+    [alarm_id] = alarms_on("AWS/Lambda", "DestinationDeliveryFailures", FunctionName={"Ref": function})
+    props = ALARMS[alarm_id]["Properties"]
+    assert (props["Statistic"], props["Threshold"], props["ComparisonOperator"]) == (
+        "Sum",
+        0,
+        "GreaterThanThreshold",
+    )
+
+
+@pytest.mark.parametrize("function", sorted(FUNCTIONS))
 def test_each_duration_alarm_follows_its_functions_timeout(function: str) -> None:
     [alarm_id] = alarms_on("AWS/Lambda", "Duration", FunctionName={"Ref": function})
     props = ALARMS[alarm_id]["Properties"]

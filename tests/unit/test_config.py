@@ -176,6 +176,19 @@ def test_schedule_dead_letters_must_go_to_an_sqs_queue(arn: str) -> None:
     assert settings.schedule_dead_letter_queue_arn == queue
 
 
+@pytest.mark.parametrize(
+    "name", ["/billing/plan-catalog", "billing/plan-catalog:3", "/billing/plan catalog:3"]
+)
+def test_the_plan_catalog_parameter_names_its_version(name: str) -> None:
+    """A pinned version: SnapStart keeps what init read, so an unpinned change would reach no function."""
+    with pytest.raises(
+        SettingsError, match="field 'plan_catalog_parameter' from PLAN_CATALOG_PARAMETER: must match"
+    ):
+        Settings.from_environment({**REQUIRED, "PLAN_CATALOG_PARAMETER": name})
+    settings = Settings.from_environment({**REQUIRED, "PLAN_CATALOG_PARAMETER": "/billing/plan-catalog:3"})
+    assert settings.plan_catalog_parameter == "/billing/plan-catalog:3"
+
+
 def test_importing_the_settings_leaves_pydantic_out() -> None:
     """The webhooks' cold start imports the settings; pydantic would add tens of milliseconds to it."""
     check = "import sys, billing.config; assert 'pydantic' not in sys.modules, sorted(sys.modules)"

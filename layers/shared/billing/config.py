@@ -84,7 +84,7 @@ class Settings:
     plan_catalog: PlanCatalog = field(default_factory=PlanCatalog)
     # An SSM String parameter holding the catalog, with the version read (`/billing/plan-catalog:3`):
     # a catalog of ~20 plans would pass Lambda's 4 KB of environment. It replaces `plan_catalog`.
-    plan_catalog_parameter: str | None = None
+    plan_catalog_parameter: str | None = matching(r"/[\w./-]+:[0-9]+")
     fallback_plan: str | None = None
     past_due_grace_days: float = bounded(3.0, ge=0)
     pause_collection_access: bool = False

@@ -149,7 +149,10 @@ def test_console_starts_a_backfill_and_lists_it_with_the_hourly_reconciliation(
         browser, lambda: row(browser, "runs-rows", "kind", "reconciliation"), "reconciliation"
     )
     assert (reconciliation["pages"], reconciliation["outcome"]) == ("—", "—")
-    assert [r["kind"] for r in rows(browser, "runs-rows")] == ["reconciliation", "backfill"]
+    listed = rows(browser, "runs-rows")
+    # The hour moved may pass 02:30 UTC too, where the daily Dodo re-read adds a backfill run of its own.
+    assert [r["kind"] for r in listed].count("reconciliation") == 1
+    assert backfill["run"] in [r["run"] for r in listed if r["kind"] == "backfill"]
     screenshot(browser, "runs", screenshots_directory(tmp_path))
 
 

@@ -80,8 +80,10 @@ def test_a_backfill_brings_in_what_no_webhook_delivered_and_the_console_lists_it
 
     assert call(make_dev, "POST", "/_local/clock", {"advance_seconds": 3601})[0] == 200
 
-    reconciliation, backfill = runs(make_dev)  # newest first
-    assert backfill == run
+    listed = runs(make_dev)
+    # The hour moved may pass 02:30 UTC too, where the daily Dodo re-read adds a backfill run of its own.
+    [reconciliation] = [listed_run for listed_run in listed if listed_run["kind"] == "reconciliation"]
+    assert run in listed
     assert reconciliation["kind"] == "reconciliation" and reconciliation["error"] is None
     assert reconciliation["pages"] is None
     assert reconciliation["objects"] == sum(reconciliation["outcomes"].values()) > 0

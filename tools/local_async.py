@@ -9,16 +9,13 @@ Everything comes from the function's `EventInvokeConfig` in template.yaml.
 
 from __future__ import annotations
 
-import json
 import traceback
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-import boto3
-
-from tools import template
+from tools import moto_stack, template
 
 DEFAULT_RETRY_ATTEMPTS = 2  # Lambda's, without an EventInvokeConfig
 
@@ -58,9 +55,6 @@ def invoke_async(
             },
             "responsePayload": {"errorMessage": str(failure), "errorType": type(failure).__name__},
         }
-        sqs = boto3.client("sqs")
-        sqs.send_message(
-            QueueUrl=sqs.get_queue_url(QueueName=queue)["QueueUrl"], MessageBody=json.dumps(record)
-        )
+        moto_stack.send_to_queue(queue, record)
         print(f"{function_arn}: {runs} runs failed, recorded on {queue}", flush=True)
     return False

@@ -19,9 +19,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import boto3
-
-from tools import local_async, template
+from tools import local_async, moto_stack, template
 from tools.local_http import iso
 
 AT = re.compile(r"^at\((\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})\)$")
@@ -176,13 +174,12 @@ def dead_letter(schedule: dict[str, Any], scheduled: datetime, text: str, error:
         "SCHEDULE_ARN": schedule.get("Arn", schedule["Name"]),
         "TARGET_ARN": target,
     }
-    sqs = boto3.client("sqs")
-    sqs.send_message(
-        QueueUrl=sqs.get_queue_url(QueueName=queue_arn.rsplit(":", 1)[1])["QueueUrl"],
-        MessageBody=json.dumps({"FunctionName": target, "InvocationType": "Event", "Payload": text}),
-        MessageAttributes={name: {"DataType": "String", "StringValue": v} for name, v in attributes.items()},
+    moto_stack.send_to_queue(
+        queue_arn.rsplit(":", 1)[1],
+        {"FunctionName": target, "InvocationType": "Event", "Payload": text},
+        attributes,
     )
-    print(f"schedule {schedule['Name']}: target {target} not found, dead-lettered", flush=True)
+    print(f"schedule {schedule['Name']}: target {target} not invoked ({error!r}), dead-lettered", flush=True)
 
 
 # update_schedule replaces the whole schedule, so disabling one repeats all of its settings.

@@ -21,7 +21,7 @@ from typing import Any
 
 import boto3
 
-from tools import template
+from tools import moto_stack, template
 from tools.apigw import LambdaContext
 
 Invoke = Callable[[str, dict[str, Any]], Any]
@@ -206,7 +206,6 @@ class StreamPoller:
         """What Lambda sends to an SQS on-failure destination of a stream mapping."""
         if self.mapping.on_failure_queue is None:
             return
-        sqs = boto3.client("sqs")
         message = {
             "requestContext": {"condition": "RetryAttemptsExhausted", "functionArn": self.mapping.function},
             "timestamp": datetime.now(UTC).isoformat(),
@@ -218,8 +217,7 @@ class StreamPoller:
                 "streamArn": arn,
             },
         }
-        url = sqs.get_queue_url(QueueName=self.mapping.on_failure_queue)["QueueUrl"]
-        sqs.send_message(QueueUrl=url, MessageBody=json.dumps(message))
+        moto_stack.send_to_queue(self.mapping.on_failure_queue, message)
 
 
 def _seq(record: dict[str, Any]) -> int:

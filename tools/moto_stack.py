@@ -57,6 +57,18 @@ def provision() -> None:
         scheduler.create_schedule(**{**props, "Name": template.physical_name(logical_id)})
 
 
+def send_to_queue(queue_name: str, body: dict[str, Any], attributes: dict[str, str] | None = None) -> None:
+    """A message to one of the template's queues, by its name, as an AWS service records a failure."""
+    sqs = boto3.client("sqs")
+    sqs.send_message(
+        QueueUrl=sqs.get_queue_url(QueueName=queue_name)["QueueUrl"],
+        MessageBody=json.dumps(body),
+        MessageAttributes={
+            name: {"DataType": "String", "StringValue": value} for name, value in (attributes or {}).items()
+        },
+    )
+
+
 def put_secret(name: str, value: dict[str, Any]) -> None:
     client = boto3.client("secretsmanager")
     try:

@@ -18,9 +18,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from billing.adapters import aws, idempotency
-from billing.adapters.store.table import forget_connection
-from billing.config import get_settings
 from tools import aws_server
 from tools.local_server import LocalServer
 from tools.replay import deliver
@@ -45,13 +42,13 @@ def run_effects() -> EffectRun:
     bus before the next is sent."""
     server = LocalServer(port=0, fake_stripe=True, fake_dodo=True)
     server.start()
-    _forget_clients()
+    aws_server.forget_layer_clients()
     try:
         with redirect_stdout(io.StringIO()):  # the functions' EMF metric lines
             return EffectRun([_latency_ms(server, number) for number in range(DELIVERIES)])
     finally:
         server.stop()
-        _forget_clients()
+        aws_server.forget_layer_clients()
 
 
 def _latency_ms(server: LocalServer, number: int) -> float:
@@ -80,13 +77,6 @@ def _for_account(template_event: dict[str, Any], number: int) -> dict[str, Any]:
     subscription["id"] = f"sub_effects_{number:04d}"
     subscription["metadata"]["account_id"] = f"acct-effects-{number:04d}"
     return event
-
-
-def _forget_clients() -> None:
-    aws.reset()
-    forget_connection()
-    get_settings.cache_clear()
-    idempotency.reconnect()
 
 
 def print_effects(run: EffectRun) -> None:

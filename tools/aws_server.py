@@ -66,6 +66,20 @@ def dodo_secret_name() -> str:
     return template.function_environment(DODO_WEBHOOK_FUNCTION)["DODO_SECRET_NAME"]
 
 
+def forget_layer_clients() -> None:
+    """Drop the AWS clients, the table connection and the settings the layer (in this process) cached:
+    they point at the endpoint of their time. Imported here, not at the top: the layer reads its
+    settings when it is imported, and this module is loaded before the environment is set."""
+    from billing.adapters import aws, idempotency
+    from billing.adapters.store.table import forget_connection
+    from billing.config import get_settings
+
+    aws.reset()
+    forget_connection()
+    get_settings.cache_clear()
+    idempotency.reconnect()
+
+
 def provision(
     webhook_secret: str,
     api_key: str | None,

@@ -6,28 +6,18 @@ from collections.abc import Iterator
 
 import pytest
 
-from billing.adapters import aws, idempotency
-from billing.adapters.store.table import forget_connection
-from billing.config import get_settings
+from tools import aws_server
 from tools.local_server import LocalServer
-
-
-def forget_aws_clients() -> None:
-    """Drop the clients and settings earlier tests cached: they point at the endpoint of their time."""
-    aws.reset()
-    forget_connection()
-    get_settings.cache_clear()
-    idempotency.reconnect()
 
 
 def running(server: LocalServer) -> Iterator[LocalServer]:
     server.start()
-    forget_aws_clients()  # now that the environment points at this server's embedded AWS
+    aws_server.forget_layer_clients()  # now that the environment points at this server's embedded AWS
     try:
         yield server
     finally:
         server.stop()
-        forget_aws_clients()
+        aws_server.forget_layer_clients()
 
 
 @pytest.fixture

@@ -17,7 +17,6 @@ import pytest
 from moto import mock_aws
 
 from bench.soak import free_port
-from tests.e2e.conftest import forget_aws_clients
 from tests.support import invoke
 from tests.tools.commands import readme_commands, run, running, wait_until
 from tools import aws_server, template
@@ -58,9 +57,9 @@ def test_make_sam_event_writes_an_event_the_function_accepts(sample: str, tmp_pa
     assert event["body"].encode() == (EVENTS / sample).read_bytes()
     with mock_aws():
         aws_server.provision(DEFAULT_WEBHOOK_SECRET, None)  # what `make aws-local` creates
-        forget_aws_clients()
+        aws_server.forget_layer_clients()
         status, answer = invoke(handler_module(function), event)
-    forget_aws_clients()
+    aws_server.forget_layer_clients()
     assert status == 200, answer
 
 
@@ -107,14 +106,14 @@ def test_make_aws_local_serves_what_sam_local_needs(tmp_path: Path, monkeypatch:
         # host.docker.internal being this machine's loopback.
         for name, value in env_vars[STRIPE_WEBHOOK_FUNCTION].items():
             monkeypatch.setenv(name, value.replace(container_endpoint, endpoint))
-        forget_aws_clients()
+        aws_server.forget_layer_clients()
         try:
             payload = (EVENTS / "stripe" / "invoice.paid.json").read_bytes()
             event = signed_event(payload, DEFAULT_WEBHOOK_SECRET, int(time.time()))
             status, answer = invoke(handler_module(STRIPE_WEBHOOK_FUNCTION), event)
         finally:
             monkeypatch.undo()
-            forget_aws_clients()
+            aws_server.forget_layer_clients()
         assert status == 200, answer
 
     with pytest.raises(ConnectionRefusedError), socket.create_connection(("127.0.0.1", port), timeout=5):
